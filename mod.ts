@@ -1,0 +1,109 @@
+/**
+ * aether-tasks: a persistent background task queue for Bun and Deno.
+ *
+ * @example
+ * ```ts
+ * import * as v from "valibot";
+ * import { SqliteTaskStore, TaskDispatcher, TaskRegistry, TaskWorker } from "./mod.ts";
+ *
+ * const registry = new TaskRegistry();
+ * registry.register("greet", ({ name }) => `hello ${name}`, { schema: v.object({ name: v.string() }) });
+ * const store = await SqliteTaskStore.open("./data/tasks.db");
+ * await store.migrate();
+ * const worker = new TaskWorker(store, { registry });
+ * worker.start();
+ * const dispatcher = new TaskDispatcher(store, { registry });
+ * const id = await dispatcher.enqueue("greet", { name: "Ada" });
+ * console.log((await dispatcher.waitFor(id)).result); // "hello Ada"
+ * await worker.stop();
+ * await store.close();
+ * ```
+ * @module
+ */
+
+export { type Clock, systemClock } from "./src/clock.ts";
+export {
+  DEFAULT_LIST_LIMIT,
+  DEFAULT_WAIT_POLL_MILLIS,
+  type EnqueueOptions,
+  type EnqueueRequest,
+  MAX_LIST_LIMIT,
+  TaskDispatcher,
+  type TaskDispatcherOptions,
+  type WaitOptions,
+} from "./src/dispatcher.ts";
+export {
+  type ArgumentIssue,
+  IllegalTransitionError,
+  InvalidArgumentsError,
+  SchemaVersionError,
+  TaskNotFoundError,
+  UnknownTaskError,
+  WaitTimeoutError,
+} from "./src/errors.ts";
+export {
+  type AbortCause,
+  AttemptAborted,
+  type AttemptControl,
+  type AttemptResult,
+  InProcessExecutor,
+  type TaskExecutor,
+} from "./src/executor.ts";
+export { type JsonValue } from "./src/json.ts";
+export {
+  type ArgsSchema,
+  DEFAULT_QUEUE,
+  DEFAULT_TIMEOUT_MILLIS,
+  defaultRegistry,
+  type TaskContext,
+  type TaskDefinition,
+  type TaskHandler,
+  type TaskOptions,
+  TaskRegistry,
+} from "./src/registry.ts";
+export { LeaseRescuer } from "./src/rescuer.ts";
+export {
+  backoffDelay,
+  DEFAULT_RETRY_CONFIG,
+  nominalBackoff,
+  type RetryConfig,
+} from "./src/retry.ts";
+export {
+  type LeaseLostEvent,
+  Signal,
+  type TaskEvent,
+  type TaskFailedEvent,
+  type TaskProgressEvent,
+  type TaskRetryingEvent,
+  TaskSignals,
+} from "./src/signals.ts";
+export { InMemoryTaskStore } from "./src/store/memory.ts";
+export type {
+  ClaimRequest,
+  LeaseRef,
+  LeaseRenewal,
+  ListQuery,
+  NewTask,
+  Outcome,
+  ProgressReport,
+  StoreEvent,
+  TaskPage,
+  TaskStats,
+  TaskStore,
+} from "./src/store/store.ts";
+export {
+  FINAL_STATUSES,
+  TaskPriority,
+  type TaskError,
+  type TaskRecord,
+  TaskStatus,
+} from "./src/task.ts";
+export {
+  DEFAULT_CONCURRENCY,
+  DEFAULT_GRACE_MILLIS,
+  DEFAULT_LEASE_MILLIS,
+  DEFAULT_POLL_INTERVAL,
+  DEFAULT_RESCUE_INTERVAL,
+  TaskWorker,
+  type TaskWorkerOptions,
+} from "./src/worker.ts";

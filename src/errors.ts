@@ -1,0 +1,74 @@
+/**
+ * The errors callers catch. Option mistakes throw plain `TypeError`/`RangeError`.
+ * @module
+ */
+
+/** Enqueue named a task no registry knows. `suggestions` holds near matches. */
+export class UnknownTaskError extends Error {
+  override name = "UnknownTaskError";
+  constructor(readonly taskName: string, readonly suggestions: string[]) {
+    const hint = suggestions.length ? `; did you mean ${suggestions.map((s) => `"${s}"`).join(" or ")}?` : "";
+    super(`Unknown task "${taskName}"${hint}`);
+  }
+}
+
+/** One problem with task arguments: where, and what was expected. */
+export interface ArgumentIssue {
+  path: string;
+  message: string;
+}
+
+/** Task arguments failed the task's schema or are not JSON. */
+export class InvalidArgumentsError extends Error {
+  override name = "InvalidArgumentsError";
+  constructor(readonly taskName: string, readonly issues: ArgumentIssue[]) {
+    super(
+      `Invalid arguments for task "${taskName}": ` +
+        issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join("; "),
+    );
+  }
+}
+
+/** No task has this id. */
+export class TaskNotFoundError extends Error {
+  override name = "TaskNotFoundError";
+  constructor(readonly taskId: string) {
+    super(`No task with id "${taskId}"`);
+  }
+}
+
+/** The request does not fit the task's current status (e.g. cancel a COMPLETED task). */
+export class IllegalTransitionError extends Error {
+  override name = "IllegalTransitionError";
+  constructor(
+    readonly taskId: string,
+    readonly action: string,
+    readonly status: string,
+    readonly allowed: readonly string[],
+  ) {
+    super(
+      `Cannot ${action} task ${taskId}: it is ${status}; only ${allowed.join(", ")} tasks can be ${
+        action === "cancel" ? "cancelled" : "retried"
+      }`,
+    );
+  }
+}
+
+/** The database was written by a newer aether-tasks than this one. */
+export class SchemaVersionError extends Error {
+  override name = "SchemaVersionError";
+  constructor(readonly found: number, readonly known: number) {
+    super(
+      `The database schema is version ${found}, newer than the ${known} this aether-tasks knows; ` +
+        `upgrade aether-tasks instead of opening it with an older one`,
+    );
+  }
+}
+
+/** `waitFor` gave up before the task reached a final status. */
+export class WaitTimeoutError extends Error {
+  override name = "WaitTimeoutError";
+  constructor(readonly taskId: string, readonly timeoutMillis: number) {
+    super(`Task ${taskId} did not finish within ${timeoutMillis} ms`);
+  }
+}

@@ -1,0 +1,200 @@
+/**
+ * Task definitions and the registry that maps names to them.
+ * @module
+ */
+
+import * as v from "valibot";
+import { InvalidArgumentsError, UnknownTaskError } from "./errors.ts";
+import { findNonJson } from "./json.ts";
+import { resolveRetryConfig, type RetryConfig } from "./retry.ts";
+import { suggest } from "./suggest.ts";
+import { TaskPriority } from "./task.ts";
+
+/** A valibot schema for task arguments (synchronous). */
+export type ArgsSchema<T = unknown> = v.GenericSchema<unknown, T>;
+
+/** What a running handler can use. */
+export interface TaskContext {
+  taskId: string;
+  name: string;
+  queue: string;
+  /** 1 for the first attempt. */
+  attempt: number;
+  maxAttempts: number;
+  /** Aborts on cancel, timeout, lost lease and worker shutdown; `signal.reason` says which. */
+  signal: AbortSignal;
+  /** Stores a progress value on the task (the latest one is kept). */
+  progress(value: unknown): Promise<void>;
+  /** Appends a line to the task's log (the last 100 lines are kept). */
+  log(...parts: unknown[]): void;
+}
+
+/** A task handler. Handlers must be idempotent: a task may run more than once. */
+export type TaskHandler<TArgs = unknown> = (args: TArgs, ctx: TaskContext) => unknown;
+
+/** Per-task defaults a registration may set. */
+export interface TaskOptions<TArgs = unknown> {
+  /** Validates args at enqueue and again before each run. Default: any JSON. */
+  schema?: ArgsSchema<TArgs>;
+  /** Merged over {@linkcode DEFAULT_RETRY_CONFIG}. */
+  retryConfig?: Partial<RetryConfig>;
+  /** Milliseconds one attempt may run. Default {@linkcode DEFAULT_TIMEOUT_MILLIS}; null: no limit. */
+  timeout?: number | null;
+  /** Default queue. Default {@linkcode DEFAULT_QUEUE}. */
+  queue?: string;
+  /** Default priority. Default NORMAL. */
+  priority?: TaskPriority;
+}
+
+/** A registered task, with its options resolved. */
+export interface TaskDefinition<TArgs = unknown> {
+  name: string;
+  schema: ArgsSchema<TArgs> | null;
+  retryConfig: RetryConfig;
+  timeout: number | null;
+  queue: string;
+  priority: TaskPriority;
+  run: TaskHandler<TArgs>;
+}
+
+/** The queue a task goes to when nothing says otherwise. */
+export const DEFAULT_QUEUE = "default";
+/** How long one attempt may run when nothing says otherwise: 5 minutes. */
+export const DEFAULT_TIMEOUT_MILLIS = 5 * 60_000;
+
+const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:\-\/]{0,127}$/;
+
+/** Throws unless `name` is a valid task or queue name. */
+export function assertName(name: unknown, label: string): asserts name is string {
+  if (typeof name !== "string" || !NAME_PATTERN.test(name)) {
+    throw new TypeError(
+      `${label} must be 1-128 characters of letters, digits and . _ : - /, starting with a letter or digit; got ${
+        JSON.stringify(name) ?? String(name)
+      }`,
+    );
+  }
+}
+
+/** Throws unless `timeout` is null or a positive integer of milliseconds. */
+export function assertTimeout(timeout: unknown, label: string): asserts timeout is number | null {
+  if (timeout !== null && (typeof timeout !== "number" || !Number.isInteger(timeout) || timeout <= 0)) {
+    throw new RangeError(`${label} must be a positive integer of milliseconds or null, got ${String(timeout)}`);
+  }
+}
+
+/** Throws unless `priority` is one of LOW, NORMAL, HIGH, CRITICAL. */
+export function assertPriority(priority: unknown, label: string): asserts priority is TaskPriority {
+  if (typeof priority !== "string" || !(priority in TaskPriority)) {
+    const hint = typeof priority === "string" ? suggest(priority.toUpperCase(), Object.keys(TaskPriority)) : [];
+    throw new RangeError(
+      `${label} must be one of LOW, NORMAL, HIGH, CRITICAL, got ${JSON.stringify(priority) ?? String(priority)}${
+        hint.length ? `; did you mean ${hint[0]}?` : ""
+      }`,
+    );
+  }
+}
+
+/** Resolves and validates options into a definition. */
+export function createDefinition<TArgs>(
+  name: string,
+  run: TaskHandler<TArgs>,
+  options: TaskOptions<TArgs> = {},
+): TaskDefinition<TArgs> {
+  assertName(name, "Task name");
+  if (typeof run !== "function") throw new TypeError(`The handler of task "${name}" must be a function, got ${typeof run}`);
+  const queue = options.queue ?? DEFAULT_QUEUE;
+  assertName(queue, `The queue of task "${name}"`);
+  const priority = options.priority ?? TaskPriority.NORMAL;
+  assertPriority(priority, `The priority of task "${name}"`);
+  const timeout = options.timeout === undefined ? DEFAULT_TIMEOUT_MILLIS : options.timeout;
+  assertTimeout(timeout, `The timeout of task "${name}"`);
+  const schema = options.schema ?? null;
+  if (schema !== null && (typeof schema !== "object" || !("~run" in schema))) {
+    throw new TypeError(`The schema of task "${name}" must be a valibot schema`);
+  }
+  return {
+    name,
+    schema,
+    retryConfig: resolveRetryConfig(options.retryConfig, undefined, `The retryConfig of task "${name}"`),
+    timeout,
+    queue,
+    priority,
+    run,
+  };
+}
+
+/**
+ * Checks `args` against the definition: JSON only, then the schema. Returns the schema's output
+ * (what the handler receives) or throws {@linkcode InvalidArgumentsError} listing every issue.
+ */
+export function parseArgs<TArgs>(definition: TaskDefinition<TArgs>, args: unknown): TArgs {
+  const notJson = findNonJson(args, "args");
+  if (notJson) {
+    throw new InvalidArgumentsError(definition.name, [{ path: "args", message: `${notJson}; task args must be plain JSON` }]);
+  }
+  if (!definition.schema) return args as TArgs;
+  const parsed = v.safeParse(definition.schema, args);
+  if (parsed.success) return parsed.output;
+  throw new InvalidArgumentsError(
+    definition.name,
+    parsed.issues.map((issue) => {
+      const dotPath = v.getDotPath(issue);
+      return { path: dotPath ? `args.${dotPath}` : "args", message: issue.message };
+    }),
+  );
+}
+
+/**
+ * Maps task names to definitions.
+ *
+ * @example
+ * ```ts
+ * const registry = new TaskRegistry();
+ * registry.register("send-email", async ({ to }) => { await send(to); }, {
+ *   schema: v.object({ to: v.pipe(v.string(), v.email()) }),
+ *   retryConfig: { maxAttempts: 5 },
+ * });
+ * ```
+ */
+export class TaskRegistry {
+  #definitions = new Map<string, TaskDefinition>();
+
+  /** Registers a handler under `name`; a name registered twice throws. */
+  register<TArgs>(name: string, handler: TaskHandler<TArgs>, options: TaskOptions<TArgs> = {}): TaskDefinition<TArgs> {
+    const definition = createDefinition(name, handler, options);
+    this.add(definition);
+    return definition;
+  }
+
+  /** Adds a ready definition (as {@linkcode defineTask} makes); a name registered twice throws. */
+  add<TArgs>(definition: TaskDefinition<TArgs>): void {
+    if (this.#definitions.has(definition.name)) {
+      throw new Error(`Task "${definition.name}" is already registered`);
+    }
+    this.#definitions.set(definition.name, definition as TaskDefinition);
+  }
+
+  /** Removes a registration; returns whether it existed. */
+  unregister(name: string): boolean {
+    return this.#definitions.delete(name);
+  }
+
+  has(name: string): boolean {
+    return this.#definitions.has(name);
+  }
+
+  /** The definition of `name`, or throws {@linkcode UnknownTaskError} with near matches. */
+  get(name: string): TaskDefinition {
+    const definition = this.#definitions.get(name);
+    if (!definition) throw new UnknownTaskError(name, suggest(name, this.#definitions.keys()));
+    return definition;
+  }
+
+  /** Registered names, sorted. */
+  names(): string[] {
+    return [...this.#definitions.keys()].sort();
+  }
+}
+
+/** The process-wide registry used when no other is given, as in the original module. */
+export const defaultRegistry: TaskRegistry = new TaskRegistry();

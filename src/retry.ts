@@ -1,0 +1,104 @@
+/**
+ * Retry configuration and the exponential backoff schedule.
+ * @module
+ */
+
+/** How often and how soon a failed task runs again. */
+export interface RetryConfig {
+  /** Total attempts, the first one included. Default {@linkcode DEFAULT_RETRY_CONFIG}.maxAttempts = 3. */
+  maxAttempts: number;
+  /** Delay before the second attempt, in ms. Default 1000. */
+  baseDelayMillis: number;
+  /** Each further delay is the previous one times this. Default 2.0. */
+  backoffMultiplier: number;
+  /** No delay is longer than this, in ms. Default 60000. */
+  maxDelayMillis: number;
+  /**
+   * When true (the default), each delay is drawn uniformly from [delay / 2, delay] ("equal
+   * jitter"), so retries of tasks that failed together spread out but never come sooner than
+   * half the nominal delay nor later than it.
+   */
+  useJitter: boolean;
+}
+
+/** The defaults of the original module. */
+export const DEFAULT_RETRY_CONFIG: Readonly<RetryConfig> = Object.freeze({
+  maxAttempts: 3,
+  baseDelayMillis: 1000,
+  backoffMultiplier: 2.0,
+  maxDelayMillis: 60_000,
+  useJitter: true,
+});
+
+/**
+ * Merges `partial` over `base` and validates the result; a bad field throws a `RangeError` or
+ * `TypeError` that names it and its value.
+ */
+export function resolveRetryConfig(
+  partial: Partial<RetryConfig> | undefined,
+  base: Readonly<RetryConfig> = DEFAULT_RETRY_CONFIG,
+  label = "retryConfig",
+): RetryConfig {
+  if (partial !== undefined && (typeof partial !== "object" || partial === null)) {
+    throw new TypeError(`${label} must be an object, got ${String(partial)}`);
+  }
+  const config: RetryConfig = { ...base };
+  for (const [key, value] of Object.entries(partial ?? {})) {
+    if (value === undefined) continue;
+    if (!(key in DEFAULT_RETRY_CONFIG)) {
+      throw new TypeError(
+        `${label}.${key} is not a retry option; expected one of ${
+          Object.keys(DEFAULT_RETRY_CONFIG).join(", ")
+        }`,
+      );
+    }
+    (config as unknown as Record<string, unknown>)[key] = value;
+  }
+  const intAtLeast = (key: keyof RetryConfig, min: number) => {
+    const v = config[key];
+    if (typeof v !== "number" || !Number.isInteger(v) || v < min) {
+      throw new RangeError(`${label}.${key} must be an integer >= ${min}, got ${String(v)}`);
+    }
+  };
+  intAtLeast("maxAttempts", 1);
+  intAtLeast("baseDelayMillis", 0);
+  intAtLeast("maxDelayMillis", 0);
+  const m = config.backoffMultiplier;
+  if (typeof m !== "number" || !Number.isFinite(m) || m < 1) {
+    throw new RangeError(`${label}.backoffMultiplier must be a number >= 1, got ${String(m)}`);
+  }
+  if (typeof config.useJitter !== "boolean") {
+    throw new TypeError(`${label}.useJitter must be a boolean, got ${String(config.useJitter)}`);
+  }
+  return config;
+}
+
+/**
+ * The nominal delay before the attempt after `failedAttempt` (1-based), without jitter:
+ * `min(baseDelayMillis * backoffMultiplier ** (failedAttempt - 1), maxDelayMillis)`.
+ *
+ * @example
+ * ```ts
+ * // maxAttempts 5: delays after attempts 1..4 are 1000, 2000, 4000, 8000
+ * nominalBackoff(DEFAULT_RETRY_CONFIG, 3); // 4000
+ * ```
+ */
+export function nominalBackoff(config: RetryConfig, failedAttempt: number): number {
+  const raw = config.baseDelayMillis * config.backoffMultiplier ** Math.max(0, failedAttempt - 1);
+  return Math.min(Math.round(raw), config.maxDelayMillis);
+}
+
+/**
+ * The delay to wait after `failedAttempt`: the nominal one, or with jitter a value in
+ * [nominal / 2, nominal]. `random` returns a number in [0, 1).
+ */
+export function backoffDelay(
+  config: RetryConfig,
+  failedAttempt: number,
+  random: () => number = Math.random,
+): number {
+  const nominal = nominalBackoff(config, failedAttempt);
+  if (!config.useJitter) return nominal;
+  const half = nominal / 2;
+  return Math.round(half + random() * half);
+}

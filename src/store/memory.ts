@@ -1,0 +1,327 @@
+/**
+ * A store that keeps tasks in memory: for tests and for processes that need no persistence.
+ * Nothing survives the process. It follows the same contract as the SQLite store.
+ * @module
+ */
+
+import { TaskStatus, type TaskRecord, PRIORITY_RANK, WAITING_STATUSES } from "../task.ts";
+import { Heap } from "./_heap.ts";
+import {
+  appendLogs,
+  emptyCounts,
+  type ClaimRequest,
+  type LeaseRef,
+  type LeaseRenewal,
+  type ListQuery,
+  type NewTask,
+  type Outcome,
+  type ProgressReport,
+  type StoreEvent,
+  StoreEvents,
+  type TaskPage,
+  type TaskStats,
+  type TaskStore,
+} from "./store.ts";
+
+interface Row {
+  seq: number;
+  task: TaskRecord;
+  /** Bumped whenever the task (re)enters a waiting status; older heap entries are stale. */
+  version: number;
+}
+
+/** A waiting task's place in its queue's heaps; stale once the row's version moved on. */
+interface Entry {
+  row: Row;
+  version: number;
+  rank: number;
+  runAt: number;
+}
+
+const byRunAt = (a: Entry, b: Entry) => a.runAt < b.runAt || (a.runAt === b.runAt && a.row.seq < b.row.seq);
+const byClaimOrder = (a: Entry, b: Entry) =>
+  a.rank > b.rank || (a.rank === b.rank && byRunAt(a, b));
+
+/** The waiting tasks of one queue: those not yet due by time, those due by claim order. */
+class QueueIndex {
+  later = new Heap<Entry>(byRunAt);
+  ready = new Heap<Entry>(byClaimOrder);
+
+  add(row: Row): void {
+    const entry = { row, version: row.version, rank: PRIORITY_RANK[row.task.priority], runAt: row.task.runAt };
+    this.later.push(entry);
+  }
+
+  /** The best due entry at `now`, dropping stale ones; not removed. */
+  peekDue(now: number): Entry | undefined {
+    for (let e = this.later.peek(); e && e.runAt <= now; e = this.later.peek()) {
+      this.ready.push(this.later.pop()!);
+    }
+    for (let e = this.ready.peek(); e; e = this.ready.peek()) {
+      if (e.version === e.row.version && WAITING.has(e.row.task.status)) return e;
+      this.ready.pop();
+    }
+    return undefined;
+  }
+}
+
+const WAITING = new Set(WAITING_STATUSES);
+
+/**
+ * An in-memory {@linkcode TaskStore}. Records handed out are copies, so callers cannot change
+ * stored state by accident.
+ *
+ * @example
+ * ```ts
+ * const store = new InMemoryTaskStore();
+ * await store.migrate();
+ * ```
+ */
+export class InMemoryTaskStore implements TaskStore {
+  readonly schemaVersion = 1;
+  #rows = new Map<string, Row>();
+  #seq = 0;
+  #queues = new Map<string, QueueIndex>();
+  #events = new StoreEvents();
+
+  migrate(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  insert(tasks: readonly NewTask[]): Promise<void> {
+    for (const task of tasks) {
+      if (this.#rows.has(task.id)) {
+        return Promise.reject(new Error(`A task with id ${task.id} already exists`));
+      }
+    }
+    const earliest = new Map<string, number>();
+    for (const task of tasks) {
+      const row = { seq: ++this.#seq, task: structuredClone(task), version: 0 };
+      this.#rows.set(task.id, row);
+      if (WAITING.has(task.status)) this.#index(row);
+      const seen = earliest.get(task.queue);
+      if (seen === undefined || task.runAt < seen) earliest.set(task.queue, task.runAt);
+    }
+    for (const [queue, runAt] of earliest) this.#emit({ type: "inserted", queue, runAt });
+    return Promise.resolve();
+  }
+
+  get(id: string): Promise<TaskRecord | null> {
+    const row = this.#rows.get(id);
+    return Promise.resolve(row ? structuredClone(row.task) : null);
+  }
+
+  claim(request: ClaimRequest): Promise<TaskRecord[]> {
+    const indexes = request.queues.flatMap((q) => this.#queues.get(q) ?? []);
+    const claimed: TaskRecord[] = [];
+    while (claimed.length < request.limit) {
+      let best: { index: QueueIndex; entry: Entry } | undefined;
+      for (const index of indexes) {
+        const entry = index.peekDue(request.now);
+        if (entry && (!best || byClaimOrder(entry, best.entry))) best = { index, entry };
+      }
+      if (!best) break;
+      best.index.ready.pop();
+      const row = best.entry.row;
+      row.version++;
+      const task = row.task;
+      task.status = TaskStatus.PROCESSING;
+      task.attempts++;
+      task.attemptToken = crypto.randomUUID();
+      task.workerId = request.workerId;
+      task.leaseExpiresAt = request.now + request.leaseMillis;
+      task.startedAt = request.now;
+      claimed.push(structuredClone(task));
+    }
+    return Promise.resolve(claimed);
+  }
+
+  finish(outcomes: readonly Outcome[]): Promise<(TaskRecord | null)[]> {
+    const applied: string[] = [];
+    const results = outcomes.map((outcome) => {
+      const task = this.#held(outcome.id, outcome.token);
+      if (!task) return null;
+      applyOutcome(task, outcome);
+      if (WAITING.has(task.status)) this.#index(this.#rows.get(task.id)!);
+      applied.push(task.id);
+      return structuredClone(task);
+    });
+    if (applied.length) this.#emit({ type: "finished", ids: applied });
+    return Promise.resolve(results);
+  }
+
+  renewLeases(leases: readonly LeaseRef[], until: number): Promise<LeaseRenewal> {
+    const renewal: LeaseRenewal = { lost: [], cancelRequested: [] };
+    for (const { id, token } of leases) {
+      const task = this.#held(id, token);
+      if (!task) {
+        renewal.lost.push(id);
+        continue;
+      }
+      task.leaseExpiresAt = until;
+      if (task.cancelRequested) renewal.cancelRequested.push(id);
+    }
+    return Promise.resolve(renewal);
+  }
+
+  findExpiredLeases(now: number, limit: number): Promise<TaskRecord[]> {
+    const expired = [...this.#rows.values()]
+      .map((row) => row.task)
+      .filter((t) => t.status === TaskStatus.PROCESSING && (t.leaseExpiresAt ?? 0) < now)
+      .sort((a, b) => (a.leaseExpiresAt ?? 0) - (b.leaseExpiresAt ?? 0))
+      .slice(0, limit);
+    return Promise.resolve(expired.map((t) => structuredClone(t)));
+  }
+
+  reportProgress(report: ProgressReport): Promise<boolean> {
+    const task = this.#held(report.id, report.token);
+    if (!task) return Promise.resolve(false);
+    if ("progress" in report) task.progress = structuredClone(report.progress ?? null);
+    if (report.logs?.length) task.logs = appendLogs(task.logs, report.logs);
+    return Promise.resolve(true);
+  }
+
+  cancel(id: string, now: number): Promise<TaskRecord | null> {
+    const task = this.#rows.get(id)?.task;
+    if (!task) return Promise.resolve(null);
+    if (WAITING.has(task.status)) {
+      task.status = TaskStatus.CANCELLED;
+      task.completedAt = now;
+      this.#rows.get(id)!.version++;
+      this.#emit({ type: "finished", ids: [id] });
+    } else if (task.status === TaskStatus.PROCESSING) {
+      task.cancelRequested = true;
+      this.#emit({ type: "cancelRequested", id });
+    } else {
+      return Promise.resolve(null);
+    }
+    return Promise.resolve(structuredClone(task));
+  }
+
+  retry(id: string, now: number): Promise<TaskRecord | null> {
+    const task = this.#rows.get(id)?.task;
+    if (!task || (task.status !== TaskStatus.FAILED && task.status !== TaskStatus.CANCELLED)) {
+      return Promise.resolve(null);
+    }
+    Object.assign(task, {
+      status: TaskStatus.PENDING,
+      attempts: 0,
+      runAt: now,
+      startedAt: null,
+      completedAt: null,
+      result: null,
+      cancelRequested: false,
+      leaseExpiresAt: null,
+      attemptToken: null,
+    });
+    this.#index(this.#rows.get(id)!);
+    this.#emit({ type: "inserted", queue: task.queue, runAt: now });
+    return Promise.resolve(structuredClone(task));
+  }
+
+  list(query: ListQuery): Promise<TaskPage> {
+    const before = query.cursor === undefined ? Infinity : Number(query.cursor);
+    const rows = [...this.#rows.values()]
+      .filter(({ seq, task }) =>
+        seq < before &&
+        (query.status === undefined || task.status === query.status) &&
+        (query.name === undefined || task.name === query.name) &&
+        (query.queue === undefined || task.queue === query.queue)
+      )
+      .sort((a, b) => b.seq - a.seq);
+    const page = rows.slice(0, query.limit);
+    const last = page.at(-1);
+    return Promise.resolve({
+      tasks: page.map((row) => structuredClone(row.task)),
+      nextCursor: rows.length > query.limit && last ? String(last.seq) : null,
+    });
+  }
+
+  stats(): Promise<TaskStats> {
+    const stats: TaskStats = { total: 0, byStatus: emptyCounts(), queues: {} };
+    for (const { task } of this.#rows.values()) {
+      stats.total++;
+      stats.byStatus[task.status]++;
+      (stats.queues[task.queue] ??= emptyCounts())[task.status]++;
+    }
+    return Promise.resolve(stats);
+  }
+
+  prune(before: number, statuses: readonly TaskStatus[]): Promise<number> {
+    const wanted = new Set(statuses);
+    let removed = 0;
+    for (const [id, { task }] of this.#rows) {
+      if (wanted.has(task.status) && task.completedAt !== null && task.completedAt < before) {
+        this.#rows.delete(id);
+        removed++;
+      }
+    }
+    return Promise.resolve(removed);
+  }
+
+  listen(listener: (event: StoreEvent) => void): () => void {
+    return this.#events.listen(listener);
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  #index(row: Row): void {
+    row.version++;
+    let index = this.#queues.get(row.task.queue);
+    if (!index) this.#queues.set(row.task.queue, index = new QueueIndex());
+    index.add(row);
+  }
+
+  #held(id: string, token: string): TaskRecord | undefined {
+    const task = this.#rows.get(id)?.task;
+    return task && task.status === TaskStatus.PROCESSING && task.attemptToken === token
+      ? task
+      : undefined;
+  }
+
+  #emit(event: StoreEvent): void {
+    // Stores announce after commit; here the change is visible at once, but listeners run
+    // after the caller's await, as they would with a real database.
+    queueMicrotask(() => this.#events.emit(event));
+  }
+}
+
+/** Applies an outcome to a held task (the contract's rules, shared in one place for memory). */
+function applyOutcome(task: TaskRecord, outcome: Outcome): void {
+  task.attemptToken = null;
+  task.leaseExpiresAt = null;
+  const cancelled = task.cancelRequested && outcome.kind !== "completed";
+  switch (outcome.kind) {
+    case "completed":
+      task.status = TaskStatus.COMPLETED;
+      task.result = structuredClone(outcome.result);
+      task.completedAt = outcome.now;
+      return;
+    case "retry":
+      task.lastError = outcome.error;
+      task.status = TaskStatus.RETRYING;
+      task.runAt = outcome.runAt;
+      break;
+    case "failed":
+      task.lastError = outcome.error;
+      task.status = TaskStatus.FAILED;
+      task.completedAt = outcome.now;
+      break;
+    case "cancelled":
+      if (outcome.error) task.lastError = outcome.error;
+      task.status = TaskStatus.CANCELLED;
+      task.completedAt = outcome.now;
+      break;
+    case "released":
+      task.status = TaskStatus.PENDING;
+      task.runAt = outcome.now;
+      task.attempts--;
+      break;
+  }
+  if (cancelled) {
+    task.status = TaskStatus.CANCELLED;
+    task.completedAt = outcome.now;
+  }
+}
