@@ -199,6 +199,7 @@ export class TaskDispatcher {
         const task = await this.#store.get(id);
         if (!task) throw new TaskNotFoundError(id);
         if (FINAL_STATUSES.has(task.status)) return task;
+        signal?.throwIfAborted();
         const left = deadline - Date.now();
         if (left <= 0) throw new WaitTimeoutError(id, timeout ?? 0);
         await new Promise<void>((resolve, reject) => {

@@ -1,0 +1,362 @@
+/**
+ * The store conformance suite: every TaskStore backend runs these same tests.
+ * Call `storeConformance(name, open)` from a backend's test file.
+ */
+
+import assert from "node:assert/strict";
+import { afterEach, beforeEach, describe, it } from "node:test";
+import type { Outcome, StoreEvent, TaskStore } from "../src/store/store.ts";
+import { MAX_LOG_LINES } from "../src/store/store.ts";
+import type { TaskRecord } from "../src/task.ts";
+import { makeTask } from "./_helpers.ts";
+
+const T0 = 1_700_000_000_000;
+const LEASE = 30_000;
+
+export function storeConformance(
+  backend: string,
+  open: () => Promise<{ store: TaskStore; cleanup?: () => Promise<void> }>,
+): void {
+  describe(`TaskStore conformance: ${backend}`, () => {
+    let store: TaskStore;
+    let cleanup: (() => Promise<void>) | undefined;
+
+    beforeEach(async () => {
+      ({ store, cleanup } = await open());
+      await store.migrate();
+    });
+    afterEach(async () => {
+      await store.close();
+      await cleanup?.();
+    });
+
+    const claim = (limit = 10, now = T0, queues = ["default"], workerId = "w1") =>
+      store.claim({ workerId, queues, limit, now, leaseMillis: LEASE });
+    const finishOne = async (outcome: Outcome) => (await store.finish([outcome]))[0] ?? null;
+    const insertClaimed = async (overrides: Partial<TaskRecord> = {}) => {
+      const task = makeTask(overrides);
+      await store.insert([task]);
+      const [claimed] = await claim(1, task.runAt, [task.queue]);
+      assert.ok(claimed, "the inserted task is claimed");
+      return claimed;
+    };
+
+    it("insert then get returns every field as written", async () => {
+      const task = makeTask({
+        args: { to: "a@b.c", nested: [1, { x: null }], unicode: "ü ✓" },
+        priority: "HIGH",
+        queue: "mail",
+        status: "SCHEDULED",
+        runAt: T0 + 5000,
+        maxAttempts: 5,
+        retryConfig: { maxAttempts: 5, baseDelayMillis: 10, backoffMultiplier: 3, maxDelayMillis: 99, useJitter: false },
+        timeoutMillis: 1234,
+      });
+      await store.insert([task]);
+      assert.deepEqual(await store.get(task.id), task);
+    });
+
+    it("get of an unknown id is null", async () => {
+      assert.equal(await store.get("00000000-0000-7000-8000-000000000000"), null);
+    });
+
+    it("a batch with a duplicate id is refused whole", async () => {
+      const first = makeTask();
+      await store.insert([first]);
+      const fresh = makeTask();
+      await assert.rejects(store.insert([fresh, { ...makeTask(), id: first.id }]));
+      assert.equal(await store.get(fresh.id), null);
+    });
+
+    it("claims by priority, then due time, then insertion order", async () => {
+      const low = makeTask({ priority: "LOW" });
+      const normalLate = makeTask({ runAt: T0 - 10 });
+      const normalEarly = makeTask({ runAt: T0 - 20 });
+      const normalEarly2 = makeTask({ runAt: T0 - 20 });
+      const critical = makeTask({ priority: "CRITICAL" });
+      const high = makeTask({ priority: "HIGH" });
+      await store.insert([low, normalLate, normalEarly, normalEarly2, critical, high]);
+      const claimed = await claim(10);
+      assert.deepEqual(
+        claimed.map((t) => t.id),
+        [critical.id, high.id, normalEarly.id, normalEarly2.id, normalLate.id, low.id],
+      );
+    });
+
+    it("a claim marks tasks PROCESSING with a lease, worker id, fresh token and counted attempt", async () => {
+      const task = makeTask();
+      await store.insert([task]);
+      const [claimed] = await claim(1, T0 + 7, ["default"], "worker-a");
+      assert.ok(claimed);
+      assert.equal(claimed.status, "PROCESSING");
+      assert.equal(claimed.attempts, 1);
+      assert.equal(claimed.workerId, "worker-a");
+      assert.equal(claimed.leaseExpiresAt, T0 + 7 + LEASE);
+      assert.equal(claimed.startedAt, T0 + 7);
+      assert.equal(typeof claimed.attemptToken, "string");
+      assert.deepEqual(await store.get(task.id), claimed);
+    });
+
+    it("claims respect the limit, due time and queues, and never hand out a task twice", async () => {
+      const due = [makeTask(), makeTask(), makeTask()];
+      const later = makeTask({ status: "SCHEDULED", runAt: T0 + 1000 });
+      const otherQueue = makeTask({ queue: "other" });
+      await store.insert([...due, later, otherQueue]);
+      assert.equal((await claim(2)).length, 2);
+      assert.equal((await claim(5)).length, 1);
+      assert.equal((await claim(5)).length, 0);
+      const [atDue] = await claim(5, T0 + 1000);
+      assert.equal(atDue?.id, later.id);
+      const [other] = await claim(5, T0, ["other", "default"]);
+      assert.equal(other?.id, otherQueue.id);
+    });
+
+    it("each claim gets a distinct attempt token", async () => {
+      const task = await insertClaimed();
+      await finishOne({ kind: "released", id: task.id, token: task.attemptToken!, now: T0 });
+      const [again] = await claim(1);
+      assert.ok(again?.attemptToken);
+      assert.notEqual(again.attemptToken, task.attemptToken);
+    });
+
+    it("completed stores the result and clears the lease", async () => {
+      const task = await insertClaimed();
+      const result = { rows: [1, 2, 3], ok: true };
+      const done = await finishOne({ kind: "completed", id: task.id, token: task.attemptToken!, now: T0 + 5, result });
+      assert.equal(done?.status, "COMPLETED");
+      assert.deepEqual(done?.result, result);
+      assert.equal(done?.completedAt, T0 + 5);
+      assert.equal(done?.attemptToken, null);
+      assert.equal(done?.leaseExpiresAt, null);
+      assert.deepEqual(await store.get(task.id), done);
+    });
+
+    it("a null result is kept as null", async () => {
+      const task = await insertClaimed();
+      const done = await finishOne({ kind: "completed", id: task.id, token: task.attemptToken!, now: T0, result: null });
+      assert.equal(done?.result, null);
+      assert.equal(done?.status, "COMPLETED");
+    });
+
+    it("an outcome with a stale token is rejected and changes nothing", async () => {
+      const task = await insertClaimed();
+      const before = await store.get(task.id);
+      assert.equal(await finishOne({ kind: "completed", id: task.id, token: "not-the-token", now: T0, result: 1 }), null);
+      assert.deepEqual(await store.get(task.id), before);
+      await finishOne({ kind: "completed", id: task.id, token: task.attemptToken!, now: T0, result: 1 });
+      assert.equal(
+        await finishOne({ kind: "failed", id: task.id, token: task.attemptToken!, now: T0, error: { message: "late" } }),
+        null,
+        "a second outcome for the same attempt is rejected",
+      );
+      assert.equal((await store.get(task.id))?.status, "COMPLETED");
+    });
+
+    it("retry makes the task RETRYING, due at runAt, and the next claim counts another attempt", async () => {
+      const task = await insertClaimed();
+      const error = { message: "boom", stack: "Error: boom\n  at x" };
+      const retrying = await finishOne({ kind: "retry", id: task.id, token: task.attemptToken!, now: T0, error, runAt: T0 + 1000 });
+      assert.equal(retrying?.status, "RETRYING");
+      assert.equal(retrying?.runAt, T0 + 1000);
+      assert.deepEqual(retrying?.lastError, error);
+      assert.equal((await claim(1, T0 + 999)).length, 0);
+      const [again] = await claim(1, T0 + 1000);
+      assert.equal(again?.attempts, 2);
+    });
+
+    it("failed is final and keeps the error", async () => {
+      const task = await insertClaimed();
+      const failed = await finishOne({ kind: "failed", id: task.id, token: task.attemptToken!, now: T0 + 3, error: { message: "bad" } });
+      assert.equal(failed?.status, "FAILED");
+      assert.equal(failed?.completedAt, T0 + 3);
+      assert.deepEqual(failed?.lastError, { message: "bad" });
+      assert.equal((await claim(1, T0 + 10_000_000)).length, 0);
+    });
+
+    it("released gives the task back without spending the attempt", async () => {
+      const task = await insertClaimed();
+      const released = await finishOne({ kind: "released", id: task.id, token: task.attemptToken!, now: T0 + 9 });
+      assert.equal(released?.status, "PENDING");
+      assert.equal(released?.attempts, 0);
+      assert.equal(released?.runAt, T0 + 9);
+      assert.equal((await claim(1, T0 + 9)).length, 1);
+    });
+
+    it("finish applies a batch of outcomes and rejects only the stale ones", async () => {
+      await store.insert([makeTask(), makeTask(), makeTask()]);
+      const [a, b, c] = await claim(3);
+      const results = await store.finish([
+        { kind: "completed", id: a!.id, token: a!.attemptToken!, now: T0, result: "a" },
+        { kind: "completed", id: b!.id, token: "stale", now: T0, result: "b" },
+        { kind: "failed", id: c!.id, token: c!.attemptToken!, now: T0, error: { message: "c" } },
+      ]);
+      assert.deepEqual(results.map((r) => r?.status ?? null), ["COMPLETED", null, "FAILED"]);
+    });
+
+    it("cancel ends a waiting task at once and refuses final ones", async () => {
+      const pending = makeTask();
+      const scheduled = makeTask({ status: "SCHEDULED", runAt: T0 + 50 });
+      await store.insert([pending, scheduled]);
+      assert.equal((await store.cancel(pending.id, T0 + 1))?.status, "CANCELLED");
+      const cancelled = await store.cancel(scheduled.id, T0 + 2);
+      assert.equal(cancelled?.status, "CANCELLED");
+      assert.equal(cancelled?.completedAt, T0 + 2);
+      assert.equal(await store.cancel(pending.id, T0), null, "already cancelled");
+      assert.equal(await store.cancel("00000000-0000-7000-8000-000000000000", T0), null);
+      assert.equal((await claim(5, T0 + 100)).length, 0, "cancelled tasks are not claimed");
+    });
+
+    it("cancel of a PROCESSING task flags it; its next outcome ends CANCELLED", async () => {
+      const task = await insertClaimed();
+      const flagged = await store.cancel(task.id, T0);
+      assert.equal(flagged?.status, "PROCESSING");
+      assert.equal(flagged?.cancelRequested, true);
+      const renewal = await store.renewLeases([{ id: task.id, token: task.attemptToken! }], T0 + LEASE);
+      assert.deepEqual(renewal, { lost: [], cancelRequested: [task.id] });
+      const ended = await finishOne({ kind: "retry", id: task.id, token: task.attemptToken!, now: T0 + 1, error: { message: "aborted" }, runAt: T0 + 10 });
+      assert.equal(ended?.status, "CANCELLED");
+      assert.equal(ended?.completedAt, T0 + 1);
+    });
+
+    it("a task that completes despite a cancel request stays COMPLETED", async () => {
+      const task = await insertClaimed();
+      await store.cancel(task.id, T0);
+      const done = await finishOne({ kind: "completed", id: task.id, token: task.attemptToken!, now: T0, result: 7 });
+      assert.equal(done?.status, "COMPLETED");
+    });
+
+    it("retry brings FAILED and CANCELLED tasks back with a fresh budget, and refuses others", async () => {
+      const task = await insertClaimed();
+      await finishOne({ kind: "failed", id: task.id, token: task.attemptToken!, now: T0, error: { message: "x" } });
+      const again = await store.retry(task.id, T0 + 50);
+      assert.equal(again?.status, "PENDING");
+      assert.equal(again?.attempts, 0);
+      assert.equal(again?.runAt, T0 + 50);
+      assert.equal(again?.completedAt, null);
+      assert.equal(await store.retry(task.id, T0), null, "a PENDING task cannot be retried");
+      await store.cancel(task.id, T0);
+      assert.equal((await store.retry(task.id, T0 + 60))?.status, "PENDING");
+      assert.equal(await store.retry("00000000-0000-7000-8000-000000000000", T0), null);
+      const [claimed] = await claim(1, T0 + 60);
+      assert.equal(claimed?.attempts, 1);
+    });
+
+    it("renewLeases extends held leases and reports lost ones", async () => {
+      const task = await insertClaimed();
+      const renewal = await store.renewLeases(
+        [{ id: task.id, token: task.attemptToken! }, { id: task.id, token: "stale" }],
+        T0 + 99_000,
+      );
+      assert.deepEqual(renewal, { lost: [task.id], cancelRequested: [] });
+      assert.equal((await store.get(task.id))?.leaseExpiresAt, T0 + 99_000);
+    });
+
+    it("findExpiredLeases lists PROCESSING tasks whose lease ended, oldest first", async () => {
+      const a = await insertClaimed();
+      const b = await insertClaimed({ runAt: T0 + 10 });
+      assert.equal((await store.findExpiredLeases(T0 + LEASE, 10)).length, 0);
+      const expired = await store.findExpiredLeases(T0 + LEASE + 11, 10);
+      assert.deepEqual(expired.map((t) => t.id), [a.id, b.id]);
+      assert.equal((await store.findExpiredLeases(T0 + LEASE + 11, 1)).length, 1);
+    });
+
+    it("reportProgress keeps the latest value and a bounded log, fenced by the token", async () => {
+      const task = await insertClaimed();
+      const ref = { id: task.id, token: task.attemptToken! };
+      assert.equal(await store.reportProgress({ ...ref, progress: { done: 1, of: 3 } }), true);
+      assert.equal(await store.reportProgress({ ...ref, logs: ["one", "two"] }), true);
+      assert.equal(await store.reportProgress({ ...ref, progress: 0.5, logs: ["three"] }), true);
+      let stored = await store.get(task.id);
+      assert.equal(stored?.progress, 0.5);
+      assert.deepEqual(stored?.logs, ["one", "two", "three"]);
+      assert.equal(await store.reportProgress({ id: task.id, token: "stale", progress: 1 }), false);
+      const many = Array.from({ length: MAX_LOG_LINES + 5 }, (_, i) => `line ${i}`);
+      await store.reportProgress({ ...ref, logs: many });
+      stored = await store.get(task.id);
+      assert.equal(stored?.logs.length, MAX_LOG_LINES);
+      assert.equal(stored?.logs.at(-1), `line ${MAX_LOG_LINES + 4}`);
+    });
+
+    it("list filters by status, name and queue and pages newest first", async () => {
+      const tasks = Array.from({ length: 7 }, (_, i) => makeTask({ name: i % 2 ? "odd" : "even", queue: i < 5 ? "default" : "q2" }));
+      await store.insert(tasks);
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await store.list({ limit: 3, ...(cursor ? { cursor } : {}) });
+        assert.ok(page.tasks.length <= 3);
+        seen.push(...page.tasks.map((t) => t.id));
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor);
+      assert.deepEqual(seen, tasks.map((t) => t.id).reverse());
+      const exact = await store.list({ limit: 7 });
+      assert.equal(exact.nextCursor, null, "no further page when the page is exactly full");
+      assert.deepEqual((await store.list({ limit: 10, name: "odd" })).tasks.length, 3);
+      assert.deepEqual((await store.list({ limit: 10, queue: "q2" })).tasks.length, 2);
+      await store.cancel(tasks[0]!.id, T0);
+      const cancelled = await store.list({ limit: 10, status: "CANCELLED" });
+      assert.deepEqual(cancelled.tasks.map((t) => t.id), [tasks[0]!.id]);
+    });
+
+    it("stats counts tasks per status overall and per queue", async () => {
+      await store.insert([makeTask(), makeTask(), makeTask({ queue: "q2", status: "SCHEDULED", runAt: T0 + 1 })]);
+      const [claimed] = await claim(1);
+      await finishOne({ kind: "completed", id: claimed!.id, token: claimed!.attemptToken!, now: T0, result: null });
+      const stats = await store.stats();
+      assert.equal(stats.total, 3);
+      assert.equal(stats.byStatus.PENDING, 1);
+      assert.equal(stats.byStatus.COMPLETED, 1);
+      assert.equal(stats.byStatus.SCHEDULED, 1);
+      assert.equal(stats.byStatus.FAILED, 0);
+      assert.equal(stats.queues.default?.COMPLETED, 1);
+      assert.equal(stats.queues.q2?.SCHEDULED, 1);
+    });
+
+    it("prune deletes only final tasks of the given statuses finished before the cut-off", async () => {
+      await store.insert([makeTask(), makeTask(), makeTask()]);
+      const [a, b] = await claim(2);
+      await store.finish([
+        { kind: "completed", id: a!.id, token: a!.attemptToken!, now: T0 + 10, result: null },
+        { kind: "failed", id: b!.id, token: b!.attemptToken!, now: T0 + 20, error: { message: "x" } },
+      ]);
+      assert.equal(await store.prune(T0 + 15, ["COMPLETED", "FAILED"]), 1);
+      assert.equal(await store.get(a!.id), null);
+      assert.equal(await store.prune(T0 + 100, ["COMPLETED"]), 0);
+      assert.equal(await store.prune(T0 + 100, ["FAILED"]), 1);
+      assert.equal((await store.stats()).total, 1);
+    });
+
+    it("announces inserts, finishes and cancel requests to listeners", async () => {
+      const events: StoreEvent[] = [];
+      const unlisten = store.listen((e) => events.push(e));
+      const a = makeTask({ runAt: T0 + 5, status: "SCHEDULED" });
+      const b = makeTask({ runAt: T0 + 2, status: "SCHEDULED" });
+      await store.insert([a, b]);
+      await store.cancel(a.id, T0);
+      const [claimed] = await claim(1, T0 + 10);
+      await store.cancel(claimed!.id, T0);
+      await finishOne({ kind: "completed", id: claimed!.id, token: claimed!.attemptToken!, now: T0, result: null });
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      unlisten();
+      assert.deepEqual(events, [
+        { type: "inserted", queue: "default", runAt: T0 + 2 },
+        { type: "finished", ids: [a.id] },
+        { type: "cancelRequested", id: b.id },
+        { type: "finished", ids: [b.id] },
+      ]);
+    });
+
+    it("claims still find due work among many finished tasks", async () => {
+      const done = Array.from({ length: 2000 }, () => makeTask());
+      await store.insert(done);
+      for (let left = done.length; left > 0;) {
+        const claimed = await claim(500);
+        left -= claimed.length;
+        await store.finish(claimed.map((t) => ({ kind: "completed" as const, id: t.id, token: t.attemptToken!, now: T0, result: null })));
+      }
+      const fresh = makeTask({ priority: "LOW" });
+      await store.insert([fresh]);
+      assert.deepEqual((await claim(10)).map((t) => t.id), [fresh.id]);
+    });
+  });
+}
