@@ -93,8 +93,8 @@ export type {
 } from "./src/store/store.ts";
 export {
   FINAL_STATUSES,
-  TaskPriority,
   type TaskError,
+  TaskPriority,
   type TaskRecord,
   TaskStatus,
 } from "./src/task.ts";

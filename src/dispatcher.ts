@@ -111,7 +111,9 @@ export class TaskDispatcher {
 
   /** Validates every request, then stores all in one transaction; returns the ids in order. */
   async enqueueMany(requests: readonly EnqueueRequest[]): Promise<string[]> {
-    if (!Array.isArray(requests)) throw new TypeError(`enqueueMany expects an array, got ${typeof requests}`);
+    if (!Array.isArray(requests)) {
+      throw new TypeError(`enqueueMany expects an array, got ${typeof requests}`);
+    }
     const now = this.#clock.now();
     const tasks = requests.map((request, index) => {
       try {
@@ -158,13 +160,19 @@ export class TaskDispatcher {
   list(query: Partial<ListQuery> = {}): Promise<TaskPage> {
     const limit = query.limit ?? DEFAULT_LIST_LIMIT;
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
-      throw new RangeError(`limit must be an integer from 1 to ${MAX_LIST_LIMIT}, got ${String(limit)}`);
+      throw new RangeError(
+        `limit must be an integer from 1 to ${MAX_LIST_LIMIT}, got ${String(limit)}`,
+      );
     }
     if (query.status !== undefined && !TASK_STATUSES.includes(query.status)) {
-      throw new RangeError(`status must be one of ${TASK_STATUSES.join(", ")}, got ${String(query.status)}`);
+      throw new RangeError(
+        `status must be one of ${TASK_STATUSES.join(", ")}, got ${String(query.status)}`,
+      );
     }
     if (query.cursor !== undefined && !/^\d+$/.test(query.cursor)) {
-      throw new TypeError(`cursor must be a nextCursor from an earlier page, got ${JSON.stringify(query.cursor)}`);
+      throw new TypeError(
+        `cursor must be a nextCursor from an earlier page, got ${JSON.stringify(query.cursor)}`,
+      );
     }
     const clean: ListQuery = { limit };
     if (query.status !== undefined) clean.status = query.status;
@@ -230,7 +238,9 @@ export class TaskDispatcher {
     }
     for (const key of Object.keys(options)) {
       if (!ENQUEUE_OPTION_KEYS.has(key)) {
-        throw new TypeError(`Unknown enqueue option "${key}"; expected one of ${[...ENQUEUE_OPTION_KEYS].join(", ")}`);
+        throw new TypeError(
+          `Unknown enqueue option "${key}"; expected one of ${[...ENQUEUE_OPTION_KEYS].join(", ")}`,
+        );
       }
     }
     parseArgs(definition, args);
@@ -244,14 +254,16 @@ export class TaskDispatcher {
     assertName(queue, "queue");
     const timeout = options.timeout === undefined ? definition.timeout : options.timeout;
     assertTimeout(timeout, "timeout");
-    const retryConfig = resolveRetryConfig(options.retryConfig, definition.retryConfig);
+    const retryConfig = options.retryConfig === undefined
+      ? definition.retryConfig
+      : resolveRetryConfig(options.retryConfig, definition.retryConfig);
     const runAt = now + Math.round(delay);
     return {
       id: newTaskId(now),
       name,
       queue,
-      // A deep copy through JSON: the stored args cannot change under the caller's feet.
-      args: JSON.parse(JSON.stringify(args)) as JsonValue,
+      // Checked as plain JSON above; stores copy or serialize it, so later changes don't leak in.
+      args: args as JsonValue,
       status: delay > 0 ? TaskStatus.SCHEDULED : TaskStatus.PENDING,
       priority,
       runAt,

@@ -7,7 +7,9 @@
 export class UnknownTaskError extends Error {
   override name = "UnknownTaskError";
   constructor(readonly taskName: string, readonly suggestions: string[]) {
-    const hint = suggestions.length ? `; did you mean ${suggestions.map((s) => `"${s}"`).join(" or ")}?` : "";
+    const hint = suggestions.length
+      ? `; did you mean ${suggestions.map((s) => `"${s}"`).join(" or ")}?`
+      : "";
     super(`Unknown task "${taskName}"${hint}`);
   }
 }

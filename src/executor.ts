@@ -59,7 +59,10 @@ export class InProcessExecutor implements TaskExecutor {
 
   async execute(task: TaskRecord, control: AttemptControl): Promise<AttemptResult> {
     if (!this.registry.has(task.name)) {
-      return { kind: "failed", error: new Error(`No handler for task "${task.name}" is registered in this worker`) };
+      return {
+        kind: "failed",
+        error: new Error(`No handler for task "${task.name}" is registered in this worker`),
+      };
     }
     const definition = this.registry.get(task.name);
     let args: unknown;
@@ -86,7 +89,10 @@ export class InProcessExecutor implements TaskExecutor {
       stopWaiting = () => control.signal.removeEventListener("abort", onAbort);
     });
     try {
-      const result = await Promise.race([Promise.resolve().then(() => definition.run(args, ctx)), aborted]);
+      const result = await Promise.race([
+        Promise.resolve().then(() => definition.run(args, ctx)),
+        aborted,
+      ]);
       return { kind: "completed", result };
     } catch (error) {
       return { kind: "failed", error };

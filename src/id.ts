@@ -3,12 +3,18 @@
  * @module
  */
 
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+const POOL_SIZE = 16 * 256;
+const pool = new Uint8Array(POOL_SIZE);
+let poolOffset = POOL_SIZE;
+
 let lastMillis = 0;
 let sequence = 0;
 
 /**
  * A new UUIDv7. Ids made by one process in the same millisecond still sort in creation order
- * (a 12-bit counter fills the `rand_a` field).
+ * (a 12-bit counter fills the `rand_a` field; past 4096 ids in a millisecond the timestamp field
+ * runs ahead by a millisecond).
  */
 export function newTaskId(now: number = Date.now()): string {
   if (now > lastMillis) {
@@ -18,18 +24,16 @@ export function newTaskId(now: number = Date.now()): string {
     lastMillis++;
     sequence = 0;
   }
-  const bytes = new Uint8Array(16);
-  crypto.getRandomValues(bytes);
-  let ms = lastMillis;
-  for (let i = 5; i >= 0; i--) {
-    bytes[i] = ms % 256;
-    ms = Math.floor(ms / 256);
+  if (poolOffset + 8 > POOL_SIZE) {
+    crypto.getRandomValues(pool);
+    poolOffset = 0;
   }
-  bytes[6] = 0x70 | (sequence >> 8);
-  bytes[7] = sequence & 0xff;
-  bytes[8] = 0x80 | (bytes[8]! & 0x3f);
-  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${
-    hex.slice(20)
-  }`;
+  const r = poolOffset;
+  poolOffset += 8;
+  const ms = lastMillis.toString(16).padStart(12, "0");
+  return `${ms.slice(0, 8)}-${ms.slice(8)}-7${(sequence >> 8).toString(16)}${
+    HEX[sequence & 0xff]
+  }-${HEX[0x80 | (pool[r]! & 0x3f)]}${HEX[pool[r + 1]!]}-${HEX[pool[r + 2]!]}${HEX[pool[r + 3]!]}${
+    HEX[pool[r + 4]!]
+  }${HEX[pool[r + 5]!]}${HEX[pool[r + 6]!]}${HEX[pool[r + 7]!]}`;
 }

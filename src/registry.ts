@@ -77,19 +77,25 @@ export function assertName(name: unknown, label: string): asserts name is string
 
 /** Throws unless `timeout` is null or a positive integer of milliseconds. */
 export function assertTimeout(timeout: unknown, label: string): asserts timeout is number | null {
-  if (timeout !== null && (typeof timeout !== "number" || !Number.isInteger(timeout) || timeout <= 0)) {
-    throw new RangeError(`${label} must be a positive integer of milliseconds or null, got ${String(timeout)}`);
+  if (
+    timeout !== null && (typeof timeout !== "number" || !Number.isInteger(timeout) || timeout <= 0)
+  ) {
+    throw new RangeError(
+      `${label} must be a positive integer of milliseconds or null, got ${String(timeout)}`,
+    );
   }
 }
 
 /** Throws unless `priority` is one of LOW, NORMAL, HIGH, CRITICAL. */
 export function assertPriority(priority: unknown, label: string): asserts priority is TaskPriority {
   if (typeof priority !== "string" || !(priority in TaskPriority)) {
-    const hint = typeof priority === "string" ? suggest(priority.toUpperCase(), Object.keys(TaskPriority)) : [];
+    const hint = typeof priority === "string"
+      ? suggest(priority.toUpperCase(), Object.keys(TaskPriority))
+      : [];
     throw new RangeError(
-      `${label} must be one of LOW, NORMAL, HIGH, CRITICAL, got ${JSON.stringify(priority) ?? String(priority)}${
-        hint.length ? `; did you mean ${hint[0]}?` : ""
-      }`,
+      `${label} must be one of LOW, NORMAL, HIGH, CRITICAL, got ${
+        JSON.stringify(priority) ?? String(priority)
+      }${hint.length ? `; did you mean ${hint[0]}?` : ""}`,
     );
   }
 }
@@ -101,7 +107,9 @@ export function createDefinition<TArgs>(
   options: TaskOptions<TArgs> = {},
 ): TaskDefinition<TArgs> {
   assertName(name, "Task name");
-  if (typeof run !== "function") throw new TypeError(`The handler of task "${name}" must be a function, got ${typeof run}`);
+  if (typeof run !== "function") {
+    throw new TypeError(`The handler of task "${name}" must be a function, got ${typeof run}`);
+  }
   const queue = options.queue ?? DEFAULT_QUEUE;
   assertName(queue, `The queue of task "${name}"`);
   const priority = options.priority ?? TaskPriority.NORMAL;
@@ -115,7 +123,11 @@ export function createDefinition<TArgs>(
   return {
     name,
     schema,
-    retryConfig: resolveRetryConfig(options.retryConfig, undefined, `The retryConfig of task "${name}"`),
+    retryConfig: resolveRetryConfig(
+      options.retryConfig,
+      undefined,
+      `The retryConfig of task "${name}"`,
+    ),
     timeout,
     queue,
     priority,
@@ -130,7 +142,10 @@ export function createDefinition<TArgs>(
 export function parseArgs<TArgs>(definition: TaskDefinition<TArgs>, args: unknown): TArgs {
   const notJson = findNonJson(args, "args");
   if (notJson) {
-    throw new InvalidArgumentsError(definition.name, [{ path: "args", message: `${notJson}; task args must be plain JSON` }]);
+    throw new InvalidArgumentsError(definition.name, [{
+      path: "args",
+      message: `${notJson}; task args must be plain JSON`,
+    }]);
   }
   if (!definition.schema) return args as TArgs;
   const parsed = v.safeParse(definition.schema, args);
@@ -160,7 +175,11 @@ export class TaskRegistry {
   #definitions = new Map<string, TaskDefinition>();
 
   /** Registers a handler under `name`; a name registered twice throws. */
-  register<TArgs>(name: string, handler: TaskHandler<TArgs>, options: TaskOptions<TArgs> = {}): TaskDefinition<TArgs> {
+  register<TArgs>(
+    name: string,
+    handler: TaskHandler<TArgs>,
+    options: TaskOptions<TArgs> = {},
+  ): TaskDefinition<TArgs> {
     const definition = createDefinition(name, handler, options);
     this.add(definition);
     return definition;

@@ -34,7 +34,10 @@ export class LeaseRescuer {
 
   start(): void {
     if (this.#timer) return;
-    this.#timer = setInterval(() => void this.runOnce().catch(this.options.onError), this.options.interval);
+    this.#timer = setInterval(
+      () => void this.runOnce().catch(this.options.onError),
+      this.options.interval,
+    );
     void this.runOnce().catch(this.options.onError);
   }
 
@@ -63,7 +66,8 @@ export class LeaseRescuer {
       const token = task.attemptToken ?? "";
       if (task.cancelRequested) return { kind: "cancelled", id: task.id, token, now, error: null };
       const error = {
-        message: `Lease expired: worker ${task.workerId} stopped renewing attempt ${task.attempts} ` +
+        message:
+          `Lease expired: worker ${task.workerId} stopped renewing attempt ${task.attempts} ` +
           `(it crashed, hung or lost the database)`,
       };
       return failureOutcome(task, token, error, now, this.options.random);
@@ -75,7 +79,9 @@ export class LeaseRescuer {
       if (!task) return;
       rescued++;
       const outcome = outcomes[i]!;
-      const error = Object.assign(new Error(task.lastError?.message ?? "Lease expired"), { name: "LeaseExpired" });
+      const error = Object.assign(new Error(task.lastError?.message ?? "Lease expired"), {
+        name: "LeaseExpired",
+      });
       if (task.status === TaskStatus.RETRYING && outcome.kind === "retry") {
         signals.taskRetrying.emit({ task, error, nextRunAt: outcome.runAt });
       } else if (task.status === TaskStatus.FAILED) {

@@ -20,7 +20,10 @@ export type Listener<T> = (event: T) => unknown;
  */
 export class Signal<T> {
   #listeners = new Set<Listener<T>>();
-  constructor(readonly name: string, private readonly onListenerError: (error: unknown, signal: string) => void) {}
+  constructor(
+    readonly name: string,
+    private readonly onListenerError: (error: unknown, signal: string) => void,
+  ) {}
 
   /** Adds a listener; returns a function that removes it. */
   connect(listener: Listener<T>): () => void {

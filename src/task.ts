@@ -65,7 +65,9 @@ export const PRIORITY_RANK: Readonly<Record<TaskPriority, number>> = {
 
 /** The priority of a rank stored by a backend. */
 export function priorityOfRank(rank: number): TaskPriority {
-  const found = (Object.keys(PRIORITY_RANK) as TaskPriority[]).find((p) => PRIORITY_RANK[p] === rank);
+  const found = (Object.keys(PRIORITY_RANK) as TaskPriority[]).find((p) =>
+    PRIORITY_RANK[p] === rank
+  );
   if (!found) throw new RangeError(`Unknown priority rank ${rank}`);
   return found;
 }

@@ -13,7 +13,7 @@ import {
 } from "./executor.ts";
 import { findNonJson, type JsonValue } from "./json.ts";
 import { failureOutcome, toTaskError } from "./outcome.ts";
-import { DEFAULT_QUEUE, assertName, defaultRegistry, type TaskRegistry } from "./registry.ts";
+import { assertName, DEFAULT_QUEUE, defaultRegistry, type TaskRegistry } from "./registry.ts";
 import { LeaseRescuer } from "./rescuer.ts";
 import { TaskSignals } from "./signals.ts";
 import type { Outcome, StoreEvent, TaskStore } from "./store/store.ts";
@@ -120,12 +120,20 @@ export class TaskWorker {
     this.#store = store;
     this.#executor = options.executor ?? new InProcessExecutor(options.registry ?? defaultRegistry);
     this.#concurrency = positiveInteger(options.concurrency ?? DEFAULT_CONCURRENCY, "concurrency");
-    this.#pollInterval = positiveInteger(options.pollInterval ?? DEFAULT_POLL_INTERVAL, "pollInterval");
+    this.#pollInterval = positiveInteger(
+      options.pollInterval ?? DEFAULT_POLL_INTERVAL,
+      "pollInterval",
+    );
     this.#leaseMillis = positiveInteger(options.leaseMillis ?? DEFAULT_LEASE_MILLIS, "leaseMillis");
-    const rescueInterval = positiveInteger(options.rescueInterval ?? DEFAULT_RESCUE_INTERVAL, "rescueInterval");
+    const rescueInterval = positiveInteger(
+      options.rescueInterval ?? DEFAULT_RESCUE_INTERVAL,
+      "rescueInterval",
+    );
     const queues = options.queues ?? [DEFAULT_QUEUE];
     if (!Array.isArray(queues) || queues.length === 0) {
-      throw new TypeError(`queues must be a non-empty array of queue names, got ${JSON.stringify(queues)}`);
+      throw new TypeError(
+        `queues must be a non-empty array of queue names, got ${JSON.stringify(queues)}`,
+      );
     }
     queues.forEach((q, i) => assertName(q, `queues[${i}]`));
     this.#queues = [...new Set(queues)];
@@ -156,7 +164,9 @@ export class TaskWorker {
     const queues = new Set(this.#queues);
     this.#unlisten = this.#store.listen((event: StoreEvent) => {
       if (event.type === "inserted" && queues.has(event.queue)) this.#wakeAt(event.runAt);
-      else if (event.type === "cancelRequested") this.#abort(event.id, "cancel", "The task was cancelled");
+      else if (event.type === "cancelRequested") {
+        this.#abort(event.id, "cancel", "The task was cancelled");
+      }
     });
     const renewEvery = Math.max(1, Math.floor(this.#leaseMillis / 3));
     this.#renewTimer = setInterval(() => void this.renewLeases().catch(this.#onError), renewEvery);
@@ -193,7 +203,9 @@ export class TaskWorker {
     if (!this.#running.size) return;
     const leases = [...this.#running.values()].map((a) => ({ id: a.task.id, token: a.token }));
     const renewal = await this.#store.renewLeases(leases, this.#clock.now() + this.#leaseMillis);
-    for (const id of renewal.lost) this.#abort(id, "leaseLost", "The lease was lost: another worker may run this task");
+    for (const id of renewal.lost) {
+      this.#abort(id, "leaseLost", "The lease was lost: another worker may run this task");
+    }
     for (const id of renewal.cancelRequested) this.#abort(id, "cancel", "The task was cancelled");
   }
 
@@ -230,13 +242,12 @@ export class TaskWorker {
   #idle(): Promise<void> {
     if (this.#wakeRequested || this.#state !== "running") return Promise.resolve();
     return new Promise((resolve) => {
-      const timer = setTimeout(done, this.#pollInterval);
-      const self = this;
-      function done() {
+      const done = () => {
         clearTimeout(timer);
-        self.#resolveIdle = undefined;
+        this.#resolveIdle = undefined;
         resolve();
-      }
+      };
+      const timer = setTimeout(done, this.#pollInterval);
       this.#resolveIdle = done;
     });
   }
@@ -255,7 +266,9 @@ export class TaskWorker {
 
   #begin(task: TaskRecord): void {
     const token = task.attemptToken;
-    if (!token) throw new Error(`The store returned claimed task ${task.id} without an attempt token`);
+    if (!token) {
+      throw new Error(`The store returned claimed task ${task.id} without an attempt token`);
+    }
     const attempt: Attempt = {
       task,
       token,
@@ -293,7 +306,11 @@ export class TaskWorker {
     const problem = findNonJson(value, "progress");
     if (problem) throw new TypeError(`${problem}; progress must be plain JSON`);
     const progress = (value ?? null) as JsonValue;
-    const held = await this.#store.reportProgress({ id: attempt.task.id, token: attempt.token, progress });
+    const held = await this.#store.reportProgress({
+      id: attempt.task.id,
+      token: attempt.token,
+      progress,
+    });
     if (held) this.signals.taskProgress.emit({ taskId: attempt.task.id, progress });
   }
 
@@ -315,7 +332,11 @@ export class TaskWorker {
     const cause = reason instanceof AttemptAborted ? reason.kind : undefined;
     if (cause === "leaseLost") {
       this.#release(attempt);
-      this.signals.leaseLost.emit({ taskId: task.id, workerId: this.workerId, outcome: result.kind });
+      this.signals.leaseLost.emit({
+        taskId: task.id,
+        workerId: this.workerId,
+        outcome: result.kind,
+      });
       return;
     }
     const now = this.#clock.now();
@@ -323,15 +344,34 @@ export class TaskWorker {
     if (result.kind === "completed") {
       const problem = findNonJson(result.result ?? null, "result");
       outcome = problem
-        ? failureOutcome(task, token, { message: `${problem}; a task's result must be plain JSON` }, now, this.#random)
-        : { kind: "completed", id: task.id, token, now, result: (result.result ?? null) as JsonValue };
+        ? failureOutcome(
+          task,
+          token,
+          { message: `${problem}; a task's result must be plain JSON` },
+          now,
+          this.#random,
+        )
+        : {
+          kind: "completed",
+          id: task.id,
+          token,
+          now,
+          result: (result.result ?? null) as JsonValue,
+        };
     } else if (cause === "cancel") {
       outcome = { kind: "cancelled", id: task.id, token, now, error: null };
     } else if (result.kind === "released" || cause === "shutdown") {
       outcome = { kind: "released", id: task.id, token, now };
     } else {
       const error = cause === "timeout" ? reason : result.error;
-      outcome = failureOutcome(task, token, toTaskError(error), now, this.#random, result.permanent);
+      outcome = failureOutcome(
+        task,
+        token,
+        toTaskError(error),
+        now,
+        this.#random,
+        result.permanent,
+      );
     }
     this.#outcomes.push({ attempt, outcome });
     this.#flushing ??= this.#flush();
@@ -356,7 +396,11 @@ export class TaskWorker {
         this.#release(attempt);
         const task = results[i];
         if (!task) {
-          this.signals.leaseLost.emit({ taskId: attempt.task.id, workerId: this.workerId, outcome: outcome.kind });
+          this.signals.leaseLost.emit({
+            taskId: attempt.task.id,
+            workerId: this.workerId,
+            outcome: outcome.kind,
+          });
         } else {
           this.#announce(task, outcome);
         }
@@ -425,7 +469,11 @@ export class TaskWorker {
       this.#abort(id, "shutdown", "The worker is shutting down");
     }
     // Executors settle promptly after an abort; keep renewing leases until the releases land.
-    while (this.#running.size) await this.#whenIdle(this.#leaseMillis / 3).then(() => this.renewLeases().catch(this.#onError));
+    while (this.#running.size) {
+      await this.#whenIdle(this.#leaseMillis / 3).then(() =>
+        this.renewLeases().catch(this.#onError)
+      );
+    }
     await this.#flushing;
     clearInterval(this.#renewTimer);
     await this.#executor.close?.();

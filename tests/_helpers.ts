@@ -51,13 +51,18 @@ export function makeTask(overrides: Partial<TaskRecord> = {}): TaskRecord {
 }
 
 /** A fresh temporary folder and a function that removes it. */
-export async function tempDir(prefix = "aether-test-"): Promise<{ path: string; remove: () => Promise<void> }> {
+export async function tempDir(
+  prefix = "aether-test-",
+): Promise<{ path: string; remove: () => Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), prefix));
   return { path, remove: () => rm(path, { recursive: true, force: true }) };
 }
 
 /** Resolves with the first event of `signal` that matches `predicate`. */
-export function nextEvent<T>(signal: Signal<T>, predicate: (event: T) => boolean = () => true): Promise<T> {
+export function nextEvent<T>(
+  signal: Signal<T>,
+  predicate: (event: T) => boolean = () => true,
+): Promise<T> {
   return new Promise((resolve) => {
     const disconnect = signal.connect((event) => {
       if (!predicate(event)) return;

@@ -57,7 +57,9 @@ describe("TaskDispatcher", () => {
   });
 
   it("registered defaults apply and enqueue options override them", async () => {
-    const a = await dispatcher.getTask(await dispatcher.enqueue("send-email", { to: "a@example.com" }));
+    const a = await dispatcher.getTask(
+      await dispatcher.enqueue("send-email", { to: "a@example.com" }),
+    );
     assert.equal(a?.queue, "mail");
     assert.equal(a?.priority, "HIGH");
     assert.equal(a?.maxAttempts, 5);
@@ -101,7 +103,9 @@ describe("TaskDispatcher", () => {
     });
 
     it("args failing the schema list each issue's path and message", async () => {
-      const error = await dispatcher.enqueue("send-email", { to: "nope", subject: 4 }).catch((e) => e);
+      const error = await dispatcher.enqueue("send-email", { to: "nope", subject: 4 }).catch((e) =>
+        e
+      );
       assert.ok(error instanceof InvalidArgumentsError);
       assert.deepEqual(error.issues.map((i) => i.path), ["args.to", "args.subject"]);
       assert.match(error.message, /args\.to: Invalid email/);
@@ -112,11 +116,15 @@ describe("TaskDispatcher", () => {
       const [label, args, pattern] of [
         ["a function", { cb: () => 1 }, /args\.cb is a function/],
         ["a BigInt", { n: 10n }, /args\.n is a bigint/],
-        ["a cycle", (() => {
-          const o: Record<string, unknown> = {};
-          o.self = o;
-          return o;
-        })(), /args\.self refers back to itself/],
+        [
+          "a cycle",
+          (() => {
+            const o: Record<string, unknown> = {};
+            o.self = o;
+            return o;
+          })(),
+          /args\.self refers back to itself/,
+        ],
         ["a Date", { at: new Date(0) }, /args\.at is a Date, not a plain object/],
         ["NaN", { x: NaN }, /args\.x is NaN/],
       ] as const
@@ -130,7 +138,10 @@ describe("TaskDispatcher", () => {
     }
 
     it("a negative delay", async () => {
-      await assert.rejects(dispatcher.enqueue("noop", {}, { delay: -1 }), /delay must be a number of milliseconds >= 0, got -1/);
+      await assert.rejects(
+        dispatcher.enqueue("noop", {}, { delay: -1 }),
+        /delay must be a number of milliseconds >= 0, got -1/,
+      );
       await nothingWritten();
     });
 
@@ -139,20 +150,27 @@ describe("TaskDispatcher", () => {
         dispatcher.enqueue("noop", {}, { priority: "URGENT" as never }),
         /priority must be one of LOW, NORMAL, HIGH, CRITICAL, got "URGENT"/,
       );
-      await assert.rejects(dispatcher.enqueue("noop", {}, { priority: "hihg" as never }), /did you mean HIGH\?/);
+      await assert.rejects(
+        dispatcher.enqueue("noop", {}, { priority: "hihg" as never }),
+        /did you mean HIGH\?/,
+      );
       await nothingWritten();
     });
 
     it("maxAttempts 0", async () => {
       await assert.rejects(
         dispatcher.enqueue("noop", {}, { retryConfig: { maxAttempts: 0 } }),
-        (e: unknown) => e instanceof RangeError && /maxAttempts must be an integer >= 1, got 0/.test(e.message),
+        (e: unknown) =>
+          e instanceof RangeError && /maxAttempts must be an integer >= 1, got 0/.test(e.message),
       );
       await nothingWritten();
     });
 
     it("an unknown option", async () => {
-      await assert.rejects(dispatcher.enqueue("noop", {}, { dealy: 5 } as never), /Unknown enqueue option "dealy"/);
+      await assert.rejects(
+        dispatcher.enqueue("noop", {}, { dealy: 5 } as never),
+        /Unknown enqueue option "dealy"/,
+      );
       await nothingWritten();
     });
 
@@ -181,19 +199,47 @@ describe("TaskDispatcher", () => {
     assert.equal((await dispatcher.cancel(pending)).status, "CANCELLED");
     assert.equal((await dispatcher.cancel(scheduled)).status, "CANCELLED");
     const retrying = await dispatcher.enqueue("noop");
-    const [claimed] = await store.claim({ workerId: "w", queues: ["default"], limit: 1, now: clock.now(), leaseMillis: 1000 });
-    await store.finish([{ kind: "retry", id: retrying, token: claimed!.attemptToken!, now: clock.now(), error: { message: "x" }, runAt: clock.now() + 100 }]);
+    const [claimed] = await store.claim({
+      workerId: "w",
+      queues: ["default"],
+      limit: 1,
+      now: clock.now(),
+      leaseMillis: 1000,
+    });
+    await store.finish([{
+      kind: "retry",
+      id: retrying,
+      token: claimed!.attemptToken!,
+      now: clock.now(),
+      error: { message: "x" },
+      runAt: clock.now() + 100,
+    }]);
     assert.equal((await dispatcher.getTask(retrying))?.status, "RETRYING");
     assert.equal((await dispatcher.cancel(retrying)).status, "CANCELLED");
   });
 
   it("cancel of a COMPLETED task or an unknown id is an error", async () => {
     const id = await dispatcher.enqueue("noop");
-    const [claimed] = await store.claim({ workerId: "w", queues: ["default"], limit: 1, now: clock.now(), leaseMillis: 1000 });
-    await store.finish([{ kind: "completed", id, token: claimed!.attemptToken!, now: clock.now(), result: null }]);
+    const [claimed] = await store.claim({
+      workerId: "w",
+      queues: ["default"],
+      limit: 1,
+      now: clock.now(),
+      leaseMillis: 1000,
+    });
+    await store.finish([{
+      kind: "completed",
+      id,
+      token: claimed!.attemptToken!,
+      now: clock.now(),
+      result: null,
+    }]);
     const error = await dispatcher.cancel(id).catch((e) => e);
     assert.ok(error instanceof IllegalTransitionError);
-    assert.match(error.message, /Cannot cancel task .*: it is COMPLETED; only PENDING, SCHEDULED, RETRYING, PROCESSING tasks can be cancelled/);
+    assert.match(
+      error.message,
+      /Cannot cancel task .*: it is COMPLETED; only PENDING, SCHEDULED, RETRYING, PROCESSING tasks can be cancelled/,
+    );
     await assert.rejects(dispatcher.cancel("nope"), TaskNotFoundError);
   });
 
@@ -218,7 +264,10 @@ describe("TaskDispatcher", () => {
     assert.equal(second.tasks.length, 1);
     assert.equal(second.nextCursor, null);
     assert.deepEqual([...first.tasks, ...second.tasks].map((t) => t.id), ids.slice(1).reverse());
-    assert.throws(() => dispatcher.listByStatus("PENDING", { limit: 0 }), /limit must be an integer from 1 to 1000, got 0/);
+    assert.throws(
+      () => dispatcher.listByStatus("PENDING", { limit: 0 }),
+      /limit must be an integer from 1 to 1000, got 0/,
+    );
     assert.throws(() => dispatcher.listByStatus("DONE" as never), /status must be one of/);
   });
 

@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { backoffDelay, DEFAULT_RETRY_CONFIG, nominalBackoff, resolveRetryConfig } from "../src/retry.ts";
+import {
+  backoffDelay,
+  DEFAULT_RETRY_CONFIG,
+  nominalBackoff,
+  resolveRetryConfig,
+} from "../src/retry.ts";
 
 describe("retry config and backoff", () => {
   it("defaults match the original module", () => {
@@ -21,7 +26,12 @@ describe("retry config and backoff", () => {
 
   it("delays are capped at maxDelayMillis", () => {
     const config = resolveRetryConfig({ maxDelayMillis: 5000, useJitter: false });
-    assert.deepEqual([3, 4, 10, 60].map((a) => nominalBackoff(config, a)), [4000, 5000, 5000, 5000]);
+    assert.deepEqual([3, 4, 10, 60].map((a) => nominalBackoff(config, a)), [
+      4000,
+      5000,
+      5000,
+      5000,
+    ]);
   });
 
   it("jitter stays within [delay / 2, delay]", () => {
@@ -38,9 +48,21 @@ describe("retry config and backoff", () => {
   });
 
   it("a bad field is named with its value", () => {
-    assert.throws(() => resolveRetryConfig({ maxAttempts: 0 }), /retryConfig\.maxAttempts must be an integer >= 1, got 0/);
-    assert.throws(() => resolveRetryConfig({ backoffMultiplier: 0.5 }), /backoffMultiplier must be a number >= 1, got 0\.5/);
-    assert.throws(() => resolveRetryConfig({ useJitter: "yes" as unknown as boolean }), /useJitter must be a boolean/);
-    assert.throws(() => resolveRetryConfig({ maxAtempts: 2 } as never), /maxAtempts is not a retry option/);
+    assert.throws(
+      () => resolveRetryConfig({ maxAttempts: 0 }),
+      /retryConfig\.maxAttempts must be an integer >= 1, got 0/,
+    );
+    assert.throws(
+      () => resolveRetryConfig({ backoffMultiplier: 0.5 }),
+      /backoffMultiplier must be a number >= 1, got 0\.5/,
+    );
+    assert.throws(
+      () => resolveRetryConfig({ useJitter: "yes" as unknown as boolean }),
+      /useJitter must be a boolean/,
+    );
+    assert.throws(
+      () => resolveRetryConfig({ maxAtempts: 2 } as never),
+      /maxAtempts is not a retry option/,
+    );
   });
 });

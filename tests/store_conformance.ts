@@ -49,7 +49,13 @@ export function storeConformance(
         status: "SCHEDULED",
         runAt: T0 + 5000,
         maxAttempts: 5,
-        retryConfig: { maxAttempts: 5, baseDelayMillis: 10, backoffMultiplier: 3, maxDelayMillis: 99, useJitter: false },
+        retryConfig: {
+          maxAttempts: 5,
+          baseDelayMillis: 10,
+          backoffMultiplier: 3,
+          maxDelayMillis: 99,
+          useJitter: false,
+        },
         timeoutMillis: 1234,
       });
       await store.insert([task]);
@@ -122,7 +128,13 @@ export function storeConformance(
     it("completed stores the result and clears the lease", async () => {
       const task = await insertClaimed();
       const result = { rows: [1, 2, 3], ok: true };
-      const done = await finishOne({ kind: "completed", id: task.id, token: task.attemptToken!, now: T0 + 5, result });
+      const done = await finishOne({
+        kind: "completed",
+        id: task.id,
+        token: task.attemptToken!,
+        now: T0 + 5,
+        result,
+      });
       assert.equal(done?.status, "COMPLETED");
       assert.deepEqual(done?.result, result);
       assert.equal(done?.completedAt, T0 + 5);
@@ -133,7 +145,13 @@ export function storeConformance(
 
     it("a null result is kept as null", async () => {
       const task = await insertClaimed();
-      const done = await finishOne({ kind: "completed", id: task.id, token: task.attemptToken!, now: T0, result: null });
+      const done = await finishOne({
+        kind: "completed",
+        id: task.id,
+        token: task.attemptToken!,
+        now: T0,
+        result: null,
+      });
       assert.equal(done?.result, null);
       assert.equal(done?.status, "COMPLETED");
     });
@@ -141,11 +159,32 @@ export function storeConformance(
     it("an outcome with a stale token is rejected and changes nothing", async () => {
       const task = await insertClaimed();
       const before = await store.get(task.id);
-      assert.equal(await finishOne({ kind: "completed", id: task.id, token: "not-the-token", now: T0, result: 1 }), null);
-      assert.deepEqual(await store.get(task.id), before);
-      await finishOne({ kind: "completed", id: task.id, token: task.attemptToken!, now: T0, result: 1 });
       assert.equal(
-        await finishOne({ kind: "failed", id: task.id, token: task.attemptToken!, now: T0, error: { message: "late" } }),
+        await finishOne({
+          kind: "completed",
+          id: task.id,
+          token: "not-the-token",
+          now: T0,
+          result: 1,
+        }),
+        null,
+      );
+      assert.deepEqual(await store.get(task.id), before);
+      await finishOne({
+        kind: "completed",
+        id: task.id,
+        token: task.attemptToken!,
+        now: T0,
+        result: 1,
+      });
+      assert.equal(
+        await finishOne({
+          kind: "failed",
+          id: task.id,
+          token: task.attemptToken!,
+          now: T0,
+          error: { message: "late" },
+        }),
         null,
         "a second outcome for the same attempt is rejected",
       );
@@ -155,7 +194,14 @@ export function storeConformance(
     it("retry makes the task RETRYING, due at runAt, and the next claim counts another attempt", async () => {
       const task = await insertClaimed();
       const error = { message: "boom", stack: "Error: boom\n  at x" };
-      const retrying = await finishOne({ kind: "retry", id: task.id, token: task.attemptToken!, now: T0, error, runAt: T0 + 1000 });
+      const retrying = await finishOne({
+        kind: "retry",
+        id: task.id,
+        token: task.attemptToken!,
+        now: T0,
+        error,
+        runAt: T0 + 1000,
+      });
       assert.equal(retrying?.status, "RETRYING");
       assert.equal(retrying?.runAt, T0 + 1000);
       assert.deepEqual(retrying?.lastError, error);
@@ -166,7 +212,13 @@ export function storeConformance(
 
     it("failed is final and keeps the error", async () => {
       const task = await insertClaimed();
-      const failed = await finishOne({ kind: "failed", id: task.id, token: task.attemptToken!, now: T0 + 3, error: { message: "bad" } });
+      const failed = await finishOne({
+        kind: "failed",
+        id: task.id,
+        token: task.attemptToken!,
+        now: T0 + 3,
+        error: { message: "bad" },
+      });
       assert.equal(failed?.status, "FAILED");
       assert.equal(failed?.completedAt, T0 + 3);
       assert.deepEqual(failed?.lastError, { message: "bad" });
@@ -175,7 +227,12 @@ export function storeConformance(
 
     it("released gives the task back without spending the attempt", async () => {
       const task = await insertClaimed();
-      const released = await finishOne({ kind: "released", id: task.id, token: task.attemptToken!, now: T0 + 9 });
+      const released = await finishOne({
+        kind: "released",
+        id: task.id,
+        token: task.attemptToken!,
+        now: T0 + 9,
+      });
       assert.equal(released?.status, "PENDING");
       assert.equal(released?.attempts, 0);
       assert.equal(released?.runAt, T0 + 9);
@@ -211,9 +268,19 @@ export function storeConformance(
       const flagged = await store.cancel(task.id, T0);
       assert.equal(flagged?.status, "PROCESSING");
       assert.equal(flagged?.cancelRequested, true);
-      const renewal = await store.renewLeases([{ id: task.id, token: task.attemptToken! }], T0 + LEASE);
+      const renewal = await store.renewLeases(
+        [{ id: task.id, token: task.attemptToken! }],
+        T0 + LEASE,
+      );
       assert.deepEqual(renewal, { lost: [], cancelRequested: [task.id] });
-      const ended = await finishOne({ kind: "retry", id: task.id, token: task.attemptToken!, now: T0 + 1, error: { message: "aborted" }, runAt: T0 + 10 });
+      const ended = await finishOne({
+        kind: "retry",
+        id: task.id,
+        token: task.attemptToken!,
+        now: T0 + 1,
+        error: { message: "aborted" },
+        runAt: T0 + 10,
+      });
       assert.equal(ended?.status, "CANCELLED");
       assert.equal(ended?.completedAt, T0 + 1);
     });
@@ -221,13 +288,25 @@ export function storeConformance(
     it("a task that completes despite a cancel request stays COMPLETED", async () => {
       const task = await insertClaimed();
       await store.cancel(task.id, T0);
-      const done = await finishOne({ kind: "completed", id: task.id, token: task.attemptToken!, now: T0, result: 7 });
+      const done = await finishOne({
+        kind: "completed",
+        id: task.id,
+        token: task.attemptToken!,
+        now: T0,
+        result: 7,
+      });
       assert.equal(done?.status, "COMPLETED");
     });
 
     it("retry brings FAILED and CANCELLED tasks back with a fresh budget, and refuses others", async () => {
       const task = await insertClaimed();
-      await finishOne({ kind: "failed", id: task.id, token: task.attemptToken!, now: T0, error: { message: "x" } });
+      await finishOne({
+        kind: "failed",
+        id: task.id,
+        token: task.attemptToken!,
+        now: T0,
+        error: { message: "x" },
+      });
       const again = await store.retry(task.id, T0 + 50);
       assert.equal(again?.status, "PENDING");
       assert.equal(again?.attempts, 0);
@@ -278,7 +357,10 @@ export function storeConformance(
     });
 
     it("list filters by status, name and queue and pages newest first", async () => {
-      const tasks = Array.from({ length: 7 }, (_, i) => makeTask({ name: i % 2 ? "odd" : "even", queue: i < 5 ? "default" : "q2" }));
+      const tasks = Array.from(
+        { length: 7 },
+        (_, i) => makeTask({ name: i % 2 ? "odd" : "even", queue: i < 5 ? "default" : "q2" }),
+      );
       await store.insert(tasks);
       const seen: string[] = [];
       let cursor: string | undefined;
@@ -299,9 +381,19 @@ export function storeConformance(
     });
 
     it("stats counts tasks per status overall and per queue", async () => {
-      await store.insert([makeTask(), makeTask(), makeTask({ queue: "q2", status: "SCHEDULED", runAt: T0 + 1 })]);
+      await store.insert([
+        makeTask(),
+        makeTask(),
+        makeTask({ queue: "q2", status: "SCHEDULED", runAt: T0 + 1 }),
+      ]);
       const [claimed] = await claim(1);
-      await finishOne({ kind: "completed", id: claimed!.id, token: claimed!.attemptToken!, now: T0, result: null });
+      await finishOne({
+        kind: "completed",
+        id: claimed!.id,
+        token: claimed!.attemptToken!,
+        now: T0,
+        result: null,
+      });
       const stats = await store.stats();
       assert.equal(stats.total, 3);
       assert.equal(stats.byStatus.PENDING, 1);
@@ -317,7 +409,13 @@ export function storeConformance(
       const [a, b] = await claim(2);
       await store.finish([
         { kind: "completed", id: a!.id, token: a!.attemptToken!, now: T0 + 10, result: null },
-        { kind: "failed", id: b!.id, token: b!.attemptToken!, now: T0 + 20, error: { message: "x" } },
+        {
+          kind: "failed",
+          id: b!.id,
+          token: b!.attemptToken!,
+          now: T0 + 20,
+          error: { message: "x" },
+        },
       ]);
       assert.equal(await store.prune(T0 + 15, ["COMPLETED", "FAILED"]), 1);
       assert.equal(await store.get(a!.id), null);
@@ -335,7 +433,13 @@ export function storeConformance(
       await store.cancel(a.id, T0);
       const [claimed] = await claim(1, T0 + 10);
       await store.cancel(claimed!.id, T0);
-      await finishOne({ kind: "completed", id: claimed!.id, token: claimed!.attemptToken!, now: T0, result: null });
+      await finishOne({
+        kind: "completed",
+        id: claimed!.id,
+        token: claimed!.attemptToken!,
+        now: T0,
+        result: null,
+      });
       await new Promise((resolve) => setTimeout(resolve, 0));
       unlisten();
       assert.deepEqual(events, [
@@ -352,7 +456,15 @@ export function storeConformance(
       for (let left = done.length; left > 0;) {
         const claimed = await claim(500);
         left -= claimed.length;
-        await store.finish(claimed.map((t) => ({ kind: "completed" as const, id: t.id, token: t.attemptToken!, now: T0, result: null })));
+        await store.finish(
+          claimed.map((t) => ({
+            kind: "completed" as const,
+            id: t.id,
+            token: t.attemptToken!,
+            now: T0,
+            result: null,
+          })),
+        );
       }
       const fresh = makeTask({ priority: "LOW" });
       await store.insert([fresh]);

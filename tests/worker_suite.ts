@@ -47,7 +47,13 @@ export function workerSuite(
     });
 
     const startWorker = (options: TaskWorkerOptions = {}) => {
-      const worker = new TaskWorker(store, { registry, clock, pollInterval: 60_000, random: () => 0.5, ...options });
+      const worker = new TaskWorker(store, {
+        registry,
+        clock,
+        pollInterval: 60_000,
+        random: () => 0.5,
+        ...options,
+      });
       workers.push(worker);
       worker.start();
       return worker;
@@ -145,15 +151,26 @@ export function workerSuite(
     });
 
     it("args that fail the schema at execution fail the task for good", async () => {
-      registry.register("strict", () => "ran", { schema: v.object({ n: v.number() }), retryConfig: { maxAttempts: 5 } });
+      registry.register("strict", () => "ran", {
+        schema: v.object({ n: v.number() }),
+        retryConfig: { maxAttempts: 5 },
+      });
       const worker = startWorker();
       const failed = nextEvent(worker.signals.taskFailed);
-      const task = makeTask({ name: "strict", args: { n: "not a number" }, runAt: clock.now(), maxAttempts: 5 });
+      const task = makeTask({
+        name: "strict",
+        args: { n: "not a number" },
+        runAt: clock.now(),
+        maxAttempts: 5,
+      });
       await store.insert([task]);
       worker.wake();
       const event = await failed;
       assert.equal(event.task.attempts, 1);
-      assert.match(event.error.message, /Invalid arguments for task "strict": args\.n: Invalid type/);
+      assert.match(
+        event.error.message,
+        /Invalid arguments for task "strict": args\.n: Invalid type/,
+      );
     });
 
     it("a result that is not JSON fails the attempt with a clear error", async () => {
@@ -162,13 +179,21 @@ export function workerSuite(
       const id = await dispatcher.enqueue("bigint");
       const task = await dispatcher.waitFor(id, { timeout: 5000 });
       assert.equal(task.status, "FAILED");
-      assert.match(task.lastError?.message ?? "", /result is a bigint; a task's result must be plain JSON/);
+      assert.match(
+        task.lastError?.message ?? "",
+        /result is a bigint; a task's result must be plain JSON/,
+      );
     });
 
     it("cancel of a PROCESSING task aborts the handler's signal and ends CANCELLED", async () => {
       let reason: unknown;
-      registry.register("wait-for-abort", (_args, ctx) =>
-        new Promise((_, reject) => ctx.signal.addEventListener("abort", () => reject(reason = ctx.signal.reason))));
+      registry.register(
+        "wait-for-abort",
+        (_args, ctx) =>
+          new Promise((_, reject) =>
+            ctx.signal.addEventListener("abort", () => reject(reason = ctx.signal.reason))
+          ),
+      );
       const worker = startWorker();
       const started = nextEvent(worker.signals.taskStarted);
       const cancelled = nextEvent(worker.signals.taskCancelled);
@@ -307,7 +332,10 @@ export function workerSuite(
       startWorker({ registry: new TaskRegistry() });
       const task = await dispatcher.waitFor(id, { timeout: 5000 });
       assert.equal(task.status, "FAILED");
-      assert.match(task.lastError?.message ?? "", /No handler for task "elsewhere" is registered in this worker/);
+      assert.match(
+        task.lastError?.message ?? "",
+        /No handler for task "elsewhere" is registered in this worker/,
+      );
     });
 
     it("stop waits for running tasks within the grace period", async () => {
@@ -348,9 +376,18 @@ export function workerSuite(
     });
 
     it("bad worker options are refused with the option's name and value", () => {
-      assert.throws(() => new TaskWorker(store, { concurrency: 0 }), /concurrency must be a positive integer, got 0/);
-      assert.throws(() => new TaskWorker(store, { pollInterval: -5 }), /pollInterval must be a positive integer, got -5/);
-      assert.throws(() => new TaskWorker(store, { queues: [] }), /queues must be a non-empty array/);
+      assert.throws(
+        () => new TaskWorker(store, { concurrency: 0 }),
+        /concurrency must be a positive integer, got 0/,
+      );
+      assert.throws(
+        () => new TaskWorker(store, { pollInterval: -5 }),
+        /pollInterval must be a positive integer, got -5/,
+      );
+      assert.throws(
+        () => new TaskWorker(store, { queues: [] }),
+        /queues must be a non-empty array/,
+      );
       assert.throws(() => new TaskWorker(store, { queues: ["bad queue"] }), /queues\[0\] must be/);
     });
 

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on Bun and on Deno and prints one line "N passed, N failed".
+# Installs what the tests need and the machine lacks (Debian's chromium for the browser test).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bin=node_modules/.bin
+
+if ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then
+  echo "Installing chromium for the dashboard browser test (apt-get)..." >&2
+  if [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && apt-get install -y -qq chromium) >&2 || echo "chromium install failed" >&2
+  else
+    sudo -n true 2>/dev/null && (sudo apt-get update -qq && sudo apt-get install -y -qq chromium) >&2 ||
+      echo "chromium is missing and cannot be installed without root; the browser test will fail" >&2
+  fi
+fi
+
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+echo "== bun test ==" >&2
+"$bin/bun" test tests 2>&1 | tee "$out/bun.log" >&2
+bun_status=${PIPESTATUS[0]}
+echo "== deno test ==" >&2
+NO_COLOR=1 "$bin/deno" test -A tests/ 2>&1 | tee "$out/deno.log" >&2
+deno_status=${PIPESTATUS[0]}
+
+# Bun prints " N pass" and " N fail"; Deno prints "ok | N passed (M steps) | F failed (G steps)".
+bun_pass=$(grep -Eo '^ *[0-9]+ pass$' "$out/bun.log" | grep -Eo '[0-9]+' | tail -1)
+bun_fail=$(grep -Eo '^ *[0-9]+ fail$' "$out/bun.log" | grep -Eo '[0-9]+' | tail -1)
+summary=$(grep -E '^(ok|FAILED) \| ' "$out/deno.log" | tail -1)
+count() { # count "passed" or "failed" in Deno's summary: tests plus steps
+  local n steps
+  n=$(grep -Eo "[0-9]+ $1" <<<"$summary" | grep -Eo '^[0-9]+' || true)
+  steps=$(grep -Eo "[0-9]+ $1 \(([0-9]+) steps?\)" <<<"$summary" | grep -Eo '\(([0-9]+)' | tr -d '(' || true)
+  echo $(( ${n:-0} + ${steps:-0} ))
+}
+deno_pass=$(count passed)
+deno_fail=$(count failed)
+: "${bun_pass:=0}" "${bun_fail:=0}"
+
+echo "bun: $bun_pass passed, $bun_fail failed (exit $bun_status); deno: $deno_pass passed, $deno_fail failed (exit $deno_status)" >&2
+failed=$((bun_fail + deno_fail))
+if [ "$bun_status" != 0 ] || [ "$deno_status" != 0 ]; then
+  [ "$failed" = 0 ] && failed=1
+fi
+echo "$((bun_pass + deno_pass)) passed, $failed failed"
+[ "$failed" = 0 ]
