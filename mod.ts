@@ -78,6 +78,13 @@ export {
   TaskSignals,
 } from "./src/signals.ts";
 export { InMemoryTaskStore } from "./src/store/memory.ts";
+export {
+  DEFAULT_SQLITE_BUSY_TIMEOUT_MILLIS,
+  DEFAULT_SQLITE_DURABILITY,
+  type SqliteDurability,
+  type SqliteStoreOptions,
+  SqliteTaskStore,
+} from "./src/store/sqlite/store.ts";
 export type {
   ClaimRequest,
   LeaseRef,
