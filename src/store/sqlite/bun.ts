@@ -1,0 +1,62 @@
+/**
+ * The SQLite driver over Bun's built-in `bun:sqlite`. The only file that imports it.
+ * @module
+ */
+
+import { Database } from "bun:sqlite";
+import type { SqliteDriver, SqlValue } from "./driver.ts";
+
+/** The part of a `bun:sqlite` statement the driver uses. */
+interface BunStatement {
+  all(...params: SqlValue[]): unknown[];
+  get(...params: SqlValue[]): unknown;
+  run(...params: SqlValue[]): { changes: number };
+  finalize(): void;
+}
+
+/** The part of a `bun:sqlite` database the driver uses. */
+interface BunDatabase {
+  prepare(sql: string): BunStatement;
+  exec(sql: string): void;
+  readonly inTransaction: boolean;
+  close(throwOnError?: boolean): void;
+}
+
+/** Opens (creating if needed) the database file at `path`, or `":memory:"`, with `bun:sqlite`. */
+export function openBunSqliteDriver(path: string): SqliteDriver {
+  const db = new (Database as new (path: string, options: object) => BunDatabase)(path, {
+    create: true,
+    readwrite: true,
+  });
+  // Our own cache: `db.query()` keeps only the 20 most recently used statements.
+  const statements = new Map<string, BunStatement>();
+  const prepare = (sql: string): BunStatement => {
+    let statement = statements.get(sql);
+    if (statement === undefined) {
+      statement = db.prepare(sql);
+      statements.set(sql, statement);
+    }
+    return statement;
+  };
+  return {
+    exec: (sql) => db.exec(sql),
+    all: <T>(sql: string, params?: readonly SqlValue[]) =>
+      (params ? prepare(sql).all(...params) : prepare(sql).all()) as T[],
+    get: <T>(sql: string, params?: readonly SqlValue[]) =>
+      ((params ? prepare(sql).get(...params) : prepare(sql).get()) ?? undefined) as T | undefined,
+    run: (sql, params) => params ? prepare(sql).run(...params) : prepare(sql).run(),
+    get inTransaction() {
+      return db.inTransaction;
+    },
+    // bun:sqlite sets `code` to the SQLite code name (SQLITE_BUSY, SQLITE_BUSY_SNAPSHOT, ...).
+    isBusy: (error) => {
+      const code = error instanceof Error ? (error as Error & { code?: unknown }).code : undefined;
+      return typeof code === "string" && code.startsWith("SQLITE_BUSY");
+    },
+    close: () => {
+      for (const statement of statements.values()) statement.finalize();
+      statements.clear();
+      db.close(false);
+    },
+  };
+}

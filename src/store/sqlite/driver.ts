@@ -1,0 +1,87 @@
+/**
+ * The small synchronous SQLite interface the SQLite store is written against, with one driver per
+ * runtime (`bun.ts` over `bun:sqlite`, `node.ts` over `node:sqlite`), and the transaction and
+ * busy-retry helpers every caller of a driver shares.
+ * @module
+ */
+
+/** A value bound to a positional `?` parameter or read from a column. Integers stay below 2^53. */
+export type SqlValue = string | number | null;
+
+/**
+ * One open SQLite connection. Every method prepares its SQL once and reuses the statement, so
+ * callers pass constant SQL text and vary only the parameters.
+ */
+export interface SqliteDriver {
+  /** Runs one or more statements without parameters and without caching them (DDL, pragmas). */
+  exec(sql: string): void;
+  /** All rows of a statement. */
+  all<T>(sql: string, params?: readonly SqlValue[]): T[];
+  /** The first row of a statement, or undefined when it yields none. */
+  get<T>(sql: string, params?: readonly SqlValue[]): T | undefined;
+  /** Runs a statement for its effect; `changes` counts the rows it wrote. */
+  run(sql: string, params?: readonly SqlValue[]): { changes: number };
+  /** True while a transaction is open on this connection. */
+  readonly inTransaction: boolean;
+  /** True when `error` is SQLITE_BUSY (the database stayed locked past `busy_timeout`). */
+  isBusy(error: unknown): boolean;
+  /** Closes the connection and its cached statements. */
+  close(): void;
+}
+
+/** How many more times an operation that stayed busy past `busy_timeout` is tried. */
+export const BUSY_RETRY_LIMIT = 10;
+/** The first pause before trying a busy operation again, in ms; it doubles on each retry. */
+export const BUSY_RETRY_BASE_DELAY_MILLIS = 5;
+/** The longest pause between two tries of a busy operation, in ms. */
+export const BUSY_RETRY_MAX_DELAY_MILLIS = 250;
+
+/**
+ * Runs the synchronous `operation`, and when it fails with SQLITE_BUSY waits a little (doubling
+ * from {@linkcode BUSY_RETRY_BASE_DELAY_MILLIS}, with jitter, without blocking the event loop) and
+ * runs it again, up to {@linkcode BUSY_RETRY_LIMIT} more times. Other errors pass through at once.
+ */
+export async function retryWhileBusy<T>(driver: SqliteDriver, operation: () => T): Promise<T> {
+  for (let retry = 0;; retry++) {
+    try {
+      return operation();
+    } catch (error) {
+      if (!driver.isBusy(error)) throw error;
+      if (retry >= BUSY_RETRY_LIMIT) {
+        throw new Error(
+          `The SQLite database stayed locked after ${retry + 1} tries; another connection ` +
+            `holds its write lock for too long`,
+          { cause: error },
+        );
+      }
+    }
+    const ceiling = Math.min(
+      BUSY_RETRY_BASE_DELAY_MILLIS * 2 ** retry,
+      BUSY_RETRY_MAX_DELAY_MILLIS,
+    );
+    await new Promise((resolve) => setTimeout(resolve, ceiling / 2 + Math.random() * ceiling / 2));
+  }
+}
+
+/**
+ * Runs `body` inside `BEGIN IMMEDIATE` … `COMMIT`, so the write lock is taken before the first
+ * read and two connections never interleave their read-modify-write. Rolls back and rethrows when
+ * `body` or the commit fails.
+ */
+export function immediateTransaction<T>(driver: SqliteDriver, body: () => T): T {
+  driver.run("BEGIN IMMEDIATE");
+  try {
+    const result = body();
+    driver.run("COMMIT");
+    return result;
+  } catch (error) {
+    if (driver.inTransaction) {
+      try {
+        driver.run("ROLLBACK");
+      } catch {
+        // The connection already rolled back (SQLite does so itself after some errors).
+      }
+    }
+    throw error;
+  }
+}
