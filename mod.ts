@@ -21,6 +21,27 @@
  * @module
  */
 
+export {
+  type AdminConnection,
+  type AdminHandler,
+  type AdminHandlerOptions,
+  createAdminHandler,
+  DEFAULT_BODY_TIMEOUT_MILLIS,
+  DEFAULT_MAX_ADMIN_LIST_LIMIT,
+  DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_MAX_EVENT_STREAMS,
+  DEFAULT_MAX_WAIT_MILLIS,
+  MIN_ADMIN_TOKEN_LENGTH,
+} from "./src/admin/handler.ts";
+export { type PoolStats } from "./src/admin/metrics.ts";
+export {
+  ADMIN_TOKEN_ENV,
+  AdminServer,
+  type AdminServerOptions,
+  DEFAULT_ADMIN_HOST,
+  DEFAULT_ADMIN_PORT,
+  parseAdminAddress,
+} from "./src/admin/server.ts";
 export { type Clock, systemClock } from "./src/clock.ts";
 export {
   DEFAULT_LIST_LIMIT,

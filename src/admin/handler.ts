@@ -1,0 +1,572 @@
+/**
+ * The admin HTTP handler: a JSON API over a store and a dispatcher, a live dashboard, Prometheus
+ * metrics and health checks, as one Web-standard `(Request) => Promise<Response>` function that
+ * any server (or a test, with no socket) can call.
+ * @module
+ */
+
+import { type Clock, systemClock } from "../clock.ts";
+import type { EnqueueOptions, TaskDispatcher } from "../dispatcher.ts";
+import {
+  IllegalTransitionError,
+  InvalidArgumentsError,
+  TaskNotFoundError,
+  UnknownTaskError,
+  WaitTimeoutError,
+} from "../errors.ts";
+import type { TaskSignals } from "../signals.ts";
+import type { ListQuery, TaskStore } from "../store/store.ts";
+import { suggest } from "../suggest.ts";
+import { TASK_STATUSES, type TaskPriority, type TaskRecord, type TaskStatus } from "../task.ts";
+import { dashboardPage } from "./dashboard.ts";
+import { parseDuration } from "../duration.ts";
+import { taskEventStream } from "./event_stream.ts";
+import { GroupEnqueue } from "./_group_enqueue.ts";
+import {
+  COMMON_HEADERS,
+  errorResponse,
+  HttpError,
+  jsonResponse,
+  readJsonBody,
+  requireJsonContentType,
+} from "./_http.ts";
+import { type PoolStats, PROMETHEUS_CONTENT_TYPE, TaskMetrics } from "./metrics.ts";
+import {
+  bearerToken,
+  constantTimeEqual,
+  crossOriginRefusal,
+  HostAllowList,
+  LOOPBACK_HOSTS,
+} from "./security.ts";
+
+/** Default largest request body: 1 MiB. */
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+/** Default time a request body may take to arrive: 10 s. */
+export const DEFAULT_BODY_TIMEOUT_MILLIS = 10_000;
+/** Default page size of `GET /api/tasks`. */
+export const DEFAULT_ADMIN_LIST_LIMIT = 50;
+/** Default cap on `limit` of `GET /api/tasks`; larger values are lowered to it. */
+export const DEFAULT_MAX_ADMIN_LIST_LIMIT = 100;
+/** Default `timeout` of `GET /api/tasks/:id/wait`: 30 s. */
+export const DEFAULT_WAIT_TIMEOUT_MILLIS = 30_000;
+/** Default cap on the `timeout` of `GET /api/tasks/:id/wait`: 5 minutes. */
+export const DEFAULT_MAX_WAIT_MILLIS = 5 * 60_000;
+/** Default interval of heartbeat comments on `GET /api/events`: 15 s. */
+export const DEFAULT_HEARTBEAT_MILLIS = 15_000;
+/** Default number of `GET /api/events` streams open at once; more get 503. */
+export const DEFAULT_MAX_EVENT_STREAMS = 32;
+/** The shortest token accepted. */
+export const MIN_ADMIN_TOKEN_LENGTH = 16;
+
+/** Options of {@linkcode createAdminHandler}. */
+export interface AdminHandlerOptions {
+  /** Read for health, stats, lists and events. */
+  store: TaskStore;
+  /** Enqueues (validating against its registry's schemas), cancels, retries and waits. */
+  dispatcher: TaskDispatcher;
+  /** The running worker's signals: live events, outcome counters and durations. Default: none. */
+  signals?: TaskSignals | undefined;
+  /** The Worker pool's state, for `/metrics` and `/api/stats`. Default: none. */
+  poolStats?: (() => PoolStats) | undefined;
+  /** Default {@linkcode systemClock}. */
+  clock?: Clock;
+  /**
+   * When set, every route but `/healthz` and the dashboard page needs
+   * `Authorization: Bearer <token>`. At least {@linkcode MIN_ADMIN_TOKEN_LENGTH} characters.
+   * Default: none (bind loopback only).
+   */
+  token?: string | undefined;
+  /**
+   * `Host` headers to answer: host names (any port), `name:port`, or `"*"` for any.
+   * Default {@linkcode LOOPBACK_HOSTS}; {@linkcode AdminServer} adds the address it binds.
+   */
+  allowedHosts?: readonly string[];
+  /** Largest request body in bytes; larger gets 413. Default 1 MiB. */
+  maxBodyBytes?: number;
+  /** Time a request body may take to arrive; slower gets 408. Default 10000 ms. */
+  bodyTimeoutMillis?: number;
+  /** Cap on `limit` of `GET /api/tasks`. Default 100. */
+  maxListLimit?: number;
+  /** Cap on the `timeout` of `GET /api/tasks/:id/wait`. Default 5 minutes. */
+  maxWaitMillis?: number;
+  /** Interval of heartbeat comments on the event stream. Default 15000 ms. */
+  heartbeatMillis?: number;
+  /** Event streams open at once. Default 32. */
+  maxEventStreams?: number;
+  /** Unexpected errors (answered with a bare 500). Default: logged to stderr. */
+  onError?: (error: unknown) => void;
+}
+
+/** What a server lends the handler about the connection of one request. */
+export interface AdminConnection {
+  /** The response may take long (long poll, event stream): lift the server's idle timeout. */
+  disableIdleTimeout(): void;
+}
+
+/** The handler, with `close()` to end event streams and long polls and drop its listeners. */
+export interface AdminHandler {
+  (request: Request, connection?: AdminConnection): Promise<Response>;
+  close(): void;
+}
+
+type Params = { id: string; url: URL; request: Request; connection: AdminConnection | undefined };
+
+interface Route {
+  method: "GET" | "POST";
+  pattern: RegExp;
+  /** Served without a token (the dashboard page asks for it itself). */
+  public?: boolean;
+  run: (params: Params) => Promise<Response> | Response;
+}
+
+const ENQUEUE_FIELDS = ["name", "args", "priority", "delay", "queue", "maxAttempts", "timeout"];
+const LIST_PARAMS = ["status", "name", "queue", "limit", "cursor"];
+const MAX_ID_LENGTH = 128;
+const NO_CONNECTION: AdminConnection = { disableIdleTimeout() {} };
+
+/**
+ * Creates the admin handler. Routes:
+ * - `GET /healthz` (no token, any Host), `GET /readyz`, `GET /metrics`, `GET /` (dashboard page)
+ * - `GET /api/stats`, `GET /api/tasks?status=&name=&queue=&limit=&cursor=`, `POST /api/tasks`
+ * - `GET /api/tasks/:id`, `POST /api/tasks/:id/cancel`, `POST /api/tasks/:id/retry`
+ * - `GET /api/tasks/:id/wait?timeout=30s` (200 when final, 202 with the task on timeout)
+ * - `GET /api/events` (Server-Sent Events)
+ *
+ * Errors are `{ "error": message, "details"?: ... }`. Throws `TypeError`/`RangeError` for a bad
+ * option.
+ *
+ * @example
+ * ```ts
+ * const handler = createAdminHandler({ store, dispatcher, signals: worker.signals, token });
+ * const response = await handler(new Request("http://localhost/api/stats", {
+ *   headers: { authorization: `Bearer ${token}` },
+ * }));
+ * handler.close();
+ * ```
+ */
+export function createAdminHandler(options: AdminHandlerOptions): AdminHandler {
+  const { store, dispatcher, signals } = options;
+  if (typeof store !== "object" || store === null) {
+    throw new TypeError(`store must be a TaskStore, got ${String(store)}`);
+  }
+  if (typeof dispatcher !== "object" || dispatcher === null) {
+    throw new TypeError(`dispatcher must be a TaskDispatcher, got ${String(dispatcher)}`);
+  }
+  const token = options.token;
+  if (token !== undefined) assertToken(token);
+  const hosts = new HostAllowList(options.allowedHosts ?? LOOPBACK_HOSTS);
+  const maxBodyBytes = positiveInteger(
+    options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    "maxBodyBytes",
+  );
+  const bodyTimeout = positiveInteger(
+    options.bodyTimeoutMillis ?? DEFAULT_BODY_TIMEOUT_MILLIS,
+    "bodyTimeoutMillis",
+  );
+  const maxListLimit = positiveInteger(
+    options.maxListLimit ?? DEFAULT_MAX_ADMIN_LIST_LIMIT,
+    "maxListLimit",
+  );
+  const maxWait = positiveInteger(
+    options.maxWaitMillis ?? DEFAULT_MAX_WAIT_MILLIS,
+    "maxWaitMillis",
+  );
+  const heartbeatMillis = positiveInteger(
+    options.heartbeatMillis ?? DEFAULT_HEARTBEAT_MILLIS,
+    "heartbeatMillis",
+  );
+  const maxEventStreams = positiveInteger(
+    options.maxEventStreams ?? DEFAULT_MAX_EVENT_STREAMS,
+    "maxEventStreams",
+  );
+  if (options.poolStats !== undefined && typeof options.poolStats !== "function") {
+    throw new TypeError(`poolStats must be a function, got ${typeof options.poolStats}`);
+  }
+  const onError = options.onError ??
+    ((error: unknown) => console.error("aether-tasks: admin endpoint:", error));
+  const metrics = new TaskMetrics({
+    signals,
+    clock: options.clock ?? systemClock,
+    poolStats: options.poolStats,
+  });
+  const closing = new AbortController();
+  const groupEnqueue = new GroupEnqueue(dispatcher);
+  let eventStreams = 0;
+
+  const routes: Route[] = [
+    { method: "GET", pattern: /^\/$/, public: true, run: () => dashboardResponse() },
+    {
+      method: "GET",
+      pattern: /^\/readyz$/,
+      run: async () => {
+        try {
+          await store.stats();
+        } catch (error) {
+          onError(error);
+          throw new HttpError(503, "The store is not reachable or not migrated");
+        }
+        return jsonResponse({ status: "ready" });
+      },
+    },
+    {
+      method: "GET",
+      pattern: /^\/metrics$/,
+      run: async () =>
+        new Response(metrics.render(await store.stats()), {
+          headers: { ...COMMON_HEADERS, "content-type": PROMETHEUS_CONTENT_TYPE },
+        }),
+    },
+    {
+      method: "GET",
+      pattern: /^\/api\/stats$/,
+      run: async () =>
+        jsonResponse({
+          ...(await store.stats()),
+          throughput: metrics.throughput(),
+          pool: metrics.poolStats(),
+        }),
+    },
+    { method: "GET", pattern: /^\/api\/tasks$/, run: ({ url }) => listTasks(url) },
+    { method: "POST", pattern: /^\/api\/tasks$/, run: ({ request }) => enqueue(request) },
+    {
+      method: "GET",
+      pattern: /^\/api\/tasks\/([^/]+)$/,
+      run: async (params) => {
+        const task = await dispatcher.getTask(params.id);
+        if (!task) throw new TaskNotFoundError(params.id);
+        return jsonResponse(publicTask(task));
+      },
+    },
+    {
+      method: "POST",
+      pattern: /^\/api\/tasks\/([^/]+)\/cancel$/,
+      run: async (params) => {
+        await readJsonBody(params.request, maxBodyBytes, bodyTimeout);
+        return jsonResponse(publicTask(await dispatcher.cancel(params.id)));
+      },
+    },
+    {
+      method: "POST",
+      pattern: /^\/api\/tasks\/([^/]+)\/retry$/,
+      run: async (params) => {
+        await readJsonBody(params.request, maxBodyBytes, bodyTimeout);
+        return jsonResponse(publicTask(await dispatcher.retry(params.id)));
+      },
+    },
+    {
+      method: "GET",
+      pattern: /^\/api\/tasks\/([^/]+)\/wait$/,
+      run: (params) => waitForTask(params),
+    },
+    { method: "GET", pattern: /^\/api\/events$/, run: (params) => events(params) },
+  ];
+
+  function dashboardResponse(): Response {
+    const nonce = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))));
+    return new Response(dashboardPage(nonce), {
+      headers: {
+        ...COMMON_HEADERS,
+        "content-type": "text/html; charset=utf-8",
+        "content-security-policy":
+          `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'nonce-${nonce}'; ` +
+          `connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
+        "x-frame-options": "DENY",
+      },
+    });
+  }
+
+  async function listTasks(url: URL): Promise<Response> {
+    const params = url.searchParams;
+    for (const key of params.keys()) {
+      if (!LIST_PARAMS.includes(key)) {
+        throw new HttpError(400, `Unknown query parameter "${key}"${hint(key, LIST_PARAMS)}`, {
+          expected: LIST_PARAMS,
+        });
+      }
+    }
+    const query: Partial<ListQuery> = { limit: DEFAULT_ADMIN_LIST_LIMIT };
+    const limit = params.get("limit");
+    if (limit !== null) {
+      if (!/^\d+$/.test(limit) || Number(limit) < 1) {
+        throw new HttpError(400, `limit must be a whole number >= 1, got ${JSON.stringify(limit)}`);
+      }
+      query.limit = Math.min(Number(limit), maxListLimit);
+    }
+    const status = params.get("status");
+    if (status !== null && status !== "") {
+      const upper = status.toUpperCase() as TaskStatus;
+      if (!TASK_STATUSES.includes(upper)) {
+        throw new HttpError(
+          400,
+          `status must be one of ${TASK_STATUSES.join(", ")}, got ${JSON.stringify(status)}${
+            hint(upper, TASK_STATUSES)
+          }`,
+        );
+      }
+      query.status = upper;
+    }
+    for (const key of ["name", "queue", "cursor"] as const) {
+      const value = params.get(key);
+      if (value !== null && value !== "") query[key] = value;
+    }
+    let page;
+    try {
+      page = await dispatcher.list(query);
+    } catch (error) {
+      if (error instanceof TypeError || error instanceof RangeError) {
+        throw new HttpError(400, error.message);
+      }
+      throw error;
+    }
+    return jsonResponse({ tasks: page.tasks.map(publicTask), nextCursor: page.nextCursor });
+  }
+
+  async function enqueue(request: Request): Promise<Response> {
+    const body = await readJsonBody(request, maxBodyBytes, bodyTimeout);
+    if (typeof body !== "object" || body === null || Array.isArray(body)) {
+      throw new HttpError(
+        400,
+        `The request body must be a JSON object with at least "name", got ${describe(body)}`,
+      );
+    }
+    const fields = body as Record<string, unknown>;
+    for (const key of Object.keys(fields)) {
+      if (!ENQUEUE_FIELDS.includes(key)) {
+        throw new HttpError(400, `Unknown field "${key}"${hint(key, ENQUEUE_FIELDS)}`, {
+          expected: ENQUEUE_FIELDS,
+        });
+      }
+    }
+    let id: string;
+    try {
+      const { name, args, priority, delay, queue, maxAttempts, timeout } = fields;
+      if (typeof name !== "string") {
+        throw new TypeError(`name must be a task name, got ${describe(name)}`);
+      }
+      const enqueueOptions: EnqueueOptions = {};
+      // The dispatcher checks priority and queue and names them in its errors.
+      if (priority !== undefined) enqueueOptions.priority = priority as TaskPriority;
+      if (delay !== undefined) enqueueOptions.delay = parseDuration(delay, "delay");
+      if (queue !== undefined) enqueueOptions.queue = queue as string;
+      if (maxAttempts !== undefined) {
+        if (typeof maxAttempts !== "number" || !Number.isInteger(maxAttempts) || maxAttempts < 1) {
+          throw new RangeError(`maxAttempts must be an integer >= 1, got ${describe(maxAttempts)}`);
+        }
+        enqueueOptions.retryConfig = { maxAttempts };
+      }
+      if (timeout !== undefined) {
+        enqueueOptions.timeout = timeout === null ? null : parseDuration(timeout, "timeout");
+      }
+      id = await groupEnqueue.enqueue(name, args ?? {}, enqueueOptions);
+    } catch (error) {
+      if (error instanceof UnknownTaskError || error instanceof InvalidArgumentsError) throw error;
+      if (error instanceof TypeError || error instanceof RangeError) {
+        throw new HttpError(400, error.message);
+      }
+      throw error;
+    }
+    return jsonResponse({ id }, 201, { location: `/api/tasks/${encodeURIComponent(id)}` });
+  }
+
+  async function waitForTask(params: Params): Promise<Response> {
+    const raw = params.url.searchParams.get("timeout");
+    let timeout: number;
+    try {
+      timeout = raw === null ? DEFAULT_WAIT_TIMEOUT_MILLIS : parseDuration(raw, "timeout");
+    } catch (error) {
+      throw new HttpError(400, (error as Error).message);
+    }
+    timeout = Math.min(timeout, maxWait);
+    params.connection?.disableIdleTimeout();
+    // Ends the wait when the client leaves. (Deno 2.9 prints a one-time notice once
+    // `request.signal` is read: by default it also aborts after a successful response.)
+    const signal = AbortSignal.any([params.request.signal, closing.signal]);
+    try {
+      return jsonResponse(publicTask(await dispatcher.waitFor(params.id, { timeout, signal })));
+    } catch (error) {
+      if (error instanceof WaitTimeoutError) {
+        const task = await dispatcher.getTask(params.id);
+        if (!task) throw new TaskNotFoundError(params.id);
+        return jsonResponse(publicTask(task), 202);
+      }
+      if (signal.aborted) {
+        throw new HttpError(503, "The admin endpoint is stopping or the client left");
+      }
+      throw error;
+    }
+  }
+
+  function events(params: Params): Response {
+    if (eventStreams >= maxEventStreams) {
+      const message = `Too many event streams are open (limit ${maxEventStreams})`;
+      throw new HttpError(503, message, undefined, { "retry-after": "5" });
+    }
+    eventStreams++;
+    params.connection?.disableIdleTimeout();
+    // The stream is cancelled when the client leaves; `request.signal` is not watched, since
+    // Deno warns about its legacy abort-on-success behaviour once it is touched.
+    const body = taskEventStream({
+      store,
+      signals,
+      heartbeatMillis,
+      signal: closing.signal,
+      onClose: () => eventStreams--,
+    });
+    return new Response(body, {
+      headers: {
+        ...COMMON_HEADERS,
+        "content-type": "text/event-stream; charset=utf-8",
+        "x-accel-buffering": "no",
+      },
+    });
+  }
+
+  function authorize(request: Request): void {
+    if (token === undefined) return;
+    const presented = bearerToken(request.headers.get("authorization"));
+    if (presented === null) {
+      throw new HttpError(401, "This endpoint needs Authorization: Bearer <token>", undefined, {
+        "www-authenticate": `Bearer realm="aether-tasks"`,
+      });
+    }
+    if (!constantTimeEqual(presented, token)) {
+      throw new HttpError(401, "The token is not valid", undefined, {
+        "www-authenticate": `Bearer realm="aether-tasks", error="invalid_token"`,
+      });
+    }
+  }
+
+  function toResponse(error: unknown): Response {
+    if (error instanceof HttpError) return errorResponse(error);
+    if (error instanceof TaskNotFoundError) {
+      return errorResponse(new HttpError(404, error.message, { id: error.taskId }));
+    }
+    if (error instanceof IllegalTransitionError) {
+      return errorResponse(
+        new HttpError(409, error.message, {
+          id: error.taskId,
+          status: error.status,
+          allowed: error.allowed,
+        }),
+      );
+    }
+    if (error instanceof UnknownTaskError) {
+      return errorResponse(
+        new HttpError(400, error.message, { task: error.taskName, suggestions: error.suggestions }),
+      );
+    }
+    if (error instanceof InvalidArgumentsError) {
+      return errorResponse(
+        new HttpError(400, error.message, { task: error.taskName, issues: error.issues }),
+      );
+    }
+    onError(error);
+    return errorResponse(new HttpError(500, "Internal server error"));
+  }
+
+  async function handle(
+    request: Request,
+    connection: AdminConnection = NO_CONNECTION,
+  ): Promise<Response> {
+    try {
+      const url = new URL(request.url);
+      const path = url.pathname;
+      if (path === "/healthz") {
+        if (request.method !== "GET") throw methodNotAllowed(["GET"]);
+        return jsonResponse({ status: "ok" });
+      }
+      const host = request.headers.get("host") ?? url.host;
+      if (!hosts.allows(host)) {
+        throw new HttpError(
+          403,
+          `The Host "${host}" is not allowed; add it to the admin endpoint's allowedHosts to serve it`,
+          { host },
+        );
+      }
+      if (request.method !== "GET" && request.method !== "HEAD") {
+        const refusal = crossOriginRefusal(request.headers, host);
+        if (refusal) throw new HttpError(403, refusal);
+      }
+      const matching: Route[] = [];
+      let id = "";
+      for (const route of routes) {
+        const match = route.pattern.exec(path);
+        if (!match) continue;
+        matching.push(route);
+        if (match[1] !== undefined) id = decodeSegment(match[1]);
+      }
+      if (!matching.some((route) => route.public)) authorize(request);
+      if (!matching.length) throw new HttpError(404, `No route for ${path}`);
+      const route = matching.find((r) => r.method === request.method);
+      if (!route) throw methodNotAllowed(matching.map((r) => r.method));
+      if (route.method === "POST") requireJsonContentType(request);
+      if (id.length > MAX_ID_LENGTH) throw new TaskNotFoundError(id.slice(0, MAX_ID_LENGTH) + "…");
+      return await route.run({ id, url, request, connection });
+    } catch (error) {
+      return toResponse(error);
+    }
+  }
+
+  return Object.assign(handle, {
+    close(): void {
+      closing.abort();
+      metrics.close();
+    },
+  });
+}
+
+function methodNotAllowed(allowed: string[]): HttpError {
+  return new HttpError(405, `Method not allowed; use ${allowed.join(" or ")}`, { allowed }, {
+    allow: allowed.join(", "),
+  });
+}
+
+/** A task as the API returns it: the record without its attempt token. */
+function publicTask(task: TaskRecord): Omit<TaskRecord, "attemptToken"> {
+  const { attemptToken: _token, ...rest } = task;
+  return rest;
+}
+
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new HttpError(
+      400,
+      `The path segment ${JSON.stringify(segment)} is not valid percent-encoding`,
+    );
+  }
+}
+
+function hint(value: string, candidates: readonly string[]): string {
+  const near = suggest(value, candidates, 1);
+  return near.length ? `; did you mean "${near[0]}"?` : "";
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return "nothing";
+  if (Array.isArray(value)) return "an array";
+  return JSON.stringify(value)?.slice(0, 100) ?? typeof value;
+}
+
+function positiveInteger(value: unknown, name: string): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
+    throw new RangeError(`${name} must be a positive integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+function assertToken(token: unknown): asserts token is string {
+  if (typeof token !== "string") throw new TypeError(`token must be a string, got ${typeof token}`);
+  if (token.length < MIN_ADMIN_TOKEN_LENGTH) {
+    throw new RangeError(
+      `token must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters, got ${token.length}; ` +
+        `generate one with: openssl rand -hex 32`,
+    );
+  }
+  if (!/^[\x21-\x7e]+$/.test(token)) {
+    throw new RangeError(
+      "token must be printable ASCII without spaces, so it fits in an Authorization header",
+    );
+  }
+}
