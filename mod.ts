@@ -70,7 +70,20 @@ export {
   InProcessExecutor,
   type TaskExecutor,
 } from "./src/executor.ts";
+export { defineTask, type TaskSpec } from "./src/handlers/define.ts";
+export { HandlerLoadError, loadHandlers } from "./src/handlers/load.ts";
 export { type JsonValue } from "./src/json.ts";
+export {
+  DEFAULT_ABORT_GRACE_MILLIS,
+  DEFAULT_MAX_HEAP_MEGABYTES,
+  DEFAULT_POISON_THRESHOLD,
+  DEFAULT_RECYCLE_AFTER,
+  defaultPoolSize,
+  POOL_ENTRY_POINTS,
+  WorkerPool,
+  type WorkerPoolOptions,
+  type WorkerPoolStats,
+} from "./src/pool/pool.ts";
 export {
   type ArgsSchema,
   DEFAULT_QUEUE,

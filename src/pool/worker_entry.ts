@@ -1,0 +1,234 @@
+/**
+ * The entry of each pool Worker: loads the handler files it is given, runs attempts, and tells
+ * the main thread how each ended. It keeps no store and no leases. It reports instead of dying
+ * when a handler throws outside its promise, calls an exit function, or outgrows its heap, so
+ * the pool can blame the right task and replace this Worker.
+ * @module
+ */
+
+import "../adapter/bun/plugin.ts";
+import { AsyncLocalStorage } from "node:async_hooks";
+import process from "node:process";
+import { interceptDenoExit } from "../adapter/deno/exit.ts";
+import { AttemptAborted, formatLogPart } from "../executor.ts";
+import { HandlerLoadError, loadHandlerFiles } from "../handlers/load.ts";
+import { findNonJson, type JsonValue } from "../json.ts";
+import { parseArgs, type TaskContext, type TaskDefinition } from "../registry.ts";
+import {
+  type CrashCause,
+  decodeBatch,
+  encodeBatch,
+  type FromWorker,
+  type RunCommand,
+  toWireError,
+  type ToWorker,
+  type WorkerInit,
+} from "./_protocol.ts";
+
+/** The part of the Worker global scope this file uses. */
+interface WorkerScope {
+  postMessage(message: string): void;
+  onmessage: ((event: MessageEvent<string>) => void) | null;
+  addEventListener(type: "error", listener: (event: ErrorEvent) => void): void;
+  addEventListener(
+    type: "unhandledrejection",
+    listener: (event: PromiseRejectionEvent) => void,
+  ): void;
+  close(): void;
+}
+
+const scope = globalThis as unknown as WorkerScope;
+/** The job whose handler code is running, across awaits and callbacks where the runtime tracks it. */
+const currentJob = new AsyncLocalStorage<number>();
+
+let handlers: Map<string, TaskDefinition> | undefined;
+/** Runs that arrived before the handlers finished loading. */
+let early: RunCommand[] = [];
+const running = new Map<number, AbortController>();
+const progressRequests = new Map<number, { resolve(): void; reject(error: Error): void }>();
+let nextProgressRequest = 0;
+let crashed = false;
+
+let outbox: FromWorker[] = [];
+
+function send(message: FromWorker): void {
+  if (!outbox.length) queueMicrotask(flush);
+  outbox.push(message);
+}
+
+function flush(): void {
+  if (!outbox.length) return;
+  const batch = outbox;
+  outbox = [];
+  let data: string;
+  try {
+    data = encodeBatch(batch);
+  } catch {
+    data = encodeBatch(batch.map(encodable));
+  }
+  scope.postMessage(data);
+}
+
+/** The message, or for one that cannot be encoded (a result too long for a string), a failure. */
+function encodable(message: FromWorker): FromWorker {
+  try {
+    encodeBatch([message]);
+    return message;
+  } catch (error) {
+    const job = "job" in message ? message.job : null;
+    const problem = new RangeError(
+      `The ${message.t} report could not be sent to the main thread: ${toWireError(error).message}`,
+    );
+    if (job === null || message.t === "crash") {
+      return { t: "crash", cause: "uncaught", error: toWireError(problem), job };
+    }
+    return { t: "failed", job, error: toWireError(problem), permanent: false };
+  }
+}
+
+/** Tells the main thread this Worker cannot go on; the pool terminates and replaces it. */
+function reportCrash(cause: CrashCause, error: unknown, job: number | null): void {
+  if (crashed) return;
+  crashed = true;
+  flush();
+  scope.postMessage(encodeBatch([{ t: "crash", cause, error: toWireError(error), job }]));
+}
+
+function exitCalled(description: string): never {
+  const error = new Error(`The handler called ${description}, which would end its Worker`);
+  // While the handlers load, the throw fails the import, which names the file.
+  if (handlers) reportCrash("exit", error, currentJob.getStore() ?? null);
+  throw error;
+}
+
+process.exit =
+  ((code?: number) => exitCalled(`process.exit(${code ?? ""})`)) as typeof process.exit;
+scope.close = () => exitCalled("self.close()");
+interceptDenoExit(exitCalled);
+
+scope.addEventListener("error", (event) => {
+  event.preventDefault();
+  reportCrash("uncaught", event.error ?? event.message, currentJob.getStore() ?? null);
+});
+scope.addEventListener("unhandledrejection", (event) => {
+  event.preventDefault();
+  reportCrash("uncaught", event.reason, currentJob.getStore() ?? null);
+});
+
+scope.onmessage = (event) => {
+  for (const message of decodeBatch<ToWorker>(event.data)) {
+    switch (message.t) {
+      case "init":
+        void start(message.init);
+        break;
+      case "run":
+        if (handlers) void run(message, handlers);
+        else early.push(message);
+        break;
+      case "abort":
+        abort(message.job, new AttemptAborted(message.kind, message.message));
+        break;
+      case "progressAck": {
+        const request = progressRequests.get(message.request);
+        progressRequests.delete(message.request);
+        if (message.error === null) request?.resolve();
+        else request?.reject(new Error(message.error));
+        break;
+      }
+    }
+  }
+};
+
+async function start(init: WorkerInit): Promise<void> {
+  try {
+    const definitions = await loadHandlerFiles(init.files);
+    handlers = new Map(definitions.map((d) => [d.name, d]));
+  } catch (error) {
+    const wire = toWireError(error);
+    if (error instanceof HandlerLoadError) {
+      Object.assign(wire, { file: error.file, problem: error.problem });
+    }
+    send({ t: "loadFailed", error: wire });
+    return;
+  }
+  send({ t: "ready", names: [...handlers.keys()] });
+  if (init.maxHeapBytes !== null) watchHeap(init.maxHeapBytes, init.heapCheckMillis);
+  const runs = early;
+  early = [];
+  for (const command of runs) void run(command, handlers);
+}
+
+function abort(job: number, reason: AttemptAborted): void {
+  const controller = running.get(job);
+  if (controller) return controller.abort(reason);
+  const index = early.findIndex((command) => command.job === job);
+  if (index >= 0) {
+    early.splice(index, 1);
+    send({ t: "failed", job, error: toWireError(reason), permanent: false });
+  }
+}
+
+async function run(command: RunCommand, definitions: Map<string, TaskDefinition>): Promise<void> {
+  const { job } = command;
+  const definition = definitions.get(command.name);
+  if (!definition) {
+    const error = new Error(`No handler for task "${command.name}" is loaded in this Worker`);
+    return send({ t: "failed", job, error: toWireError(error), permanent: false });
+  }
+  let args: unknown;
+  try {
+    args = parseArgs(definition, command.args);
+  } catch (error) {
+    return send({ t: "failed", job, error: toWireError(error), permanent: true });
+  }
+  const controller = new AbortController();
+  running.set(job, controller);
+  const ctx: TaskContext = {
+    taskId: command.taskId,
+    name: command.name,
+    queue: command.queue,
+    attempt: command.attempt,
+    maxAttempts: command.maxAttempts,
+    signal: controller.signal,
+    progress: (value) => requestProgress(job, value),
+    log: (...parts) => send({ t: "log", job, line: parts.map(formatLogPart).join(" ") }),
+  };
+  try {
+    const result = (await currentJob.run(job, () => definition.run(args, ctx))) ?? null;
+    const problem = findNonJson(result, "result");
+    if (problem) {
+      const error = new TypeError(`${problem}; a task's result must be plain JSON`);
+      send({ t: "failed", job, error: toWireError(error), permanent: false });
+    } else {
+      send({ t: "completed", job, result: result as JsonValue });
+    }
+  } catch (error) {
+    send({ t: "failed", job, error: toWireError(error), permanent: false });
+  } finally {
+    running.delete(job);
+  }
+}
+
+function requestProgress(job: number, value: unknown): Promise<void> {
+  const problem = findNonJson(value, "progress");
+  if (problem) return Promise.reject(new TypeError(`${problem}; progress must be plain JSON`));
+  const request = nextProgressRequest++;
+  return new Promise((resolve, reject) => {
+    progressRequests.set(request, { resolve, reject });
+    send({ t: "progress", job, request, value: (value ?? null) as JsonValue });
+  });
+}
+
+function watchHeap(limit: number, every: number): void {
+  const megabytes = (bytes: number) => Math.round(bytes / 1_048_576);
+  setInterval(() => {
+    const used = process.memoryUsage().heapUsed;
+    if (used <= limit) return;
+    const error = new RangeError(
+      `The Worker exceeded its heap limit: ${megabytes(used)} MB in use, over ${
+        megabytes(limit)
+      } MB`,
+    );
+    reportCrash("memory", error, null);
+  }, every);
+}
