@@ -109,6 +109,15 @@ export class TaskDispatcher {
     return task.id;
   }
 
+  /**
+   * Checks a task as {@linkcode enqueue} would — the name, the args against the schema, the
+   * options — and throws the same errors; writes nothing. Lets a bulk import reject bad lines
+   * one by one before it writes the good ones with {@linkcode enqueueMany}.
+   */
+  validate(name: string, args: unknown = {}, options: EnqueueOptions = {}): void {
+    this.#build(name, args, options, this.#clock.now());
+  }
+
   /** Validates every request, then stores all in one transaction; returns the ids in order. */
   async enqueueMany(requests: readonly EnqueueRequest[]): Promise<string[]> {
     if (!Array.isArray(requests)) {
@@ -199,7 +208,7 @@ export class TaskDispatcher {
     signal?.throwIfAborted();
     let wake: () => void = () => {};
     const unlisten = this.#store.listen((event) => {
-      if (event.type === "finished" && event.ids.includes(id)) wake();
+      if (event.type === "changed" || (event.type === "finished" && event.ids.includes(id))) wake();
     });
     const deadline = timeout === undefined ? Infinity : Date.now() + timeout;
     try {

@@ -164,6 +164,7 @@ export class TaskWorker {
     const queues = new Set(this.#queues);
     this.#unlisten = this.#store.listen((event: StoreEvent) => {
       if (event.type === "inserted" && queues.has(event.queue)) this.#wakeAt(event.runAt);
+      else if (event.type === "changed") this.wake();
       else if (event.type === "cancelRequested") {
         this.#abort(event.id, "cancel", "The task was cancelled");
       }
@@ -240,7 +241,9 @@ export class TaskWorker {
   }
 
   #idle(): Promise<void> {
-    if (this.#wakeRequested || this.#state !== "running") return Promise.resolve();
+    // A wake-up only matters with a free slot; with none, #release wakes the loop when one frees.
+    const canClaim = this.#running.size < this.#concurrency;
+    if ((this.#wakeRequested && canClaim) || this.#state !== "running") return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);

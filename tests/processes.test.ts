@@ -134,6 +134,18 @@ describe("worker processes on one SQLite file", () => {
     await store.close();
   });
 
+  it("a task enqueued by another process starts long before the poll interval", async () => {
+    await enqueue(0);
+    const worker = startWorker({ AETHER_DB: db, RUN_LOG: runLog, POLL_MS: "3600000", WORK_MS: "1" });
+    children.push(worker.child);
+    await worker.lines("ready", 1);
+    const [id] = await enqueue(1);
+    const [line] = await worker.lines("completed", 1);
+    assert.equal(line, `completed ${id}`);
+    worker.child.kill("SIGTERM");
+    await worker.lines("stopped", 1);
+  });
+
   it("two workers on one file run each of N tasks exactly once", async () => {
     const ids = await enqueue(600);
     const env = { AETHER_DB: db, RUN_LOG: runLog, LEASE_MS: "30000", WORK_MS: "5", CONCURRENCY: "4" };

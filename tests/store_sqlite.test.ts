@@ -181,3 +181,31 @@ describe("SqliteTaskStore", () => {
     await assert.rejects(store.insert([makeTask()]), /closed/);
   });
 });
+
+describe("SqliteTaskStore change watch", () => {
+  it("a commit by another connection wakes listeners with a changed event", async () => {
+    const dir = await tempDir("aether-watch-");
+    const file = join(dir.path, "tasks.db");
+    const watcher = await SqliteTaskStore.open(file, { watchIntervalMillis: 1 });
+    const writer = await SqliteTaskStore.open(file);
+    try {
+      const ownEvents: string[] = [];
+      const changed = new Promise<void>((resolve) => {
+        const unlisten = watcher.listen((event) => {
+          ownEvents.push(event.type);
+          if (event.type === "changed") {
+            unlisten();
+            resolve();
+          }
+        });
+      });
+      await writer.insert([makeTask()]);
+      await changed;
+      assert.deepEqual(ownEvents, ["changed"]);
+    } finally {
+      await watcher.close();
+      await writer.close();
+      await dir.remove();
+    }
+  });
+});

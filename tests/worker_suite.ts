@@ -295,6 +295,23 @@ export function workerSuite(
       assert.equal(peak, 3);
     });
 
+    it("a wake-up while every slot is busy waits for a free slot instead of spinning", async () => {
+      const release = gate();
+      registry.register("held", () => release.promise);
+      registry.register("noop", () => "ran");
+      const worker = startWorker({ concurrency: 1 });
+      const started = nextEvent(worker.signals.taskStarted);
+      const held = await dispatcher.enqueue("held");
+      await started;
+      // The insert wakes the worker while its only slot is taken; timers must keep running.
+      const next = await dispatcher.enqueue("noop");
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      assert.equal((await dispatcher.getTask(next))?.status, "PENDING");
+      release.open();
+      assert.equal((await dispatcher.waitFor(next, { timeout: 5000 })).result, "ran");
+      assert.equal((await dispatcher.getTask(held))?.status, "COMPLETED");
+    });
+
     it("progress and log lines are stored on the task", async () => {
       registry.register("report", async (_args, ctx) => {
         await ctx.progress({ done: 1, of: 2 });

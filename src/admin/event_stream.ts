@@ -176,7 +176,7 @@ export function taskEventStream(options: TaskEventStreamOptions): ReadableStream
         if (event.type === "inserted") {
           send("tasks:inserted", { queue: event.queue, runAt: event.runAt });
         } else if (event.type === "finished") send("tasks:finished", { ids: event.ids });
-        else send("task:cancel-requested", { id: event.id });
+        else if (event.type === "cancelRequested") send("task:cancel-requested", { id: event.id });
       }));
     },
     cancel() {

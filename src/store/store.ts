@@ -101,11 +101,14 @@ export interface ProgressReport {
  * - `inserted`: tasks became waiting in `queue`; the earliest is due at `runAt`.
  * - `finished`: tasks reached a final status, or were set back to waiting.
  * - `cancelRequested`: a PROCESSING task should stop.
+ * - `changed`: another process wrote to the store; what it wrote is unknown (a SQLite store
+ *   notices this by polling `PRAGMA data_version`). Listeners re-read what they care about.
  */
 export type StoreEvent =
   | { type: "inserted"; queue: string; runAt: number }
   | { type: "finished"; ids: string[] }
-  | { type: "cancelRequested"; id: string };
+  | { type: "cancelRequested"; id: string }
+  | { type: "changed" };
 
 /** The most log lines a task keeps, and the longest line. */
 export const MAX_LOG_LINES = 100;
@@ -204,6 +207,11 @@ export function emptyCounts(): StatusCounts {
 /** A small synchronous event hub stores use for {@linkcode TaskStore.listen}. */
 export class StoreEvents {
   #listeners = new Set<(event: StoreEvent) => void>();
+
+  /** How many listeners are subscribed. */
+  get size(): number {
+    return this.#listeners.size;
+  }
 
   listen(listener: (event: StoreEvent) => void): () => void {
     this.#listeners.add(listener);

@@ -59,12 +59,21 @@ export interface SqliteStoreOptions {
    * {@linkcode DEFAULT_SQLITE_BUSY_TIMEOUT_MILLIS} (5000).
    */
   busyTimeoutMillis?: number;
+  /**
+   * While anyone listens (a running worker, a `waitFor`), how often to check whether another
+   * process committed (`PRAGMA data_version`), in ms; a change wakes listeners with a `changed`
+   * event, so a task enqueued by another process starts within about this long instead of the
+   * worker's poll interval. 0 turns it off. Default {@linkcode DEFAULT_SQLITE_WATCH_INTERVAL_MILLIS} (10).
+   */
+  watchIntervalMillis?: number;
 }
 
 /** The default {@linkcode SqliteStoreOptions.durability}. */
 export const DEFAULT_SQLITE_DURABILITY: SqliteDurability = "normal";
 /** The default {@linkcode SqliteStoreOptions.busyTimeoutMillis}. */
 export const DEFAULT_SQLITE_BUSY_TIMEOUT_MILLIS = 5000;
+/** The default {@linkcode SqliteStoreOptions.watchIntervalMillis}. */
+export const DEFAULT_SQLITE_WATCH_INTERVAL_MILLIS = 10;
 
 /** A row of the `tasks` table. */
 interface TaskRow {
@@ -305,7 +314,7 @@ function resolveOptions(options: SqliteStoreOptions): Required<SqliteStoreOption
   if (typeof options !== "object" || options === null) {
     throw new TypeError(`SQLite store options must be an object, got ${String(options)}`);
   }
-  const known = ["durability", "busyTimeoutMillis"];
+  const known = ["durability", "busyTimeoutMillis", "watchIntervalMillis"];
   for (const key of Object.keys(options)) {
     if (!known.includes(key)) {
       throw new TypeError(
@@ -330,7 +339,16 @@ function resolveOptions(options: SqliteStoreOptions): Required<SqliteStoreOption
       `busyTimeoutMillis must be an integer from 0 to ${2 ** 31 - 1}, got ${busyTimeoutMillis}`,
     );
   }
-  return { durability, busyTimeoutMillis };
+  const watchIntervalMillis = options.watchIntervalMillis ?? DEFAULT_SQLITE_WATCH_INTERVAL_MILLIS;
+  if (
+    typeof watchIntervalMillis !== "number" || !Number.isInteger(watchIntervalMillis) ||
+    watchIntervalMillis < 0
+  ) {
+    throw new RangeError(
+      `watchIntervalMillis must be an integer >= 0, got ${String(watchIntervalMillis)}`,
+    );
+  }
+  return { durability, busyTimeoutMillis, watchIntervalMillis };
 }
 
 /**
@@ -349,9 +367,13 @@ export class SqliteTaskStore implements TaskStore {
   #driver: SqliteDriver;
   #closed = false;
   #events = new StoreEvents();
+  readonly #watchIntervalMillis: number;
+  #watchTimer: ReturnType<typeof setInterval> | undefined;
+  #dataVersion = 0;
 
-  private constructor(driver: SqliteDriver) {
+  private constructor(driver: SqliteDriver, watchIntervalMillis: number) {
     this.#driver = driver;
+    this.#watchIntervalMillis = watchIntervalMillis;
   }
 
   /**
@@ -361,7 +383,7 @@ export class SqliteTaskStore implements TaskStore {
    * `SchemaVersionError` when the file was written by a newer aether-tasks.
    */
   static async open(path: string, options: SqliteStoreOptions = {}): Promise<SqliteTaskStore> {
-    const { durability, busyTimeoutMillis } = resolveOptions(options);
+    const { durability, busyTimeoutMillis, watchIntervalMillis } = resolveOptions(options);
     const driver = await openSqliteDriver(path);
     try {
       // The busy timeout first, so the other pragmas wait for a lock instead of failing.
@@ -378,7 +400,7 @@ export class SqliteTaskStore implements TaskStore {
       const reason = error instanceof Error ? error.message : String(error);
       throw new Error(`Cannot open the SQLite database "${path}": ${reason}`, { cause: error });
     }
-    return new SqliteTaskStore(driver);
+    return new SqliteTaskStore(driver, watchIntervalMillis);
   }
 
   /** The schema version this store writes. */
@@ -551,15 +573,48 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   listen(listener: (event: StoreEvent) => void): () => void {
-    return this.#events.listen(listener);
+    const unlisten = this.#events.listen(listener);
+    this.#watch();
+    return () => {
+      unlisten();
+      this.#watch();
+    };
   }
 
   close(): Promise<void> {
     if (!this.#closed) {
       this.#closed = true;
+      clearInterval(this.#watchTimer);
       this.#driver.close();
     }
     return Promise.resolve();
+  }
+
+  /** Polls `PRAGMA data_version` while anyone listens; it changes when another connection commits. */
+  #watch(): void {
+    const wanted = this.#events.size > 0 && this.#watchIntervalMillis > 0 && !this.#closed;
+    if (wanted === (this.#watchTimer !== undefined)) return;
+    if (!wanted) {
+      clearInterval(this.#watchTimer);
+      this.#watchTimer = undefined;
+      return;
+    }
+    this.#dataVersion = this.#readDataVersion();
+    this.#watchTimer = setInterval(() => {
+      if (this.#closed) return;
+      const version = this.#readDataVersion();
+      if (version === this.#dataVersion) return;
+      this.#dataVersion = version;
+      this.#events.emit({ type: "changed" });
+    }, this.#watchIntervalMillis);
+  }
+
+  #readDataVersion(): number {
+    try {
+      return this.#driver.all<{ data_version: number }>("PRAGMA data_version")[0]?.data_version ?? 0;
+    } catch {
+      return this.#dataVersion; // busy or closing: try again next tick
+    }
   }
 
   /** The driver, or an error once the store is closed. */
