@@ -1,0 +1,159 @@
+/**
+ * `enqueue --file tasks.ndjson`: imports one task per line. Every line is checked on its own;
+ * a bad line is reported with its number and problem and not written, good lines are written in
+ * batches with `enqueueMany`.
+ * @module
+ */
+
+import { Buffer } from "node:buffer";
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import process from "node:process";
+import { createInterface } from "node:readline";
+import type { EnqueueOptions, EnqueueRequest, TaskDispatcher } from "../dispatcher.ts";
+import { suggest } from "../suggest.ts";
+import { oneLine, UsageError } from "./exit.ts";
+import { ENQUEUE_FIELD_NAMES, type EnqueueFields, toEnqueueOptions } from "./enqueue_options.ts";
+import { ProgressBar } from "./progress_bar.ts";
+
+/** Lines written per `enqueueMany` transaction. */
+export const IMPORT_BATCH_SIZE = 1000;
+
+const LINE_FIELDS = ["name", "args", ...ENQUEUE_FIELD_NAMES];
+
+/** A line that was not written, and why. */
+export interface RejectedLine {
+  line: number;
+  problem: string;
+}
+
+/** What an import did. */
+export interface ImportSummary {
+  accepted: number;
+  rejected: RejectedLine[];
+}
+
+/** Options of {@linkcode importTasks}. */
+export interface ImportOptions {
+  /** Options for lines that do not set them (from the command's flags). */
+  defaults: EnqueueOptions;
+  /** Draw a progress bar on stderr. */
+  progress: boolean;
+}
+
+/**
+ * Reads NDJSON from `path` (`-` for stdin). Each non-blank line is an object
+ * `{"name": …, "args": …, "priority": …, "delay": …, "queue": …, "maxAttempts": …, "timeout": …}`
+ * where only `name` is required. A file that cannot be read throws {@linkcode UsageError};
+ * a store error while writing throws, saying how many lines were written before it.
+ */
+export async function importTasks(
+  dispatcher: TaskDispatcher,
+  path: string,
+  options: ImportOptions,
+): Promise<ImportSummary> {
+  const size = path === "-" ? null : await fileSize(path);
+  const input = path === "-" ? process.stdin : await openFile(path);
+  const lines = createInterface({ input, crlfDelay: Infinity });
+  const bar = new ProgressBar(options.progress);
+  const summary: ImportSummary = { accepted: 0, rejected: [] };
+  let batch: EnqueueRequest[] = [];
+  let lineNumber = 0;
+  let bytesRead = 0;
+
+  const flush = async () => {
+    if (!batch.length) return;
+    try {
+      await dispatcher.enqueueMany(batch);
+    } catch (error) {
+      throw new Error(
+        `Writing tasks failed after ${summary.accepted} of the accepted lines were written ` +
+          `(up to line ${lineNumber}): ${oneLine(error)}`,
+        { cause: error },
+      );
+    }
+    summary.accepted += batch.length;
+    batch = [];
+  };
+
+  try {
+    for await (const text of lines) {
+      lineNumber++;
+      bytesRead += Buffer.byteLength(text) + 1;
+      if (text.trim() !== "") {
+        try {
+          const request = parseLine(text, options.defaults);
+          dispatcher.validate(request.name, request.args, request.options);
+          batch.push(request);
+        } catch (error) {
+          summary.rejected.push({ line: lineNumber, problem: oneLine(error) });
+        }
+        if (batch.length >= IMPORT_BATCH_SIZE) await flush();
+      }
+      bar.update(
+        size ? bytesRead / size : null,
+        `line ${lineNumber}: ${
+          summary.accepted + batch.length
+        } accepted, ${summary.rejected.length} rejected`,
+      );
+    }
+    await flush();
+  } finally {
+    bar.clear();
+    lines.close();
+  }
+  return summary;
+}
+
+function openFile(path: string): Promise<ReturnType<typeof createReadStream>> {
+  const stream = createReadStream(path);
+  return new Promise((resolve, reject) => {
+    stream.once("open", () => resolve(stream));
+    stream.once(
+      "error",
+      (error) => reject(new UsageError(`Cannot read "${path}": ${oneLine(error)}`)),
+    );
+  });
+}
+
+async function fileSize(path: string): Promise<number> {
+  const found = await stat(path).catch((error) => {
+    throw new UsageError(`Cannot read "${path}": ${oneLine(error)}`);
+  });
+  if (!found.isFile()) throw new UsageError(`"${path}" is not a file`);
+  return found.size;
+}
+
+/** One line as a request, with the defaults under its own fields. */
+function parseLine(text: string, defaults: EnqueueOptions): Required<EnqueueRequest> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`not valid JSON (${oneLine(error)})`);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new Error(
+      `expected an object like {"name": "send-email", "args": {…}}, got ${JSON.stringify(value)}`,
+    );
+  }
+  const fields = value as Record<string, unknown>;
+  for (const key of Object.keys(fields)) {
+    if (!LINE_FIELDS.includes(key)) {
+      const near = suggest(key, LINE_FIELDS, 1);
+      throw new Error(
+        `unknown field "${key}"` +
+          (near.length ? `; did you mean "${near[0]}"?` : `; expected ${LINE_FIELDS.join(", ")}`),
+      );
+    }
+  }
+  if (typeof fields.name !== "string") {
+    throw new Error(`"name" must be a task name, got ${JSON.stringify(fields.name) ?? "nothing"}`);
+  }
+  const own = toEnqueueOptions(fields as EnqueueFields, (field) => `"${field}"`);
+  return {
+    name: fields.name,
+    args: fields.args ?? {},
+    options: { ...defaults, ...own, retryConfig: { ...defaults.retryConfig, ...own.retryConfig } },
+  };
+}

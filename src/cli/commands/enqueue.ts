@@ -1,0 +1,214 @@
+/**
+ * `aether-tasks enqueue NAME [ARGS_JSON]`: adds one task, optionally waiting for its end;
+ * `enqueue --file tasks.ndjson` imports many.
+ * @module
+ */
+
+import { readFile } from "node:fs/promises";
+import process from "node:process";
+import { type EnqueueOptions, type EnqueueRequest, TaskDispatcher } from "../../dispatcher.ts";
+import { importTasks } from "../bulk_import.ts";
+import { defineCommand, JSON_OPTION } from "../command.ts";
+import { EXIT_FAILED, EXIT_OK, oneLine, UsageError } from "../exit.ts";
+import { toEnqueueOptions } from "../enqueue_options.ts";
+import { formatJson } from "../format_task.ts";
+import { HANDLERS_OPTION, loadRegistry, resolveHandlersDir } from "../load_registry.ts";
+import {
+  DB_OPTION,
+  DURABILITY_OPTION,
+  openStore,
+  resolveDbPath,
+  resolveDurability,
+} from "../open_store.ts";
+import type { Output } from "../output.ts";
+
+/** How often `enqueue --wait` re-reads the task, in ms (a worker in another process finishes it). */
+export const WAIT_POLL_MILLIS = 50;
+
+/** The `enqueue` command. */
+export const enqueueCommand = defineCommand({
+  name: "enqueue",
+  summary: "Add a task (or import many with --file)",
+  usage: "NAME [ARGS_JSON]",
+  positionals: [0, 2],
+  options: {
+    "args-file": {
+      type: "string",
+      value: "PATH",
+      description: "Read ARGS_JSON from a file (- for stdin)",
+    },
+    priority: {
+      type: "string",
+      value: "low|normal|high|critical",
+      description: "Priority",
+      default: "the task's",
+    },
+    delay: {
+      type: "string",
+      value: "DURATION",
+      description: "Run no sooner than this from now, e.g. 5m",
+    },
+    queue: { type: "string", value: "QUEUE", description: "Queue", default: "the task's" },
+    "max-attempts": {
+      type: "string",
+      value: "N",
+      description: "Attempts in all, the first included",
+      default: "the task's",
+    },
+    timeout: {
+      type: "string",
+      value: "DURATION",
+      description: "How long one attempt may run, or none",
+      default: "the task's",
+    },
+    wait: {
+      type: "boolean",
+      description:
+        "Wait until the task is final and print its result; exit 1 if it FAILED or was CANCELLED",
+    },
+    file: {
+      type: "string",
+      value: "PATH",
+      description: "Import NDJSON, one task per line (- for stdin)",
+    },
+    handlers: HANDLERS_OPTION,
+    db: DB_OPTION,
+    durability: DURABILITY_OPTION,
+    json: JSON_OPTION,
+  },
+  details: [
+    "The task name and its args are checked against the handlers before anything is written.",
+    "Examples:\n" +
+    `  aether-tasks enqueue send-email '{"to":"ada@example.com"}' --priority high\n` +
+    "  aether-tasks enqueue resize --args-file args.json --delay 5m --wait\n" +
+    "  aether-tasks enqueue --file tasks.ndjson",
+    `--file: each line is {"name": …, "args": …, "priority": …, "delay": …, "queue": …, ` +
+    `"maxAttempts": …, "timeout": …}; only name is required, delay and timeout are durations ` +
+    `("30s") or ms. Flags such as --priority apply to lines that do not set them. Bad lines are ` +
+    `reported (line number and problem) and not written; the others are. Exit 1 if any line was rejected.`,
+  ],
+  async run({ values, positionals, out, env }) {
+    const [name, argsText] = positionals;
+    const options = toEnqueueOptions({
+      priority: values.priority,
+      delay: values.delay,
+      queue: values.queue,
+      maxAttempts: values["max-attempts"],
+      timeout: values.timeout,
+    }, (field) => `--${field === "maxAttempts" ? "max-attempts" : field}`);
+    if (values.file !== undefined) {
+      if (name !== undefined || values["args-file"] !== undefined || values.wait) {
+        throw new UsageError(
+          "enqueue: --file imports tasks from the file; it takes no NAME, ARGS_JSON, --args-file or --wait",
+        );
+      }
+    } else {
+      if (name === undefined) {
+        throw new UsageError("enqueue: missing NAME; usage: aether-tasks enqueue NAME [ARGS_JSON]");
+      }
+      if (argsText !== undefined && values["args-file"] !== undefined) {
+        throw new UsageError("enqueue: give ARGS_JSON or --args-file, not both");
+      }
+    }
+    const args = values["args-file"] !== undefined
+      ? parseJson(await readArgsFile(values["args-file"]), `--args-file ${values["args-file"]}`)
+      : argsText !== undefined
+      ? parseJson(argsText, "ARGS_JSON")
+      : {};
+    const registry = await loadRegistry(resolveHandlersDir(values.handlers, env).value);
+    const store = await openStore(resolveDbPath(values.db, env).value, {
+      missing: "create",
+      durability: resolveDurability(values.durability, env).value,
+    });
+    try {
+      const dispatcher = new TaskDispatcher(store, { registry });
+      return values.file !== undefined
+        ? await importFile(dispatcher, values.file, options, out, values.json === true)
+        : await enqueueOne(dispatcher, { name: name!, args, options }, out, values);
+    } finally {
+      await store.close();
+    }
+  },
+});
+
+async function enqueueOne(
+  dispatcher: TaskDispatcher,
+  request: Required<EnqueueRequest>,
+  out: Output,
+  flags: { wait?: boolean; json?: boolean },
+): Promise<number> {
+  const id = await dispatcher.enqueue(request.name, request.args, request.options).catch(
+    (error) => {
+      // Option values the dispatcher refuses (a queue name with spaces, ...) are usage errors.
+      throw error instanceof TypeError || error instanceof RangeError
+        ? new UsageError(oneLine(error))
+        : error;
+    },
+  );
+  if (!flags.wait) {
+    await (flags.json ? out.printJson({ id }) : out.print(`${id}\n`));
+    return EXIT_OK;
+  }
+  await out.note(`Enqueued ${id}; waiting for it to finish\n`);
+  const task = await dispatcher.waitFor(id, { pollInterval: WAIT_POLL_MILLIS });
+  if (flags.json) await out.printJson(task);
+  else if (task.status === "COMPLETED") await out.print(`${formatJson(task.result)}\n`);
+  if (task.status === "COMPLETED") return EXIT_OK;
+  const attempts = `${task.attempts} attempt${task.attempts === 1 ? "" : "s"}`;
+  await out.note(
+    task.status === "FAILED"
+      ? `Task ${id} FAILED after ${attempts}: ${task.lastError?.message ?? "unknown error"}\n`
+      : `Task ${id} was CANCELLED\n`,
+  );
+  return EXIT_FAILED;
+}
+
+/** Lists at most this many rejected lines on stderr (`--json` has them all). */
+const MAX_REJECTED_SHOWN = 100;
+
+async function importFile(
+  dispatcher: TaskDispatcher,
+  path: string,
+  defaults: EnqueueOptions,
+  out: Output,
+  json: boolean,
+): Promise<number> {
+  const summary = await importTasks(dispatcher, path, { defaults, progress: out.stderrIsTTY });
+  if (json) {
+    await out.printJson(summary);
+  } else {
+    const { accepted, rejected } = summary;
+    for (const { line, problem } of rejected.slice(0, MAX_REJECTED_SHOWN)) {
+      await out.note(`${out.errorPalette.red("rejected")} line ${line}: ${problem}\n`);
+    }
+    if (rejected.length > MAX_REJECTED_SHOWN) {
+      const more = rejected.length - MAX_REJECTED_SHOWN;
+      await out.note(`… and ${more} more rejected lines (--json lists them all)\n`);
+    }
+    await out.print(`Accepted ${accepted} lines, rejected ${rejected.length}\n`);
+  }
+  return summary.rejected.length ? EXIT_FAILED : EXIT_OK;
+}
+
+async function readArgsFile(path: string): Promise<string> {
+  try {
+    return path === "-" ? await readStdin() : await readFile(path, "utf8");
+  } catch (error) {
+    throw new UsageError(`Cannot read --args-file "${path}": ${oneLine(error)}`);
+  }
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: string[] = [];
+  process.stdin.setEncoding("utf8");
+  for await (const chunk of process.stdin) chunks.push(chunk as string);
+  return chunks.join("");
+}
+
+function parseJson(text: string, label: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`${label} is not valid JSON: ${oneLine(error)}`);
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * `aether-tasks list`: tasks newest first, filtered by status, name and queue, one page at a time.
+ * @module
+ */
+
+import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, TaskDispatcher } from "../../dispatcher.ts";
+import type { ListQuery } from "../../store/store.ts";
+import { TASK_STATUSES } from "../../task.ts";
+import { defineCommand, JSON_OPTION } from "../command.ts";
+import { EXIT_OK, UsageError } from "../exit.ts";
+import { formatTaskTable } from "../format_task.ts";
+import { DB_OPTION, resolveDbPath, withStore } from "../open_store.ts";
+import { oneOf, positiveInteger } from "../settings.ts";
+
+/** The `list` command. */
+export const listCommand = defineCommand({
+  name: "list",
+  summary: "List tasks, newest first",
+  usage: "",
+  positionals: [0, 0],
+  options: {
+    status: {
+      type: "string",
+      value: "STATUS",
+      description: `Only tasks in this status (${TASK_STATUSES.join(", ")})`,
+    },
+    name: { type: "string", value: "NAME", description: "Only tasks of this name" },
+    queue: { type: "string", value: "QUEUE", description: "Only tasks in this queue" },
+    limit: {
+      type: "string",
+      value: "N",
+      description: `Tasks per page, at most ${MAX_LIST_LIMIT}`,
+      default: String(DEFAULT_LIST_LIMIT),
+    },
+    cursor: {
+      type: "string",
+      value: "CURSOR",
+      description: "Start after the page that printed this cursor",
+    },
+    db: DB_OPTION,
+    json: JSON_OPTION,
+  },
+  run({ values, out, env }) {
+    const query: Partial<ListQuery> = {};
+    if (values.status !== undefined) query.status = oneOf(TASK_STATUSES)(values.status, "--status");
+    if (values.name !== undefined) query.name = values.name;
+    if (values.queue !== undefined) query.queue = values.queue;
+    if (values.limit !== undefined) {
+      query.limit = positiveInteger(values.limit, "--limit");
+      if (query.limit > MAX_LIST_LIMIT) {
+        throw new UsageError(`--limit must be at most ${MAX_LIST_LIMIT}, got ${values.limit}`);
+      }
+    }
+    if (values.cursor !== undefined) {
+      if (!/^\d+$/.test(values.cursor)) {
+        throw new UsageError(
+          `--cursor must be a cursor printed by an earlier list, got ${
+            JSON.stringify(values.cursor)
+          }`,
+        );
+      }
+      query.cursor = values.cursor;
+    }
+    return withStore(resolveDbPath(values.db, env).value, { missing: "refuse" }, async (store) => {
+      const page = await new TaskDispatcher(store).list(query);
+      if (values.json) {
+        await out.printJson(page);
+      } else {
+        await out.print(
+          page.tasks.length ? formatTaskTable(out.palette, page.tasks) : "No tasks\n",
+        );
+        if (page.nextCursor !== null) {
+          await out.note(`More tasks: add --cursor ${page.nextCursor}\n`);
+        }
+      }
+      return EXIT_OK;
+    });
+  },
+});

@@ -1,0 +1,81 @@
+/**
+ * `aether-tasks stats [--watch]`: how many tasks are in each status, per queue.
+ * @module
+ */
+
+import process from "node:process";
+import { setTimeout as sleep } from "node:timers/promises";
+import { TaskDispatcher } from "../../dispatcher.ts";
+import { defineCommand, JSON_OPTION } from "../command.ts";
+import { EXIT_OK } from "../exit.ts";
+import { formatStatsTable, formatTime } from "../format_task.ts";
+import { DB_OPTION, resolveDbPath, withStore } from "../open_store.ts";
+import { positiveDuration } from "../settings.ts";
+
+/** How often `stats --watch` refreshes when `--interval` is not given. */
+export const DEFAULT_WATCH_INTERVAL = "1s";
+
+/** The `stats` command. */
+export const statsCommand = defineCommand({
+  name: "stats",
+  summary: "Count tasks per status, overall and per queue",
+  usage: "",
+  positionals: [0, 0],
+  options: {
+    watch: { type: "boolean", description: "Refresh until interrupted (Ctrl-C)" },
+    interval: {
+      type: "string",
+      value: "DURATION",
+      description: "With --watch: time between refreshes",
+      default: DEFAULT_WATCH_INTERVAL,
+    },
+    db: DB_OPTION,
+    json: JSON_OPTION,
+  },
+  details: ["With --watch and --json, prints one JSON line per refresh."],
+  run({ values, out, env }) {
+    const interval = positiveDuration(values.interval ?? DEFAULT_WATCH_INTERVAL, "--interval");
+    return withStore(resolveDbPath(values.db, env).value, { missing: "refuse" }, async (store) => {
+      const dispatcher = new TaskDispatcher(store);
+      const show = async () => {
+        const stats = await dispatcher.stats();
+        if (values.json && values.watch) {
+          await out.print(`${JSON.stringify({ time: Date.now(), ...stats })}\n`);
+        } else if (values.json) {
+          await out.printJson(stats);
+        } else if (values.watch && out.stdoutIsTTY) {
+          // Home the cursor and clear the screen, then redraw.
+          await out.print(
+            `\x1b[H\x1b[2J${formatStatsTable(out.palette, stats)}\n${
+              out.palette.dim(`${formatTime(Date.now())}  Ctrl-C to stop`)
+            }\n`,
+          );
+        } else {
+          await out.print(
+            `${values.watch ? `${formatTime(Date.now())}\n` : ""}${
+              formatStatsTable(out.palette, stats)
+            }`,
+          );
+        }
+      };
+      if (!values.watch) {
+        await show();
+        return EXIT_OK;
+      }
+      const stop = new AbortController();
+      const onSignal = () => stop.abort();
+      process.on("SIGINT", onSignal);
+      process.on("SIGTERM", onSignal);
+      try {
+        while (!stop.signal.aborted) {
+          await show();
+          await sleep(interval, undefined, { signal: stop.signal }).catch(() => {});
+        }
+      } finally {
+        process.off("SIGINT", onSignal);
+        process.off("SIGTERM", onSignal);
+      }
+      return EXIT_OK;
+    });
+  },
+});

@@ -1,0 +1,244 @@
+/**
+ * `aether-tasks worker`: runs the handlers of a folder in a pool of Web Workers, taking tasks from
+ * the database until SIGTERM or SIGINT, with the admin endpoint beside it.
+ * @module
+ */
+
+import process from "node:process";
+import { AdminServer } from "../../admin/server.ts";
+import { TaskDispatcher } from "../../dispatcher.ts";
+import { formatDuration } from "../../duration.ts";
+import { HandlerLoadError } from "../../handlers/load.ts";
+import { WorkerPool, type WorkerPoolStats } from "../../pool/pool.ts";
+import { TaskRegistry } from "../../registry.ts";
+import type { SqliteTaskStore } from "../../store/sqlite/store.ts";
+import { TaskSignals } from "../../signals.ts";
+import { TaskWorker } from "../../worker.ts";
+import { defineCommand } from "../command.ts";
+import { EXIT_FAILED, EXIT_OK, oneLine, UsageError } from "../exit.ts";
+import { formatTable, type Palette } from "../output.ts";
+import { requireHandlersDir } from "../load_registry.ts";
+import { openStore } from "../open_store.ts";
+import {
+  describeWorkerConfig,
+  resolveWorkerConfig,
+  WORKER_OPTIONS,
+  type WorkerConfig,
+  workerConfigRows,
+} from "../worker_config.ts";
+import { WorkerLog } from "../worker_log.ts";
+
+/** After a second signal, how long releasing the running tasks may take before the process exits anyway. */
+export const FORCED_EXIT_MILLIS = 5000;
+
+/** The `worker` command. */
+export const workerCommand = defineCommand({
+  name: "worker",
+  summary: "Run the handlers of a folder, taking tasks from the database until stopped",
+  usage: "",
+  positionals: [0, 0],
+  options: WORKER_OPTIONS,
+  details: [
+    "Settings come from a flag, else its environment variable, else the default; " +
+    "--print-config shows the result and where each value came from.",
+    "SIGTERM or SIGINT: stop taking tasks, let running ones finish within --grace, give the rest " +
+    "back to the queue (another worker takes them at once), close the database and exit 0. " +
+    "A second signal gives the running tasks back at once.",
+    "Logs go to stderr, one line per event (task started, completed, retrying, failed).",
+  ],
+  async run({ values, out, env }) {
+    const config = resolveWorkerConfig(values, env);
+    if (values["print-config"] && values.json) {
+      await out.printJson(describeWorkerConfig(config));
+      return EXIT_OK;
+    }
+    if (values["print-config"]) {
+      const rows = workerConfigRows(config);
+      await out.print(formatTable(out.palette, ["SETTING", "VALUE", "FROM"], rows));
+      return EXIT_OK;
+    }
+    return await runWorker(config, out.errorPalette);
+  },
+});
+
+async function runWorker(config: WorkerConfig, palette: Palette): Promise<number> {
+  const log = new WorkerLog({
+    format: config.logFormat.value,
+    level: config.logLevel.value,
+    palette,
+  });
+  const handlersDir = await requireHandlersDir(config.handlers.value);
+  const store = await openStore(config.db.value, {
+    missing: "create",
+    durability: config.durability.value,
+  });
+  let pool: WorkerPool | undefined;
+  let worker: TaskWorker | undefined;
+  let admin: AdminServer | undefined;
+  try {
+    pool = await startPool(handlersDir, config);
+    const registry = new TaskRegistry();
+    for (const definition of pool.definitions) registry.add(definition);
+    const queues = config.queues.value ?? queuesOf(registry);
+    const signals = new TaskSignals((error, signal) =>
+      log.error("worker.error", `a ${signal} listener threw: ${oneLine(error)}`)
+    );
+    worker = new TaskWorker(store, {
+      executor: pool,
+      concurrency: config.concurrency.value,
+      queues,
+      pollInterval: config.pollInterval.value,
+      signals,
+      onError: (error) => log.error("worker.error", oneLine(error)),
+    });
+    log.connect(signals);
+    if (config.admin.value) {
+      const started = pool;
+      admin = createAdminServer(config, {
+        store,
+        registry,
+        signals,
+        poolStats: () => started.stats(),
+      }, log);
+      await admin.start();
+    }
+    const stopped = waitForStopSignal(worker, pool, log, config.grace.value);
+    worker.start();
+    const names = registry.names();
+    const summary = [
+      `${names.length} handlers (${names.join(", ")})`,
+      `queues ${queues.join(",")}`,
+      `concurrency ${config.concurrency.value}`,
+      `${config.workers.value} workers`,
+      `db ${config.db.value}`,
+      ...(admin ? [`admin ${admin.url}`] : []),
+    ];
+    log.info("worker.started", `worker ${worker.workerId} started: ${summary.join(", ")}`, {
+      workerId: worker.workerId,
+      handlers: names,
+      queues,
+      concurrency: config.concurrency.value,
+      workers: config.workers.value,
+      db: config.db.value,
+      admin: admin?.url ?? null,
+      pid: process.pid,
+    });
+    const code = await stopped;
+    log.info("worker.stopped", `worker ${worker.workerId} stopped`, { workerId: worker.workerId });
+    return code;
+  } finally {
+    // Each is idempotent; after a signal the worker has stopped (and closed the pool) already.
+    await admin?.stop().catch((error) => log.error("admin.error", oneLine(error)));
+    if (worker) await worker.stop({ graceMillis: 0 });
+    else await pool?.close();
+    await store.close();
+  }
+}
+
+/** Starts the pool; a handler file that does not load is a usage error naming it. */
+async function startPool(handlersDir: string, config: WorkerConfig): Promise<WorkerPool> {
+  try {
+    const pool = await WorkerPool.start({ handlersDir, size: config.workers.value });
+    if (pool.definitions.length === 0) {
+      await pool.close();
+      throw new UsageError(
+        `The handlers folder "${config.handlers.value}" has no handlers (*.ts or *.js files not starting with _ or .)`,
+      );
+    }
+    return pool;
+  } catch (error) {
+    throw error instanceof HandlerLoadError ? new UsageError(oneLine(error)) : error;
+  }
+}
+
+function createAdminServer(
+  config: WorkerConfig,
+  parts: {
+    store: SqliteTaskStore;
+    registry: TaskRegistry;
+    signals: TaskSignals;
+    poolStats: () => WorkerPoolStats;
+  },
+  log: WorkerLog,
+): AdminServer {
+  try {
+    return new AdminServer({
+      store: parts.store,
+      dispatcher: new TaskDispatcher(parts.store, { registry: parts.registry }),
+      signals: parts.signals,
+      poolStats: parts.poolStats,
+      token: config.adminToken.value ?? undefined,
+      host: config.admin.value!.host,
+      port: config.admin.value!.port,
+      onError: (error) => log.error("admin.error", oneLine(error)),
+    });
+  } catch (error) {
+    // A token that is too short, a public address without a token: the configuration is wrong.
+    throw new UsageError(
+      `${config.admin.origin === "default" ? "admin" : config.admin.origin}: ${oneLine(error)}`,
+    );
+  }
+}
+
+/**
+ * Resolves with the exit code once the worker stopped after SIGTERM or SIGINT: 0 when it stopped
+ * within the grace or gave its tasks back on a second signal. When that takes longer than
+ * {@linkcode FORCED_EXIT_MILLIS} after the second signal, exits with 1.
+ */
+function waitForStopSignal(
+  worker: TaskWorker,
+  pool: WorkerPool,
+  log: WorkerLog,
+  graceMillis: number,
+): Promise<number> {
+  return new Promise((resolve) => {
+    let received = 0;
+    let forced: ReturnType<typeof setTimeout> | undefined;
+    const finish = (code: number) => {
+      clearTimeout(forced);
+      process.off("SIGTERM", onSignal);
+      process.off("SIGINT", onSignal);
+      resolve(code);
+    };
+    const onSignal = (signal: string) => {
+      const running = worker.runningCount;
+      if (++received === 1) {
+        const grace = formatDuration(graceMillis);
+        log.info(
+          "worker.stopping",
+          `${signal}: stopping; ${running} running task(s) have ${grace} to finish`,
+          {
+            signal,
+            running,
+            graceMs: graceMillis,
+          },
+        );
+        worker.stop({ graceMillis }).then(() => finish(EXIT_OK), (error) => {
+          log.error("worker.error", `stopping failed: ${oneLine(error)}`);
+          finish(EXIT_FAILED);
+        });
+        return;
+      }
+      log.warn("worker.stopping", `${signal} again: giving ${running} running task(s) back now`, {
+        signal,
+        running,
+      });
+      // End the Workers now: the pool settles their attempts as released, the worker gives the
+      // tasks back to the store and its stop() completes.
+      void pool.close();
+      forced ??= setTimeout(() => {
+        // SQLite stays consistent; a task not given back returns to the queue when its lease ends.
+        const waited = formatDuration(FORCED_EXIT_MILLIS);
+        log.error("worker.error", `running tasks were not given back within ${waited}; exiting`);
+        process.exit(EXIT_FAILED);
+      }, FORCED_EXIT_MILLIS);
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+  });
+}
+
+/** Every queue the handlers name, sorted. */
+function queuesOf(registry: TaskRegistry): string[] {
+  return [...new Set(registry.names().map((name) => registry.get(name).queue))].sort();
+}
