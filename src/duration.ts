@@ -52,7 +52,7 @@ export function parseDuration(
     const text = value.trim();
     if (/^\d+$/.test(text)) {
       if (bareMillis || Number(text) === 0) return Number(text);
-      hint = `; add a unit, e.g. ${text}s or ${text}ms`;
+      hint = `; add a unit (ms, s, m, h or d), e.g. ${text}s`;
     } else if (DURATION_PATTERN.test(text)) {
       let millis = 0;
       for (const [, amount, unit] of text.matchAll(PART_PATTERN)) {
