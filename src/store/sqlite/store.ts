@@ -37,7 +37,7 @@ import {
   type SqlValue,
 } from "./driver.ts";
 import { openSqliteDriver } from "./open.ts";
-import { migrate, SCHEMA_VERSION, WAITING_PREDICATE } from "./schema.ts";
+import { LISTED_PREDICATE, migrate, SCHEMA_VERSION, WAITING_PREDICATE } from "./schema.ts";
 
 /**
  * How durable a commit is once its promise resolves.
@@ -199,10 +199,13 @@ const RETRY_SQL = `UPDATE tasks SET status = 'PENDING', attempts = 0, run_at = ?
 
 /** List filters as bits of a {@linkcode listSql} key. */
 const LIST_BY_STATUS = 1, LIST_BY_NAME = 2, LIST_BY_QUEUE = 4, LIST_AFTER_CURSOR = 8;
+/** With LIST_BY_STATUS, for a status the partial listing index holds. */
+const LIST_BY_LISTED_STATUS = 16;
 // params: the filters present, in this order, then limit
 const listSql = sqlByKey((filters: number) => {
   const where = [
     filters & LIST_BY_STATUS && "status = ?",
+    filters & LIST_BY_LISTED_STATUS && LISTED_PREDICATE,
     filters & LIST_BY_NAME && "name = ?",
     filters & LIST_BY_QUEUE && "queue = ?",
     filters & LIST_AFTER_CURSOR && "seq < ?",
@@ -530,6 +533,7 @@ export class SqliteTaskStore implements TaskStore {
     if (status !== undefined) {
       params.push(status);
       filters |= LIST_BY_STATUS;
+      if (status !== "PENDING" && status !== "SCHEDULED") filters |= LIST_BY_LISTED_STATUS;
     }
     if (name !== undefined) {
       params.push(name);
