@@ -27,7 +27,10 @@ interface Worker {
 
 function startWorker(env: Record<string, string>): Worker {
   const args = isBun ? [fixture] : ["run", "-A", fixture];
-  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(process.execPath, args, {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   const seen: string[] = [];
   const waiters: { prefix: string; count: number; resolve: (lines: string[]) => void }[] = [];
   const check = () => {
@@ -52,7 +55,9 @@ function startWorker(env: Record<string, string>): Worker {
     lines: (prefix, count) =>
       new Promise((resolve, reject) => {
         waiters.push({ prefix, count, resolve });
-        exited.then(({ code, signal }) => reject(new Error(`worker exited (${code ?? signal}) before ${count} "${prefix}" lines`)));
+        exited.then(({ code, signal }) =>
+          reject(new Error(`worker exited (${code ?? signal}) before ${count} "${prefix}" lines`))
+        );
         check();
       }),
   };
@@ -79,7 +84,9 @@ describe("worker processes on one SQLite file", () => {
     runLog = join(dir.path, "runs.log");
   });
   afterEach(async () => {
-    for (const child of children.splice(0)) if (child.exitCode === null && !child.killed) child.kill("SIGKILL");
+    for (const child of children.splice(0)) {
+      if (child.exitCode === null && !child.killed) child.kill("SIGKILL");
+    }
     await dir.remove();
   });
 
@@ -106,7 +113,13 @@ describe("worker processes on one SQLite file", () => {
 
   it("a worker killed with SIGKILL mid-task loses nothing; its attempts are counted", async () => {
     const ids = await enqueue(40);
-    const env = { AETHER_DB: db, RUN_LOG: runLog, LEASE_MS: "1000", WORK_MS: "200", CONCURRENCY: "4" };
+    const env = {
+      AETHER_DB: db,
+      RUN_LOG: runLog,
+      LEASE_MS: "1000",
+      WORK_MS: "200",
+      CONCURRENCY: "4",
+    };
     const first = startWorker(env);
     children.push(first.child);
     const started = await first.lines("started", 4);
@@ -136,7 +149,12 @@ describe("worker processes on one SQLite file", () => {
 
   it("a task enqueued by another process starts long before the poll interval", async () => {
     await enqueue(0);
-    const worker = startWorker({ AETHER_DB: db, RUN_LOG: runLog, POLL_MS: "3600000", WORK_MS: "1" });
+    const worker = startWorker({
+      AETHER_DB: db,
+      RUN_LOG: runLog,
+      POLL_MS: "3600000",
+      WORK_MS: "1",
+    });
     children.push(worker.child);
     await worker.lines("ready", 1);
     const [id] = await enqueue(1);
@@ -148,7 +166,13 @@ describe("worker processes on one SQLite file", () => {
 
   it("two workers on one file run each of N tasks exactly once", async () => {
     const ids = await enqueue(600);
-    const env = { AETHER_DB: db, RUN_LOG: runLog, LEASE_MS: "30000", WORK_MS: "5", CONCURRENCY: "4" };
+    const env = {
+      AETHER_DB: db,
+      RUN_LOG: runLog,
+      LEASE_MS: "30000",
+      WORK_MS: "5",
+      CONCURRENCY: "4",
+    };
     const a = startWorker(env);
     const b = startWorker(env);
     children.push(a.child, b.child);
@@ -172,7 +196,9 @@ describe("worker processes on one SQLite file", () => {
     assert.ok([...counts.values()].every((n) => n === 1), "no task ran twice");
     const stats = await store.stats();
     assert.equal(stats.byStatus.COMPLETED, ids.length);
-    const byPid = new Set(readFileSync(runLog, "utf8").trim().split("\n").map((l) => l.split(" ")[2]));
+    const byPid = new Set(
+      readFileSync(runLog, "utf8").trim().split("\n").map((l) => l.split(" ")[2]),
+    );
     assert.equal(byPid.size, 2, "both workers took part");
     await store.close();
   });

@@ -615,7 +615,8 @@ export class SqliteTaskStore implements TaskStore {
 
   #readDataVersion(): number {
     try {
-      return this.#driver.all<{ data_version: number }>("PRAGMA data_version")[0]?.data_version ?? 0;
+      return this.#driver.all<{ data_version: number }>("PRAGMA data_version")[0]?.data_version ??
+        0;
     } catch {
       return this.#dataVersion; // busy or closing: try again next tick
     }
