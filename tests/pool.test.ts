@@ -485,7 +485,7 @@ describe("WorkerPool in its own process", () => {
   });
 
   // Deno 2.9's Worker.terminate() leaves a thread stuck in synchronous code running, which
-  // keeps the process alive (denoland/deno#35657); hence the explicit exit above.
+  // keeps the process alive (seen here on 2.9.6); hence the explicit exit above.
   it("exits by itself after stopping with a Worker stuck in synchronous code (Bun)", {
     skip: isDeno,
   }, async () => {
