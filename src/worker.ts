@@ -18,6 +18,7 @@ import { LeaseRescuer } from "./rescuer.ts";
 import { TaskSignals } from "./signals.ts";
 import type { Outcome, StoreEvent, TaskStore } from "./store/store.ts";
 import { type TaskRecord, TaskStatus } from "./task.ts";
+import { positiveInteger } from "./options.ts";
 
 /** Default tasks in flight. */
 export const DEFAULT_CONCURRENCY = 4;
@@ -68,13 +69,6 @@ interface Attempt {
   timeout: ReturnType<typeof setTimeout> | undefined;
   logs: string[];
   logFlush: Promise<void> | undefined;
-}
-
-function positiveInteger(value: unknown, name: string): number {
-  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
-    throw new RangeError(`${name} must be a positive integer, got ${String(value)}`);
-  }
-  return value;
 }
 
 /**

@@ -38,6 +38,7 @@ import {
   HostAllowList,
   LOOPBACK_HOSTS,
 } from "./security.ts";
+import { positiveInteger } from "../options.ts";
 
 /** Default largest request body: 1 MiB. */
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
@@ -547,13 +548,6 @@ function describe(value: unknown): string {
   if (value === undefined) return "nothing";
   if (Array.isArray(value)) return "an array";
   return JSON.stringify(value)?.slice(0, 100) ?? typeof value;
-}
-
-function positiveInteger(value: unknown, name: string): number {
-  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
-    throw new RangeError(`${name} must be a positive integer, got ${String(value)}`);
-  }
-  return value;
 }
 
 function assertToken(token: unknown): asserts token is string {
