@@ -16,7 +16,7 @@ import { failureOutcome, toTaskError } from "./outcome.ts";
 import { assertName, DEFAULT_QUEUE, defaultRegistry, type TaskRegistry } from "./registry.ts";
 import { LeaseRescuer } from "./rescuer.ts";
 import { TaskSignals } from "./signals.ts";
-import type { Outcome, StoreEvent, TaskStore } from "./store/store.ts";
+import type { ClaimRequest, Outcome, StoreEvent, TaskStore } from "./store/store.ts";
 import { type TaskRecord, TaskStatus } from "./task.ts";
 import { positiveInteger } from "./options.ts";
 
@@ -103,6 +103,8 @@ export class TaskWorker {
   #loop: Promise<void> | undefined;
   #stopped: Promise<void> | undefined;
   #wakeRequested = false;
+  /** Slots held by claims in flight, so the claim loop and a refill never claim the same slot. */
+  #reserved = 0;
   #resolveIdle: (() => void) | undefined;
   #dueTimer: ReturnType<typeof setTimeout> | undefined;
   #dueAt = Infinity;
@@ -211,32 +213,43 @@ export class TaskWorker {
 
   async #claimLoop(): Promise<void> {
     while (this.#state === "running") {
-      const free = this.#concurrency - this.#running.size;
-      let claimed = 0;
+      const free = this.#freeSlots();
       if (free > 0) {
         this.#wakeRequested = false;
+        let tasks: TaskRecord[] = [];
+        this.#reserved += free;
         try {
-          const tasks = await this.#store.claim({
-            workerId: this.workerId,
-            queues: this.#queues,
-            limit: free,
-            now: this.#clock.now(),
-            leaseMillis: this.#leaseMillis,
-          });
-          claimed = tasks.length;
-          for (const task of tasks) this.#begin(task);
+          tasks = await this.#store.claim(this.#claimRequest(free));
         } catch (error) {
           this.#onError(error);
+        } finally {
+          this.#reserved -= free;
         }
-        if (claimed === free && this.#state === "running") continue;
+        for (const task of tasks) this.#begin(task);
+        if (tasks.length === free && this.#state === "running") continue;
       }
       await this.#idle();
     }
   }
 
+  /** Slots neither running a task nor held by a claim in flight. */
+  #freeSlots(): number {
+    return this.#concurrency - this.#running.size - this.#reserved;
+  }
+
+  #claimRequest(limit: number): ClaimRequest {
+    return {
+      workerId: this.workerId,
+      queues: this.#queues,
+      limit,
+      now: this.#clock.now(),
+      leaseMillis: this.#leaseMillis,
+    };
+  }
+
   #idle(): Promise<void> {
     // A wake-up only matters with a free slot; with none, #release wakes the loop when one frees.
-    const canClaim = this.#running.size < this.#concurrency;
+    const canClaim = this.#freeSlots() > 0;
     if ((this.#wakeRequested && canClaim) || this.#state !== "running") return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
@@ -329,6 +342,7 @@ export class TaskWorker {
     const cause = reason instanceof AttemptAborted ? reason.kind : undefined;
     if (cause === "leaseLost") {
       this.#release(attempt);
+      this.wake();
       this.signals.leaseLost.emit({
         taskId: task.id,
         workerId: this.workerId,
@@ -380,18 +394,32 @@ export class TaskWorker {
     while (this.#outcomes.length) {
       const batch = this.#outcomes;
       this.#outcomes = [];
-      let results: (TaskRecord | null)[];
+      const outcomes = batch.map((b) => b.outcome);
+      // While running, refill the slots this batch frees in the same transaction.
+      const refill = this.#state === "running" ? this.#freeSlots() + batch.length : 0;
+      let finished: (TaskRecord | null)[];
+      let claimed: TaskRecord[] = [];
+      this.#reserved += refill;
       try {
-        results = await this.#store.finish(batch.map((b) => b.outcome));
+        if (refill > 0) {
+          ({ finished, claimed } = await this.#store.finishAndClaim(
+            outcomes,
+            this.#claimRequest(refill),
+          ));
+        } else {
+          finished = await this.#store.finish(outcomes);
+        }
       } catch (error) {
         this.#onError(error);
         this.#outcomes = [...batch, ...this.#outcomes];
         await new Promise((resolve) => setTimeout(resolve, Math.min(this.#pollInterval, 1000)));
         continue;
+      } finally {
+        this.#reserved -= refill;
       }
       batch.forEach(({ attempt, outcome }, i) => {
         this.#release(attempt);
-        const task = results[i];
+        const task = finished[i];
         if (!task) {
           this.signals.leaseLost.emit({
             taskId: attempt.task.id,
@@ -402,6 +430,9 @@ export class TaskWorker {
           this.#announce(task, outcome);
         }
       });
+      for (const task of claimed) this.#begin(task);
+      // A refill that found fewer tasks than slots means none is due now: no claim needed.
+      if (refill === 0 || claimed.length === refill) this.wake();
     }
     this.#flushing = undefined;
   }
@@ -426,10 +457,10 @@ export class TaskWorker {
     }
   }
 
+  /** Frees the attempt's slot (the caller decides whether the claim loop should look again). */
   #release(attempt: Attempt): void {
     this.#running.delete(attempt.task.id);
     for (const notify of this.#settled) notify();
-    this.wake();
   }
 
   /** Resolves when no task runs, or after `millis`. */

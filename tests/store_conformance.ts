@@ -250,6 +250,20 @@ export function storeConformance(
       assert.deepEqual(results.map((r) => r?.status ?? null), ["COMPLETED", null, "FAILED"]);
     });
 
+    it("finishAndClaim records outcomes, then claims into the freed slots, in one go", async () => {
+      await store.insert([makeTask(), makeTask(), makeTask({ priority: "HIGH", runAt: T0 + 5 })]);
+      const [a, b] = await claim(2);
+      const { finished, claimed } = await store.finishAndClaim([
+        { kind: "completed", id: a!.id, token: a!.attemptToken!, now: T0, result: "a" },
+        { kind: "completed", id: b!.id, token: "stale", now: T0, result: "b" },
+      ], { workerId: "w2", queues: ["default"], limit: 2, now: T0 + 5, leaseMillis: LEASE });
+      assert.deepEqual(finished.map((t) => t?.status ?? null), ["COMPLETED", null]);
+      assert.equal(claimed.length, 1, "only the third task was waiting");
+      assert.equal(claimed[0]?.workerId, "w2");
+      assert.equal(claimed[0]?.priority, "HIGH");
+      assert.equal((await store.get(b!.id))?.status, "PROCESSING");
+    });
+
     it("cancel ends a waiting task at once and refuses final ones", async () => {
       const pending = makeTask();
       const scheduled = makeTask({ status: "SCHEDULED", runAt: T0 + 50 });

@@ -156,6 +156,14 @@ export class InMemoryTaskStore implements TaskStore {
     return Promise.resolve(results);
   }
 
+  async finishAndClaim(
+    outcomes: readonly Outcome[],
+    request: ClaimRequest,
+  ): Promise<{ finished: (TaskRecord | null)[]; claimed: TaskRecord[] }> {
+    const finished = await this.finish(outcomes);
+    return { finished, claimed: await this.claim(request) };
+  }
+
   renewLeases(leases: readonly LeaseRef[], until: number): Promise<LeaseRenewal> {
     const renewal: LeaseRenewal = { lost: [], cancelRequested: [] };
     for (const { id, token } of leases) {

@@ -139,6 +139,15 @@ export interface TaskStore {
    */
   finish(outcomes: readonly Outcome[]): Promise<(TaskRecord | null)[]>;
 
+  /**
+   * {@linkcode finish} then {@linkcode claim} in one transaction: a worker refills the slots its
+   * outcomes free with one commit instead of two.
+   */
+  finishAndClaim(
+    outcomes: readonly Outcome[],
+    request: ClaimRequest,
+  ): Promise<{ finished: (TaskRecord | null)[]; claimed: TaskRecord[] }>;
+
   /** Moves the lease of each held task to `until`. */
   renewLeases(leases: readonly LeaseRef[], until: number): Promise<LeaseRenewal>;
 

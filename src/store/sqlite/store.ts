@@ -445,24 +445,34 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   async claim(request: ClaimRequest): Promise<TaskRecord[]> {
-    const { workerId, queues, limit, now, leaseMillis } = request;
-    if (limit <= 0 || queues.length === 0) return [];
-    const rows = await this.#write((db) =>
-      db.all<TaskRow>(claimSql(queues.length), [
-        workerId,
-        now + leaseMillis,
-        now,
-        now,
-        ...queues,
-        limit,
-      ])
-    );
+    const rows = await this.#write((db) => claimRows(db, request));
     return rows.sort(byClaimOrder).map(rowToRecord);
   }
 
   async finish(outcomes: readonly Outcome[]): Promise<(TaskRecord | null)[]> {
     if (outcomes.length === 0) return [];
     const rows = await this.#write((db) => outcomes.map((outcome) => finishOne(db, outcome)));
+    return this.#finished(rows);
+  }
+
+  async finishAndClaim(
+    outcomes: readonly Outcome[],
+    request: ClaimRequest,
+  ): Promise<{ finished: (TaskRecord | null)[]; claimed: TaskRecord[] }> {
+    const [finishedRows, claimedRows] = await this.#write((db) =>
+      [
+        outcomes.map((outcome) => finishOne(db, outcome)),
+        claimRows(db, request),
+      ] as const
+    );
+    return {
+      finished: this.#finished(finishedRows),
+      claimed: claimedRows.sort(byClaimOrder).map(rowToRecord),
+    };
+  }
+
+  /** Records of finished rows (null where the outcome was rejected); announces the applied ones. */
+  #finished(rows: readonly (TaskRow | undefined)[]): (TaskRecord | null)[] {
     const records = rows.map((row) => row ? rowToRecord(row) : null);
     const ids = records.flatMap((record) => record ? [record.id] : []);
     if (ids.length > 0) this.#events.emit({ type: "finished", ids });
@@ -643,6 +653,20 @@ export class SqliteTaskStore implements TaskStore {
 }
 
 /** Applies one outcome inside `finish`'s transaction; the updated row, or undefined if stale. */
+/** Claims up to `request.limit` due tasks (see {@linkcode TaskStore.claim}); unsorted. */
+function claimRows(db: SqliteDriver, request: ClaimRequest): TaskRow[] {
+  const { workerId, queues, limit, now, leaseMillis } = request;
+  if (limit <= 0 || queues.length === 0) return [];
+  return db.all<TaskRow>(claimSql(queues.length), [
+    workerId,
+    now + leaseMillis,
+    now,
+    now,
+    ...queues,
+    limit,
+  ]);
+}
+
 function finishOne(db: SqliteDriver, outcome: Outcome): TaskRow | undefined {
   const { id, token, now } = outcome;
   switch (outcome.kind) {
