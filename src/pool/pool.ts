@@ -1,5 +1,5 @@
 /**
- * A supervised pool of Web Workers that run handler modules: the {@linkcode TaskExecutor} for
+ * A supervised pool of Workers that run handler modules: the {@linkcode TaskExecutor} for
  * handlers loaded from a folder. The main thread keeps the store, claims and leases (that is the
  * {@linkcode TaskWorker}); Workers only run handlers.
  *
@@ -18,18 +18,27 @@
  *   attempts left. Crash counts live in this pool's memory: they reset when the process restarts,
  *   and a task that another process picks up starts from zero there. Its attempts still bound it.
  *
- * Limits of in-process Workers, measured with Bun 1.4 and Deno 2.9:
- * - Running out of memory for real aborts the whole process in both runtimes; the heap limit
- *   catches a handler that grows across event-loop turns, not one that allocates in one
- *   synchronous burst. A supervisor restarting the process, and leases, cover the rest.
- * - Deno's `Worker.terminate()` does not stop a Worker stuck in synchronous code
- *   (`while (true) {}`): the pool replaces it and fails its task, but its thread keeps one core
- *   busy, and keeps the process alive, until the process exits. End a Deno process explicitly
- *   (`process.exit()`) after stopping. `stats().killed` counts such terminations. Bun stops it.
+ * What a Worker is, measured with Bun 1.4 and Deno 2.9:
+ * - Under Bun, a Web Worker (a thread). `terminate()` stops it even in synchronous code
+ *   (`while (true) {}`). The heap limit is sampled (every 100 ms), so it catches a handler that
+ *   grows across event-loop turns; one that allocates without limit in one synchronous burst runs
+ *   the whole process out of memory. A supervisor restarting the process, and leases, cover that.
+ * - Under Deno, a child process (`deno run`, see `adapter/deno/process_worker.ts`), because
+ *   Deno's `Worker.terminate()` does not stop a thread stuck in synchronous code: it would keep a
+ *   core busy and the process alive. Terminating a Worker kills its process, so a stuck handler
+ *   is stopped for real, and `close()` leaves nothing running: the process can end by itself.
+ *   The sampled heap limit works as under Bun; besides, V8 in the child stops at twice
+ *   `maxHeapMegabytes`, so a burst ends only that process (exit code 133, signal SIGTRAP), which
+ *   the pool handles as a Worker that died. A child shares no module cache with the main
+ *   process: each Worker start costs a process start (tens of ms), and a handler's output to
+ *   stdout is passed through by the pool. It resolves `"aether-tasks"` with the project's
+ *   `deno.json`.
+ * - `stats().killed` counts Workers terminated after an abort's grace.
  * @module
  */
 
 import { workerEntryUrl } from "../adapter/bun/worker_url.ts";
+import { ProcessWorker, runsWorkersAsProcesses } from "../adapter/deno/process_worker.ts";
 import {
   AttemptAborted,
   type AttemptControl,
@@ -98,7 +107,8 @@ export interface WorkerPoolOptions {
   recycleAfter?: number;
   /**
    * Heap a Worker may use, in MB, sampled every 100 ms; over it, the Worker is replaced as
-   * crashed. null: no limit. Default {@linkcode DEFAULT_MAX_HEAP_MEGABYTES} (1024).
+   * crashed. Under Deno, V8 also ends a Worker at twice this (see the module notes). null: no
+   * limit. Default {@linkcode DEFAULT_MAX_HEAP_MEGABYTES} (1024).
    */
   maxHeapMegabytes?: number | null;
   /** Problems off the request path (a replacement Worker failed to start). Default: stderr. */
@@ -127,8 +137,29 @@ export interface WorkerPoolStats {
 
 type WorkerState = "starting" | "ready" | "retiring" | "dead";
 
+/** The part of the Web `Worker` API the pool uses; a {@linkcode ProcessWorker} has it too. */
+interface WorkerHandle {
+  postMessage(message: string): void;
+  onmessage: ((event: MessageEvent<string>) => void) | null;
+  onerror: ((event: ErrorEvent) => void) | null;
+  onmessageerror: ((event: MessageEvent) => void) | null;
+  addEventListener(type: "close", listener: (event: Event) => void): void;
+  terminate(): void;
+}
+
+/** Starts a Worker running `worker_entry.ts`: a Web Worker, or under Deno a child process. */
+function startWorker(maxHeapBytes: number | null): WorkerHandle {
+  if (runsWorkersAsProcesses()) {
+    return new ProcessWorker({
+      maxHeapMegabytes: maxHeapBytes === null ? null : maxHeapBytes / 1_048_576,
+    });
+  }
+  const source = new URL("./worker_entry.ts", import.meta.url).href;
+  return new Worker(workerEntryUrl(source, POOL_ENTRY_POINTS[0]!), { type: "module" });
+}
+
 interface PoolWorker {
-  readonly worker: Worker;
+  readonly worker: WorkerHandle;
   state: WorkerState;
   /** Attempts sent to this Worker and not yet reported back. */
   readonly jobs: Map<number, Job>;
@@ -172,8 +203,8 @@ function integerAtLeast(value: unknown, min: number, name: string): number {
 }
 
 /**
- * Runs handler modules in a pool of Web Workers. Start it, then give it to a
- * {@linkcode TaskWorker} as its executor; the worker closes it when it stops.
+ * Runs handler modules in a pool of Workers (child processes under Deno). Start it, then give
+ * it to a {@linkcode TaskWorker} as its executor; the worker closes it when it stops.
  *
  * @example
  * ```ts
@@ -375,8 +406,7 @@ export class WorkerPool implements TaskExecutor {
   // ---- Workers ----
 
   #spawn(): PoolWorker {
-    const source = new URL("./worker_entry.ts", import.meta.url).href;
-    const worker = new Worker(workerEntryUrl(source, POOL_ENTRY_POINTS[0]!), { type: "module" });
+    const worker = startWorker(this.#maxHeapBytes);
     let markReady = () => {};
     let failStart = (_error: Error) => {};
     const ready = new Promise<void>((resolve, reject) => {
@@ -408,12 +438,14 @@ export class WorkerPool implements TaskExecutor {
         message: "A message from the Worker could not be read",
       }, null);
     };
-    // Bun tells when a Worker ends; Deno does not (the Worker reports instead).
+    // Bun and a ProcessWorker tell when a Worker ends.
     worker.addEventListener("close", (event) => {
-      const code = (event as Event & { code?: number }).code;
+      const { code, signal } = event as Event & { code?: number; signal?: string | null };
       this.#crashed(w, "died", {
         name: "Error",
-        message: `The Worker exited unexpectedly (code ${code ?? "?"})`,
+        message: `The Worker exited unexpectedly (code ${code ?? "?"}${
+          signal ? `, signal ${signal}` : ""
+        })`,
       }, null);
     });
     this.#workers.add(w);
