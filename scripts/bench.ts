@@ -17,7 +17,7 @@ import { DEFAULT_RETRY_CONFIG } from "../src/retry.ts";
 import { InMemoryTaskStore } from "../src/store/memory.ts";
 import { SqliteTaskStore } from "../src/store/sqlite/store.ts";
 import type { TaskStore } from "../src/store/store.ts";
-import type { TaskRecord } from "../src/task.ts";
+import { newTaskRecord, type TaskRecord } from "../src/task.ts";
 import { TaskWorker } from "../src/worker.ts";
 
 const quick = process.argv.includes("--quick");
@@ -129,31 +129,25 @@ async function pickupLatency(store: TaskStore): Promise<{ p50: number; p95: numb
 /** Drain rate with `finished` COMPLETED rows already in the table. */
 async function drainWithFinished(store: TaskStore, finished: number): Promise<number> {
   const now = Date.now();
-  const base: Omit<TaskRecord, "id"> = {
-    name: "noop",
-    queue: "default",
-    args: {},
-    status: "COMPLETED",
-    priority: "NORMAL",
-    runAt: now,
-    createdAt: now,
+  const finishedTask = (): TaskRecord => ({
+    ...newTaskRecord({
+      id: newTaskId(now),
+      name: "noop",
+      queue: "default",
+      args: {},
+      status: "COMPLETED",
+      priority: "NORMAL",
+      runAt: now,
+      createdAt: now,
+      retryConfig: { ...DEFAULT_RETRY_CONFIG },
+      timeoutMillis: null,
+    }),
     startedAt: now,
     completedAt: now,
     attempts: 1,
-    maxAttempts: 3,
-    retryConfig: { ...DEFAULT_RETRY_CONFIG },
-    timeoutMillis: null,
-    lastError: null,
-    result: null,
-    progress: null,
-    logs: [],
-    leaseExpiresAt: null,
-    workerId: null,
-    attemptToken: null,
-    cancelRequested: false,
-  };
+  });
   for (let done = 0; done < finished; done += 5000) {
-    await store.insert(Array.from({ length: 5000 }, () => ({ ...base, id: newTaskId(now) })));
+    await store.insert(Array.from({ length: 5000 }, finishedTask));
   }
   return drain(store, N.drain);
 }

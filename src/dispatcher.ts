@@ -26,6 +26,7 @@ import {
 } from "./store/store.ts";
 import {
   FINAL_STATUSES,
+  newTaskRecord,
   TASK_STATUSES,
   type TaskPriority,
   type TaskRecord,
@@ -267,7 +268,7 @@ export class TaskDispatcher {
       ? definition.retryConfig
       : resolveRetryConfig(options.retryConfig, definition.retryConfig);
     const runAt = now + Math.round(delay);
-    return {
+    return newTaskRecord({
       id: newTaskId(now),
       name,
       queue,
@@ -277,21 +278,9 @@ export class TaskDispatcher {
       priority,
       runAt,
       createdAt: now,
-      startedAt: null,
-      completedAt: null,
-      attempts: 0,
-      maxAttempts: retryConfig.maxAttempts,
       retryConfig,
       timeoutMillis: timeout,
-      lastError: null,
-      result: null,
-      progress: null,
-      logs: [],
-      leaseExpiresAt: null,
-      workerId: null,
-      attemptToken: null,
-      cancelRequested: false,
-    };
+    });
   }
 
   async #refuse(id: string, action: string, allowed: readonly TaskStatus[]): Promise<never> {

@@ -113,3 +113,37 @@ export interface TaskRecord {
   /** A cancel was requested while the task was PROCESSING. */
   cancelRequested: boolean;
 }
+
+/** What a new task needs; {@linkcode newTaskRecord} fills in the rest. */
+export type NewTaskFields = Pick<
+  TaskRecord,
+  | "id"
+  | "name"
+  | "queue"
+  | "args"
+  | "status"
+  | "priority"
+  | "runAt"
+  | "createdAt"
+  | "retryConfig"
+  | "timeoutMillis"
+>;
+
+/** A task that has never run: no attempts, lease, error, result, progress or logs. */
+export function newTaskRecord(fields: NewTaskFields): TaskRecord {
+  return {
+    ...fields,
+    startedAt: null,
+    completedAt: null,
+    attempts: 0,
+    maxAttempts: fields.retryConfig.maxAttempts,
+    lastError: null,
+    result: null,
+    progress: null,
+    logs: [],
+    leaseExpiresAt: null,
+    workerId: null,
+    attemptToken: null,
+    cancelRequested: false,
+  };
+}

@@ -7,7 +7,7 @@ import type { Clock } from "../src/clock.ts";
 import { newTaskId } from "../src/id.ts";
 import { DEFAULT_RETRY_CONFIG } from "../src/retry.ts";
 import type { Signal } from "../src/signals.ts";
-import type { TaskRecord } from "../src/task.ts";
+import { newTaskRecord, type TaskRecord } from "../src/task.ts";
 
 /** A clock that moves only when told. */
 export class FakeClock implements Clock {
@@ -24,28 +24,18 @@ export class FakeClock implements Clock {
 export function makeTask(overrides: Partial<TaskRecord> = {}): TaskRecord {
   const now = overrides.createdAt ?? 1_700_000_000_000;
   return {
-    id: newTaskId(now),
-    name: "test-task",
-    queue: "default",
-    args: { n: 1 },
-    status: "PENDING",
-    priority: "NORMAL",
-    runAt: now,
-    createdAt: now,
-    startedAt: null,
-    completedAt: null,
-    attempts: 0,
-    maxAttempts: 3,
-    retryConfig: { ...DEFAULT_RETRY_CONFIG },
-    timeoutMillis: null,
-    lastError: null,
-    result: null,
-    progress: null,
-    logs: [],
-    leaseExpiresAt: null,
-    workerId: null,
-    attemptToken: null,
-    cancelRequested: false,
+    ...newTaskRecord({
+      id: newTaskId(now),
+      name: "test-task",
+      queue: "default",
+      args: { n: 1 },
+      status: "PENDING",
+      priority: "NORMAL",
+      runAt: now,
+      createdAt: now,
+      retryConfig: { ...DEFAULT_RETRY_CONFIG },
+      timeoutMillis: null,
+    }),
     ...overrides,
   };
 }
