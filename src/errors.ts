@@ -74,3 +74,15 @@ export class WaitTimeoutError extends Error {
     super(`Task ${taskId} did not finish within ${timeoutMillis} ms`);
   }
 }
+
+/** A page cursor that no earlier page returned (mistyped, cut, or from another store). */
+export class InvalidCursorError extends Error {
+  override name = "InvalidCursorError";
+  constructor(readonly cursor: unknown) {
+    super(
+      `cursor must be the nextCursor of an earlier page, got ${
+        JSON.stringify(String(cursor).slice(0, 60))
+      }`,
+    );
+  }
+}

@@ -7,11 +7,30 @@
  * @module
  */
 
+import { InvalidCursorError } from "../errors.ts";
 import type { JsonValue } from "../json.ts";
 import type { TaskError, TaskRecord, TaskStatus } from "../task.ts";
 
 /** A task ready to insert: a full record as the dispatcher built it. */
 export type NewTask = TaskRecord;
+
+/**
+ * Where an insert runs. `tx` is a transaction the application owns, of the store's own kind: a
+ * `postgres` transaction (`sql.begin(async (tx) => …)`) for the PostgreSQL store, the handle
+ * `SqliteTaskStore.transaction` passes for the SQLite store. The insert then commits or rolls
+ * back with that transaction, and listeners hear of it only after it commits.
+ */
+export interface InsertOptions {
+  tx?: unknown;
+}
+
+/** What became of one task of an insert, in input order. */
+export interface InsertResult {
+  /** The id of the stored task: the new one, or the existing one a duplicate matched. */
+  id: string;
+  /** True when this insert wrote a new row; false when it matched an existing task. */
+  inserted: boolean;
+}
 
 /** What a worker asks for when it claims. */
 export interface ClaimRequest {
@@ -60,21 +79,95 @@ export interface LeaseRenewal {
   cancelRequested: string[];
 }
 
-/** Filters for {@linkcode TaskStore.list}. */
-export interface ListQuery {
+/** Filters shared by {@linkcode TaskStore.list}, {@linkcode TaskStore.count} and bulk actions. */
+export interface TaskFilter {
   status?: TaskStatus;
   name?: string;
   queue?: string;
+  /** Only tasks whose id starts with this text (lower-case hex digits and dashes). */
+  idPrefix?: string;
+  /** Only tasks whose args, as JSON text, contain this text. */
+  argsContains?: string;
+}
+
+/** Filters and page of {@linkcode TaskStore.list}. */
+export interface ListQuery extends TaskFilter {
   limit: number;
-  /** The `nextCursor` of the previous page. */
+  /** The `nextCursor` of the previous page: an opaque string the store made. */
   cursor?: string;
 }
 
 /** One page of tasks, newest first. */
 export interface TaskPage {
   tasks: TaskRecord[];
-  /** Pass as `cursor` for the next page; null on the last page. */
+  /** Pass as `cursor` for the next page; null on the last page. Opaque: do not parse it. */
   nextCursor: string | null;
+}
+
+/**
+ * One bounded step of a bulk action over the tasks a filter selects (see
+ * {@linkcode TaskStore.bulk}):
+ * - `retry`: FAILED or CANCELLED tasks back to PENDING with a fresh attempt budget;
+ * - `cancel`: waiting tasks CANCELLED (running ones are left alone);
+ * - `delete`: finished tasks (COMPLETED, FAILED, CANCELLED) removed.
+ */
+export interface BulkRequest {
+  action: "retry" | "cancel" | "delete";
+  filter: TaskFilter;
+  /** Act on at most this many tasks (>= 1). */
+  limit: number;
+  now: number;
+}
+
+/** Deletes finished tasks, one bounded batch per call (see {@linkcode TaskStore.prune}). */
+export interface PruneRequest {
+  /** Tasks whose `completedAt` is before this time. */
+  before: number;
+  /** Only these statuses (final ones). */
+  statuses: readonly TaskStatus[];
+  /** Delete at most this many rows in this call (>= 1). */
+  limit: number;
+}
+
+/** The stored state of one queue, which claims consult. */
+export interface QueueState {
+  name: string;
+  /** A paused queue is not claimed from; enqueues into it are still accepted. */
+  paused: boolean;
+  /** When the state last changed, or null for a queue never changed. */
+  updatedAt: number | null;
+}
+
+/** A worker process as it registered itself (see {@linkcode TaskStore.registerWorker}). */
+export interface WorkerInfo {
+  id: string;
+  host: string;
+  pid: number;
+  startedAt: number;
+  /** Last heartbeat. */
+  lastBeatAt: number;
+  queues: string[];
+  concurrency: number;
+  /** Free-form details (version, task names, busy count), plain JSON. */
+  meta: JsonValue;
+}
+
+/** A request to hold, or keep holding, the leadership `name` (see {@linkcode TaskStore.lead}). */
+export interface LeadRequest {
+  /** What is led, e.g. `"maintenance"`. */
+  name: string;
+  /** Who asks (a worker id). */
+  holder: string;
+  now: number;
+  /** The leadership lapses this long after the last successful `lead`. */
+  ttlMillis: number;
+}
+
+/** Who holds a leadership after a {@linkcode TaskStore.lead}. */
+export interface Leadership {
+  name: string;
+  holder: string;
+  expiresAt: number;
 }
 
 /** Counts of tasks per status. */
@@ -96,7 +189,7 @@ export interface ProgressReport {
 }
 
 /**
- * What a store tells listeners in its process after a commit (a PostgreSQL store also relays
+ * What a store's notifier tells listeners after a commit (a PostgreSQL store also relays
  * other processes' writes through LISTEN/NOTIFY):
  * - `inserted`: tasks became waiting in `queue`; the earliest is due at `runAt`.
  * - `finished`: tasks reached a final status, or were set back to waiting.
@@ -115,6 +208,23 @@ export const MAX_LOG_LINES = 100;
 /** Longer log lines are cut to this many characters. */
 export const MAX_LOG_LINE_LENGTH = 2000;
 
+/**
+ * Wakes listeners when tasks change, in this process and (for a store several processes share)
+ * in others: a contract of its own, apart from storage. The SQLite store's notifier watches
+ * `PRAGMA data_version`; the PostgreSQL store's uses LISTEN/NOTIFY.
+ *
+ * Life cycle: it connects when the first listener subscribes and disconnects when the last one
+ * leaves; `close()` ends it for good. Errors of the connection go to `onError` and are retried;
+ * after a lost connection it emits `changed` once, so listeners re-read and miss nothing.
+ */
+export interface Notifier {
+  /** Subscribes; returns the unsubscribe function. */
+  listen(listener: (event: StoreEvent) => void): () => void;
+  /** Tells this process's listeners (and, where the notifier reaches them, other processes'). */
+  notify(event: StoreEvent): void;
+  close(): Promise<void>;
+}
+
 /** The storage contract. */
 export interface TaskStore {
   /** Creates or upgrades the schema; idempotent; refuses a newer schema. */
@@ -122,13 +232,16 @@ export interface TaskStore {
   /** The schema version this store writes. */
   readonly schemaVersion: number;
 
-  /** Inserts all tasks in one transaction; when it resolves they are committed. */
-  insert(tasks: readonly NewTask[]): Promise<void>;
+  /**
+   * Inserts all tasks in one transaction (the caller's own when `options.tx` is given); when it
+   * resolves without `tx` they are committed. Returns one result per task, in order.
+   */
+  insert(tasks: readonly NewTask[], options?: InsertOptions): Promise<InsertResult[]>;
   get(id: string): Promise<TaskRecord | null>;
 
   /**
    * Claims up to `limit` due tasks in one transaction, highest priority first, then earliest
-   * `runAt`, then first inserted. Each becomes PROCESSING with `attempts + 1`, the worker's id,
+   * `runAt`, then first inserted, skipping paused queues. Each becomes PROCESSING with `attempts + 1`, the worker's id,
    * a lease and a fresh attempt token.
    */
   claim(request: ClaimRequest): Promise<TaskRecord[]>;
@@ -169,12 +282,48 @@ export interface TaskStore {
    */
   retry(id: string, now: number): Promise<TaskRecord | null>;
 
+  /** One page of tasks, newest first. A cursor the store did not make: {@linkcode InvalidCursorError}. */
   list(query: ListQuery): Promise<TaskPage>;
+  /** How many tasks the filter selects (exact; a filter on args text scans). */
+  count(filter: TaskFilter): Promise<number>;
+  /** Counts per status, overall and per queue, from kept counters: no scan of the table. */
   stats(): Promise<TaskStats>;
 
-  /** Deletes tasks in `statuses` that completed before `before`; returns how many. */
-  prune(before: number, statuses: readonly TaskStatus[]): Promise<number>;
+  /**
+   * One bounded step of a bulk action: acts on at most `limit` tasks the filter selects that the
+   * action applies to, in one transaction; returns how many it changed. Callers loop until it
+   * returns less than `limit`.
+   */
+  bulk(request: BulkRequest): Promise<number>;
 
+  /** Deletes at most `limit` finished tasks in `statuses` completed before `before`; returns how many. */
+  prune(request: PruneRequest): Promise<number>;
+
+  /** Every queue that has tasks or a stored state, by name. */
+  listQueues(): Promise<QueueState[]>;
+  /** Pauses or resumes a queue (creating its state); returns the new state. */
+  setQueuePaused(name: string, paused: boolean, now: number): Promise<QueueState>;
+
+  /** Registers a worker process, or refreshes its row (a heartbeat sets `lastBeatAt`). */
+  registerWorker(info: WorkerInfo): Promise<void>;
+  /** Sets the worker's `lastBeatAt` (and `meta` when given); false when it is not registered. */
+  heartbeatWorker(id: string, now: number, meta?: JsonValue): Promise<boolean>;
+  /** Removes a worker's row (on a clean stop, or once it is known to be gone). */
+  removeWorker(id: string): Promise<void>;
+  /** Every registered worker, oldest first. */
+  listWorkers(): Promise<WorkerInfo[]>;
+
+  /**
+   * Takes the leadership `name` for `holder` when it is free or expired, or extends it when
+   * `holder` already has it; in one atomic step, so of processes asking at once one wins.
+   * Returns whoever holds it afterwards (compare `holder`).
+   */
+  lead(request: LeadRequest): Promise<Leadership>;
+  /** Gives the leadership up if `holder` has it, so another can take it at once. */
+  resign(name: string, holder: string): Promise<void>;
+
+  /** Wakes this store's listeners; `listen` is `notifier.listen`. */
+  readonly notifier: Notifier;
   /** Subscribes to this store's events; returns the unsubscribe function. */
   listen(listener: (event: StoreEvent) => void): () => void;
 
@@ -191,6 +340,79 @@ export const CANCELLABLE_STATUSES: readonly TaskStatus[] = [
 
 /** Statuses `retry` acts on. */
 export const RETRYABLE_STATUSES: readonly TaskStatus[] = ["FAILED", "CANCELLED"];
+
+/** Statuses a bulk `cancel` acts on (running tasks are cancelled one by one). */
+export const BULK_CANCELLABLE_STATUSES: readonly TaskStatus[] = [
+  "PENDING",
+  "SCHEDULED",
+  "RETRYING",
+];
+
+/** Statuses `delete` and `prune` act on. */
+export const DELETABLE_STATUSES: readonly TaskStatus[] = ["COMPLETED", "FAILED", "CANCELLED"];
+
+/** The statuses a bulk action applies to. */
+export function bulkStatuses(action: BulkRequest["action"]): readonly TaskStatus[] {
+  return action === "retry"
+    ? RETRYABLE_STATUSES
+    : action === "cancel"
+    ? BULK_CANCELLABLE_STATUSES
+    : DELETABLE_STATUSES;
+}
+
+/**
+ * Makes an opaque page cursor from a store's position values. Every store encodes its position
+ * with this, so {@linkcode decodeCursor} is the one place a malformed cursor is refused.
+ */
+export function encodeCursor(position: readonly (string | number)[]): string {
+  return btoa(JSON.stringify(["c1", ...position])).replaceAll("=", "").replaceAll("+", "-")
+    .replaceAll("/", "_");
+}
+
+/**
+ * The position values of a cursor made by {@linkcode encodeCursor}, checked against the kinds
+ * the store expects (`"number"` for an integer >= 0, `"string"`); a cursor that is not one throws
+ * {@linkcode InvalidCursorError}.
+ */
+export function decodeCursor<const K extends readonly ("number" | "string")[]>(
+  cursor: string,
+  kinds: K,
+): { [I in keyof K]: K[I] extends "number" ? number : string } {
+  let values: unknown;
+  try {
+    if (typeof cursor !== "string" || cursor.length > 200) throw new Error();
+    values = JSON.parse(atob(cursor.replaceAll("-", "+").replaceAll("_", "/")));
+  } catch {
+    throw new InvalidCursorError(cursor);
+  }
+  if (
+    !Array.isArray(values) || values[0] !== "c1" || values.length !== kinds.length + 1 ||
+    !kinds.every((kind, i) => {
+      const v = values[i + 1];
+      return kind === "number" ? Number.isSafeInteger(v) && v >= 0 : typeof v === "string";
+    })
+  ) {
+    throw new InvalidCursorError(cursor);
+  }
+  return values.slice(1) as { [I in keyof K]: K[I] extends "number" ? number : string };
+}
+
+/** Checks a bulk or prune `limit`: an integer >= 1. */
+export function assertBatchLimit(limit: number): void {
+  if (!Number.isSafeInteger(limit) || limit < 1) {
+    throw new RangeError(`limit must be an integer >= 1, got ${String(limit)}`);
+  }
+}
+
+/** Calls a bounded store step until it does less than `limit`; returns the total. */
+export async function untilDone(limit: number, step: () => Promise<number>): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const n = await step();
+    total += n;
+    if (n < limit) return total;
+  }
+}
 
 /** Keeps the last {@linkcode MAX_LOG_LINES} lines, each at most {@linkcode MAX_LOG_LINE_LENGTH}. */
 export function appendLogs(existing: readonly string[], lines: readonly string[]): string[] {
@@ -213,9 +435,14 @@ export function emptyCounts(): StatusCounts {
   };
 }
 
-/** A small synchronous event hub stores use for {@linkcode TaskStore.listen}. */
-export class StoreEvents {
+/**
+ * A {@linkcode Notifier} that reaches only this process's listeners, synchronously: the in-memory
+ * store's, and the base the SQLite and PostgreSQL notifiers add other processes to.
+ */
+export class LocalNotifier implements Notifier {
   #listeners = new Set<(event: StoreEvent) => void>();
+  /** Called when the first listener subscribes or the last one leaves. */
+  protected onListenersChanged(): void {}
 
   /** How many listeners are subscribed. */
   get size(): number {
@@ -223,11 +450,17 @@ export class StoreEvents {
   }
 
   listen(listener: (event: StoreEvent) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    const wrapped = (event: StoreEvent) => listener(event);
+    this.#listeners.add(wrapped);
+    if (this.#listeners.size === 1) this.onListenersChanged();
+    return () => {
+      if (this.#listeners.delete(wrapped) && this.#listeners.size === 0) {
+        this.onListenersChanged();
+      }
+    };
   }
 
-  emit(event: StoreEvent): void {
+  notify(event: StoreEvent): void {
     for (const listener of this.#listeners) {
       try {
         listener(event);
@@ -235,5 +468,11 @@ export class StoreEvents {
         console.error("aether-tasks: a store listener threw:", error);
       }
     }
+  }
+
+  close(): Promise<void> {
+    this.#listeners.clear();
+    this.onListenersChanged();
+    return Promise.resolve();
   }
 }
