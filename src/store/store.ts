@@ -119,6 +119,23 @@ export interface BulkRequest {
   now: number;
 }
 
+/** Finished attempts per time bucket (see {@linkcode TaskStore.history}). */
+export interface HistoryPoint {
+  /** Start of the bucket, epoch ms. */
+  at: number;
+  /** Tasks that reached COMPLETED in the bucket. */
+  completed: number;
+  /** Tasks that reached FAILED in the bucket. */
+  failed: number;
+  /** Attempts that ended in a retry in the bucket. */
+  retried: number;
+}
+
+/** The minute counters {@linkcode TaskStore.history} keeps; older ones may be dropped. */
+export const HISTORY_BUCKET_MILLIS = 60_000;
+/** How long stores keep history counters at least (a day and an hour). */
+export const HISTORY_KEEP_MILLIS = 25 * 60 * 60_000;
+
 /** Deletes finished tasks, one bounded batch per call (see {@linkcode TaskStore.prune}). */
 export interface PruneRequest {
   /** Tasks whose `completedAt` is before this time. */
@@ -288,6 +305,12 @@ export interface TaskStore {
   count(filter: TaskFilter): Promise<number>;
   /** Counts per status, overall and per queue, from kept counters: no scan of the table. */
   stats(): Promise<TaskStats>;
+  /**
+   * Finished attempts per {@linkcode HISTORY_BUCKET_MILLIS} bucket from `since` up to `until`,
+   * oldest first, from counters the store keeps as outcomes commit (whole store, every process);
+   * buckets with nothing are left out.
+   */
+  history(since: number, until: number): Promise<HistoryPoint[]>;
 
   /**
    * One bounded step of a bulk action: acts on at most `limit` tasks the filter selects that the
