@@ -70,7 +70,10 @@ async function startWorker(
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(
-      () => reject(new Error(`No worker.started within ${EVENT_TIMEOUT_MILLIS} ms:\n${log.join("\n")}`)),
+      () =>
+        reject(
+          new Error(`No worker.started within ${EVENT_TIMEOUT_MILLIS} ms:\n${log.join("\n")}`),
+        ),
       EVENT_TIMEOUT_MILLIS,
     );
     createInterface({ input: child.stderr }).on("line", (line) => {
@@ -97,7 +100,11 @@ async function startWorker(
   };
 }
 
-const CSV_ARGS = JSON.stringify({ columns: [{ key: "n" }], rows: [{ n: 1 }, { n: 2 }], totals: ["n"] });
+const CSV_ARGS = JSON.stringify({
+  columns: [{ key: "n" }],
+  rows: [{ n: 1 }, { n: 2 }],
+  totals: ["n"],
+});
 
 describe("the promised entry points, from a fresh clone", () => {
   let clone: string;
