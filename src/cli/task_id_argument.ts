@@ -1,0 +1,26 @@
+/**
+ * The ID argument of `get`, `cancel`, `retry` and `delete`: a full task id or a unique prefix
+ * of one (such as the short id the dashboard and `list` show).
+ * @module
+ */
+
+import type { TaskDispatcher } from "../dispatcher.ts";
+import { TaskNotFoundError } from "../errors.ts";
+
+/** The help paragraph of a command that takes an ID. */
+export const ID_DETAILS = "ID is a task id or any unique prefix of one, such as the short id " +
+  "`list` and the dashboard show. A prefix that several tasks share is refused with a few of " +
+  "them listed (exit 2); one that matches no task exits 1.";
+
+/** Task ids are UUIDs: this long, of hex digits and dashes. */
+const ID_PATTERN = /^[0-9a-f-]{1,36}$/;
+
+/**
+ * The full id the ID argument names (upper-case hex is accepted). Passes on the dispatcher's
+ * `TaskNotFoundError` and `AmbiguousIdError`; text that cannot begin a task id matches none.
+ */
+export function resolveTaskId(dispatcher: TaskDispatcher, text: string): Promise<string> {
+  const prefix = text.trim().toLowerCase();
+  if (!ID_PATTERN.test(prefix)) return Promise.reject(new TaskNotFoundError(text));
+  return dispatcher.resolveId(prefix);
+}
