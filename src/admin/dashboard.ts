@@ -573,7 +573,7 @@ function describeFilter(filter) {
   if (filter.name) parts.push("named " + filter.name);
   if (filter.queue) parts.push("in queue " + filter.queue);
   if (filter.idPrefix) parts.push("with an id starting " + filter.idPrefix);
-  if (filter.argsContains) parts.push("whose args contain \"" + filter.argsContains + "\"");
+  if (filter.argsContains) parts.push('whose args contain "' + filter.argsContains + '"');
   return parts.length ? " " + parts.join(", ") : "";
 }
 function bulk(action) {
