@@ -7,6 +7,7 @@ import {
   AmbiguousIdError,
   IllegalTransitionError,
   InvalidArgumentsError,
+  InvalidCursorError,
   SchemaVersionError,
   TaskNotFoundError,
   UnknownTaskError,
@@ -16,7 +17,7 @@ import {
 export const EXIT_OK = 0;
 /** The operation failed: a task failed or was cancelled, a task was not found, a store error. */
 export const EXIT_FAILED = 1;
-/** The command line or its configuration is wrong (an ambiguous ID prefix too): nothing was done. */
+/** The command line or its configuration is wrong: nothing was done. */
 export const EXIT_USAGE = 2;
 
 /**
@@ -32,7 +33,7 @@ export class UsageError extends Error {
 export function exitCodeOf(error: unknown): number {
   return error instanceof UsageError || error instanceof UnknownTaskError ||
       error instanceof InvalidArgumentsError || error instanceof SchemaVersionError ||
-      error instanceof AmbiguousIdError
+      error instanceof InvalidCursorError || error instanceof AmbiguousIdError
     ? EXIT_USAGE
     : EXIT_FAILED;
 }

@@ -12,15 +12,12 @@ export const ID_DETAILS = "ID is a task id or any unique prefix of one, such as 
   "`list` and the dashboard show. A prefix that several tasks share is refused with a few of " +
   "them listed (exit 2); one that matches no task exits 1.";
 
-/** Task ids are UUIDs: this long, of hex digits and dashes. */
-const ID_PATTERN = /^[0-9a-f-]{1,36}$/;
-
 /**
  * The full id the ID argument names (upper-case hex is accepted). Passes on the dispatcher's
- * `TaskNotFoundError` and `AmbiguousIdError`; text that cannot begin a task id matches none.
+ * `TaskNotFoundError` and `AmbiguousIdError`; text that cannot begin a task id ("no-such-id")
+ * names no task either, as before prefixes were accepted.
  */
 export function resolveTaskId(dispatcher: TaskDispatcher, text: string): Promise<string> {
-  const prefix = text.trim().toLowerCase();
-  if (!ID_PATTERN.test(prefix)) return Promise.reject(new TaskNotFoundError(text));
-  return dispatcher.resolveId(prefix);
+  if (!/^[0-9a-f-]{1,36}$/i.test(text)) return Promise.reject(new TaskNotFoundError(text));
+  return dispatcher.resolveId(text);
 }
