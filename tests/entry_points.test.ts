@@ -91,7 +91,9 @@ async function startWorker(
   return {
     log,
     stop() {
-      child.kill("SIGTERM");
+      // process.kill, not child.kill: Deno's child_process reports a child it signalled as
+      // killed (code null) even when the child exits 0.
+      process.kill(child.pid!, "SIGTERM");
       return exited;
     },
     kill() {
