@@ -100,6 +100,7 @@ button.primary { font: inherit; padding: 7px 12px; border-radius: 6px; border: 0
   color: #fff; cursor: pointer; }
 #toast { position: fixed; bottom: 16px; left: 50%; transform: translateX(-50%); background: var(--text);
   color: var(--panel); padding: 8px 14px; border-radius: 6px; font-size: 13px; z-index: 5; }
+.link.mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; }
 a.link { text-decoration: none; } a.link:hover { text-decoration: underline; }
 :focus-visible { outline: 2px solid var(--accent); outline-offset: 2px; }
 .range { margin: 0 0 6px; }
@@ -890,11 +891,12 @@ var filter = $("status-filter");
 filter.append(el("option", { value: "", text: "All statuses" }));
 STATUSES.forEach(function (s) { filter.append(el("option", { value: s, text: s.toLowerCase() })); });
 filter.addEventListener("change", function () { setStatus(filter.value); });
-var typing = 0;
+// One pause per field: typing in one does not drop a change just made in another.
+var typing = {};
 Object.keys(INPUTS).forEach(function (key) {
   $(INPUTS[key]).addEventListener("input", function (e) {
-    clearTimeout(typing);
-    typing = setTimeout(function () {
+    clearTimeout(typing[key]);
+    typing[key] = setTimeout(function () {
       state[key] = e.target.value.trim();
       if (key === "idPrefix") state.openSingleMatch = true;
       saveView(true);
