@@ -52,6 +52,7 @@ import {
   type SqlValue,
 } from "./driver.ts";
 import { openSqliteDriver } from "./open.ts";
+import { GroupCommit } from "../_group_commit.ts";
 import { DataVersionNotifier } from "./notifier.ts";
 import { LISTED_PREDICATE, migrate, SCHEMA_VERSION, WAITING_PREDICATE } from "./schema.ts";
 import { Tally } from "./tally.ts";
@@ -452,6 +453,9 @@ export class SqliteTaskStore implements TaskStore {
   readonly notifier: DataVersionNotifier;
   /** The application's transaction while one is open: other work on the connection waits. */
   #transaction: { tx: SqliteTransaction; done: Promise<void>; events: StoreEvent[] } | undefined;
+  readonly #inserts = new GroupCommit((groups: readonly (readonly NewTask[])[]) =>
+    this.#insertGroups(groups)
+  );
 
   private constructor(driver: SqliteDriver, watchIntervalMillis: number) {
     this.#driver = driver;
@@ -544,39 +548,23 @@ export class SqliteTaskStore implements TaskStore {
 
   async insert(tasks: readonly NewTask[], options: InsertOptions = {}): Promise<InsertResult[]> {
     if (tasks.length === 0) return [];
-    const write = (db: SqliteDriver) => {
-      const tally = new Tally();
-      // Chunks of INSERT_CHUNK_ROWS rows, then halving chunks for the rest, so at most
-      // log2(INSERT_CHUNK_ROWS) + 1 distinct statements are ever prepared.
-      for (let start = 0; start < tasks.length;) {
-        let rows = INSERT_CHUNK_ROWS;
-        while (rows > tasks.length - start) rows >>= 1;
-        const params: SqlValue[] = [];
-        for (let i = start; i < start + rows; i++) {
-          const task = tasks[i]!;
-          pushInsertParams(params, task);
-          tally.count(task.queue, task.status, 1);
-        }
-        db.run(insertSql(rows), params);
-        start += rows;
-      }
-      tally.apply(db);
-    };
-    const events = insertedEvents(tasks);
-    if (options.tx !== undefined) {
-      const open = this.#transaction;
-      if (!(options.tx instanceof SqliteTransaction) || open?.tx !== options.tx || open.tx.ended) {
-        throw new TypeError(
-          "tx must be the open transaction SqliteTaskStore.transaction passed to its callback",
-        );
-      }
-      write(this.#driver);
-      open.events.push(...events);
-    } else {
-      await this.#write(write);
-      for (const event of events) this.notifier.notify(event);
+    if (options.tx === undefined) return await this.#inserts.submit(tasks);
+    const open = this.#transaction;
+    if (!(options.tx instanceof SqliteTransaction) || open?.tx !== options.tx || open.tx.ended) {
+      throw new TypeError(
+        "tx must be the open transaction SqliteTaskStore.transaction passed to its callback",
+      );
     }
-    return tasks.map((task) => ({ id: task.id, inserted: true }));
+    const results = writeTasks(this.#driver, tasks);
+    open.events.push(...insertedEvents(tasks));
+    return results;
+  }
+
+  /** Inserts the groups of concurrent `insert` calls in one transaction (see GroupCommit). */
+  async #insertGroups(groups: readonly (readonly NewTask[])[]): Promise<InsertResult[][]> {
+    const results = await this.#write((db) => groups.map((tasks) => writeTasks(db, tasks)));
+    for (const event of insertedEvents(groups.flat())) this.notifier.notify(event);
+    return results;
   }
 
   get(id: string): Promise<TaskRecord | null> {
@@ -993,6 +981,27 @@ function toQueueState(
   row: { name: string; paused: number; updated_at: number | null },
 ): QueueState {
   return { name: row.name, paused: row.paused !== 0, updatedAt: row.updated_at };
+}
+
+/** Writes tasks in the caller's transaction, with their counters; one result per task. */
+function writeTasks(db: SqliteDriver, tasks: readonly NewTask[]): InsertResult[] {
+  const tally = new Tally();
+  // Chunks of INSERT_CHUNK_ROWS rows, then halving chunks for the rest, so at most
+  // log2(INSERT_CHUNK_ROWS) + 1 distinct statements are ever prepared.
+  for (let start = 0; start < tasks.length;) {
+    let rows = INSERT_CHUNK_ROWS;
+    while (rows > tasks.length - start) rows >>= 1;
+    const params: SqlValue[] = [];
+    for (let i = start; i < start + rows; i++) {
+      const task = tasks[i]!;
+      pushInsertParams(params, task);
+      tally.count(task.queue, task.status, 1);
+    }
+    db.run(insertSql(rows), params);
+    start += rows;
+  }
+  tally.apply(db);
+  return tasks.map((task) => ({ id: task.id, inserted: true }));
 }
 
 /** One `inserted` event per queue, with the earliest due time. */
