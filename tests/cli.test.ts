@@ -623,7 +623,11 @@ describe("the aether-tasks binary in an empty folder", () => {
       const exited = new Promise<number | null>((resolve) =>
         child.on("exit", (code) => resolve(code))
       );
-      const snapshots: { time: number; total: number }[] = [];
+      const snapshots: {
+        time: number;
+        total: number;
+        rates: { completed: number; failed: number; overMillis: number } | null;
+      }[] = [];
       for await (const line of createInterface({ input: child.stdout! })) {
         snapshots.push(JSON.parse(line));
         if (snapshots.length === 3) break;
@@ -632,6 +636,10 @@ describe("the aether-tasks binary in an empty folder", () => {
       assert.equal(await exited, 0);
       assert.ok(snapshots.every((s) => Number.isInteger(s.total) && s.time > 0));
       assert.ok(snapshots[2]!.time > snapshots[0]!.time);
+      assert.equal(snapshots[0]!.rates, null, "no rate before a second reading");
+      for (const { rates } of snapshots.slice(1)) {
+        assert.ok(rates && rates.completed >= 0 && rates.failed >= 0 && rates.overMillis > 0);
+      }
     },
   );
 

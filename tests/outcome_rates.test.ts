@@ -43,7 +43,7 @@ describe("OutcomeRateMeter", () => {
     points.push({ at: T0 + HISTORY_BUCKET_MILLIS, completed: 7, failed: 4, retried: 1 });
     const rates = await meter.read(T0 + 61_000);
     assert.deepEqual(rates, { completed: 5, failed: 2, overMillis: 2_000 });
-    assert.deepEqual(asked[1], [T0, T0 + 61_000], "only the buckets since the previous reading");
+    assert.deepEqual(asked[1], [T0, T0 + 61_001], "only the buckets since the previous reading");
   });
 
   it("formats rates, and dashes before there is one", () => {

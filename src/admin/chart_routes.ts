@@ -72,7 +72,7 @@ export function chartRoutes(options: ChartRouteOptions): Route[] {
         const { millis, slotMillis } = HISTORY_RANGES[range];
         const until = now - (now % slotMillis) + slotMillis;
         const since = until - millis;
-        const points = await store.history(since, now);
+        const points = await store.history(since, now + 1);
         return jsonResponse(throughputSeries(range, points, since, until, slotMillis));
       },
     },

@@ -39,7 +39,7 @@ export class OutcomeRateMeter {
     const since = this.#last === null
       ? now - (now % HISTORY_BUCKET_MILLIS)
       : this.#last.at - (this.#last.at % HISTORY_BUCKET_MILLIS);
-    const points = await this.#history(since, now);
+    const points = await this.#history(since, now + 1);
     const buckets = new Map(points.map((p) => [p.at, p]));
     const last = this.#last;
     this.#last = { at: now, buckets };
