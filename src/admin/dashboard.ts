@@ -733,12 +733,19 @@ function reload() {
       $("forget").hidden = !state.token;
     }),
     api("/api/tasks?status=FAILED&limit=8").then(function (page) { renderFailures(page.tasks); }),
-    api("/api/history?range=" + state.range).then(renderChart),
-    api("/api/wait-times").then(renderWaits),
     loadTasks(false),
   ];
+  // The charts change by the minute: read them at most every CHART_REFRESH_MILLIS.
+  if (Date.now() - chartsReadAt >= CHART_REFRESH_MILLIS) jobs.push(loadCharts());
   if (state.selected) jobs.push(showDetail(state.selected));
   return Promise.all(jobs).catch(quietly);
+}
+var CHART_REFRESH_MILLIS = 5000;
+var chartsReadAt = -Infinity;
+function loadCharts() {
+  chartsReadAt = Date.now();
+  return Promise.all([api("/api/history?range=" + state.range).then(renderChart),
+    api("/api/wait-times").then(renderWaits)]);
 }
 function scheduleRefresh() {
   if (state.refreshTimer) return;
@@ -882,6 +889,7 @@ function navigate(changes) {
 function onLocationChange() {
   if (location.hash === appliedHash) return;
   readView();
+  chartsReadAt = -Infinity;
   refresh();
 }
 window.addEventListener("hashchange", onLocationChange);
@@ -914,7 +922,7 @@ document.querySelectorAll(".range button").forEach(function (button) {
   button.addEventListener("click", function () {
     state.range = button.dataset.range;
     saveView(true);
-    api("/api/history?range=" + state.range).then(renderChart).catch(quietly);
+    loadCharts().catch(quietly);
   });
 });
 readView();

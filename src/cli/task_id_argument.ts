@@ -1,6 +1,6 @@
 /**
  * The ID argument of `get`, `cancel`, `retry` and `delete`: a full task id or a unique prefix
- * of one (such as the short id the dashboard and `list` show).
+ * of one (such as the short id the dashboard shows).
  * @module
  */
 
@@ -8,8 +8,8 @@ import type { TaskDispatcher } from "../dispatcher.ts";
 import { TaskNotFoundError } from "../errors.ts";
 
 /** The help paragraph of a command that takes an ID. */
-export const ID_DETAILS = "ID is a task id or any unique prefix of one, such as the short id " +
-  "`list` and the dashboard show. A prefix that several tasks share is refused with a few of " +
+export const ID_DETAILS = "ID is a task id or any unique prefix of one (any case), such as the " +
+  "short id the dashboard shows. A prefix that several tasks share is refused with a few of " +
   "them listed (exit 2); one that matches no task exits 1.";
 
 /**
