@@ -145,12 +145,13 @@ async function pickup(
 ): Promise<Latency> {
   const dispatcher = new TaskDispatcher(store, { registry });
   const worker = new TaskWorker(store, { executor, concurrency: sizes.concurrency });
-  const enqueuedAt = new Map<string, number>();
+  // By args index, set before the enqueue: a worker may start the task before `enqueue` resolves.
+  const enqueuedAt: number[] = [];
   const latencies: number[] = [];
   const total = 200 * sizes.latencySeconds;
   const done = new Promise<void>((resolve) =>
     worker.signals.taskCompleted.connect(({ task }) => {
-      latencies.push((task.result as number) - enqueuedAt.get(task.id)!);
+      latencies.push((task.result as number) - enqueuedAt[(task.args as { i: number }).i]!);
       if (latencies.length === total) resolve();
     })
   );
@@ -159,8 +160,8 @@ async function pickup(
   for (let i = 0; i < total; i++) {
     const wait = start + i * 5 - performance.now();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    const at = now();
-    enqueuedAt.set(await dispatcher.enqueue("probe", {}), at);
+    enqueuedAt[i] = now();
+    await dispatcher.enqueue("probe", { i });
   }
   await done;
   await worker.stop();
