@@ -138,8 +138,9 @@ export class DatabaseLockedError extends Error {
   ) {
     const held = holders.length ? `; held by ${holders.join(", ")}` : "";
     super(
-      `The database "${path}" is locked by another connection; gave up after ${waitedMillis} ms` +
-        held,
+      `The database "${path}" is locked by another connection; gave up after ${
+        (waitedMillis / 1000).toFixed(1)
+      }s${held}`,
       options,
     );
   }

@@ -4,8 +4,12 @@
  */
 
 import {
+  DatabaseLockedError,
+  ForeignDatabaseError,
   IllegalTransitionError,
   InvalidArgumentsError,
+  MigrationNeededError,
+  ReadOnlyDatabaseError,
   SchemaVersionError,
   TaskNotFoundError,
   UnknownTaskError,
@@ -27,10 +31,16 @@ export class UsageError extends Error {
   override name = "UsageError";
 }
 
-/** The exit code for an error a command threw. */
+/**
+ * The exit code for an error a command threw: {@linkcode EXIT_USAGE} when the command line, its
+ * configuration or the database it names is wrong (not ours, not writable, to migrate, too new),
+ * else {@linkcode EXIT_FAILED} (a database locked past the lock timeout among them).
+ */
 export function exitCodeOf(error: unknown): number {
   return error instanceof UsageError || error instanceof UnknownTaskError ||
-      error instanceof InvalidArgumentsError || error instanceof SchemaVersionError
+      error instanceof InvalidArgumentsError || error instanceof SchemaVersionError ||
+      error instanceof ForeignDatabaseError || error instanceof ReadOnlyDatabaseError ||
+      error instanceof MigrationNeededError
     ? EXIT_USAGE
     : EXIT_FAILED;
 }
@@ -38,7 +48,7 @@ export function exitCodeOf(error: unknown): number {
 /** Errors whose message says everything; the CLI prints the stack of others with `AETHER_DEBUG=1`. */
 export function isExpected(error: unknown): boolean {
   return exitCodeOf(error) === EXIT_USAGE || error instanceof TaskNotFoundError ||
-    error instanceof IllegalTransitionError;
+    error instanceof IllegalTransitionError || error instanceof DatabaseLockedError;
 }
 
 /** The message of an error on one line. */

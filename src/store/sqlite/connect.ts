@@ -174,9 +174,7 @@ function refusingWrites(driver: SqliteDriver): SqliteDriver {
       guarded(() => driver.all<T>(sql, params))(),
     get: <T>(sql: string, params?: readonly SqlValue[]) =>
       guarded(() => driver.get<T>(sql, params))(),
-    run: guarded((sql: string, params?: readonly SqlValue[]) =>
-      driver.run(sql, params)
-    ),
+    run: guarded((sql: string, params?: readonly SqlValue[]) => driver.run(sql, params)),
     get inTransaction() {
       return driver.inTransaction;
     },

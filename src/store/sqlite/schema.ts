@@ -94,7 +94,10 @@ export function readSchemaVersion(driver: SqliteDriver): number {
  */
 export async function migrate(driver: SqliteDriver): Promise<void> {
   if (driver.readOnly) {
-    throw new ReadOnlyDatabaseError(driver.path, "it was opened read-only, so it cannot be migrated");
+    throw new ReadOnlyDatabaseError(
+      driver.path,
+      "it was opened read-only, so it cannot be migrated",
+    );
   }
   const references = await referenceSchemas(MIGRATIONS);
   const refuseNewer = (found: number) => {

@@ -4,7 +4,6 @@
  * @module
  */
 
-import { SchemaVersionError } from "../../errors.ts";
 import type { JsonValue } from "../../json.ts";
 import {
   PRIORITY_RANK,
