@@ -66,6 +66,7 @@ export function openBunSqliteDriver(
     // bun:sqlite sets `code` to the SQLite code name (SQLITE_BUSY, SQLITE_BUSY_SNAPSHOT, ...).
     isBusy: (error) => codeOf(error).startsWith("SQLITE_BUSY"),
     isReadOnly: (error) => codeOf(error).startsWith("SQLITE_READONLY"),
+    isNotADatabase: (error) => codeOf(error) === "SQLITE_NOTADB",
     path,
     readOnly,
     lockTimeoutMillis: options.lockTimeoutMillis ?? DEFAULT_SQLITE_LOCK_TIMEOUT_MILLIS,

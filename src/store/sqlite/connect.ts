@@ -16,7 +16,7 @@ import {
 } from "../../errors.ts";
 import { retryWhileBusy, type SqliteDriver, type SqlValue } from "./driver.ts";
 import { openSqliteDriver } from "./open.ts";
-import { checkOwnership, readFileHeader, referenceSchemas } from "./ownership.ts";
+import { checkOwnership, referenceSchemas } from "./ownership.ts";
 import { migrate, MIGRATIONS, readSchemaVersion, SCHEMA_VERSION } from "./schema.ts";
 
 /** Options of {@linkcode openTaskDatabase}, already validated. */
@@ -50,27 +50,30 @@ export async function openTaskDatabase(
   const onDisk = path !== ":memory:" && path !== "";
   let driver: SqliteDriver | undefined;
   try {
-    const header = onDisk ? readFileHeader(path) : { kind: "missing" as const };
     const references = await referenceSchemas(MIGRATIONS);
-    // No WAL file: nobody has the database open, and an immutable read sees all of it.
-    const walAtRest = header.kind === "sqlite" && header.wal && !existsSync(`${path}-wal`);
-    if (header.kind === "sqlite" && header.applicationId === 0) {
-      // Unmarked: look at its schema on a connection that cannot write and, in WAL mode at rest,
-      // creates no -shm or -wal beside the file either.
+    // No -wal: nobody has the database open, and an immutable read sees all of it.
+    const atRest = onDisk && !existsSync(`${path}-wal`);
+    if (onDisk && existsSync(path)) {
+      // Decide on a connection that cannot write and, at rest, creates no -shm or -wal beside
+      // the file either, so a file that is not ours is left exactly as it was.
       const inspector = await openSqliteDriver(path, {
         readOnly: true,
-        immutable: walAtRest,
+        immutable: atRest,
         lockTimeoutMillis,
       });
       try {
         await retryWhileBusy(inspector, () => checkOwnership(inspector, references));
+      } catch (error) {
+        throw inspector.isNotADatabase(error)
+          ? new ForeignDatabaseError(path, "it is not a SQLite database")
+          : error;
       } finally {
         inspector.close();
       }
     }
     driver = await openSqliteDriver(path, {
       readOnly,
-      immutable: readOnly && walAtRest && !isWritable(dirname(path)),
+      immutable: readOnly && atRest && !isWritable(dirname(path)),
       lockTimeoutMillis,
     });
     const connected = driver;
@@ -78,7 +81,7 @@ export async function openTaskDatabase(
     connected.exec(
       `PRAGMA busy_timeout = ${Math.min(options.busyTimeoutMillis, lockTimeoutMillis)}`,
     );
-    // Checked again on the connection: in WAL mode the -wal may hold a newer header.
+    // Checked again on the connection: another process may have written since.
     await retryWhileBusy(connected, () => checkOwnership(connected, references));
     if (readOnly) {
       const version = await retryWhileBusy(connected, () => readSchemaVersion(connected));
@@ -180,6 +183,7 @@ function refusingWrites(driver: SqliteDriver): SqliteDriver {
     },
     isBusy: (error) => driver.isBusy(error),
     isReadOnly: (error) => error instanceof ReadOnlyDatabaseError || driver.isReadOnly(error),
+    isNotADatabase: (error) => driver.isNotADatabase(error),
     path: driver.path,
     readOnly: true,
     lockTimeoutMillis: driver.lockTimeoutMillis,

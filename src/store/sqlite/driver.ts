@@ -31,6 +31,8 @@ export interface SqliteDriver {
   isBusy(error: unknown): boolean;
   /** True when `error` is SQLITE_READONLY (a write to a read-only connection, file or folder). */
   isReadOnly(error: unknown): boolean;
+  /** True when `error` is SQLITE_NOTADB (the file is not a SQLite database). */
+  isNotADatabase(error: unknown): boolean;
   /** The path the connection was opened with. */
   readonly path: string;
   /** True when the connection was opened read-only. */

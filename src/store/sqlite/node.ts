@@ -51,6 +51,7 @@ export function openNodeSqliteDriver(
     // (5 is SQLITE_BUSY, extended codes keep it in the low byte), older ones only the message.
     isBusy: (error) => hasCode(error, 5, "database is locked"),
     isReadOnly: (error) => hasCode(error, 8, "attempt to write a readonly database"),
+    isNotADatabase: (error) => hasCode(error, 26, "file is not a database"),
     path,
     readOnly,
     lockTimeoutMillis: options.lockTimeoutMillis ?? DEFAULT_SQLITE_LOCK_TIMEOUT_MILLIS,

@@ -4,65 +4,22 @@
  * opened only when it carries it, is empty, or is one of ours from before the mark (schema
  * version 1 or more, id 0, and exactly the tables and indexes our migrations create). Anything
  * else is refused with {@linkcode ForeignDatabaseError} before anything is written to it.
+ *
+ * Only SQLite touches the file: opening and closing a database file with plain file I/O in a
+ * process that has it open in SQLite releases that process's POSIX locks on it (a known way to
+ * corrupt a SQLite database), so the header is never read with `node:fs`.
  * @module
  */
 
-import { closeSync, openSync, readSync } from "node:fs";
 import { ForeignDatabaseError } from "../../errors.ts";
 import type { SqliteDriver } from "./driver.ts";
 import { openSqliteDriver } from "./open.ts";
 
 /**
  * The `PRAGMA application_id` of an aether-tasks database: 0x41455448, the ASCII bytes "AETH"
- * (decimal 1095062600), at offset 68 of the file. Never change it.
+ * (decimal 1095062600), at offset 68 of the file's header. Never change it.
  */
 export const AETHER_TASKS_APPLICATION_ID = 0x41455448;
-
-/** The first 16 bytes of every SQLite database file. */
-const SQLITE_MAGIC = "SQLite format 3\0";
-/** Offsets in the 100-byte database header (https://sqlite.org/fileformat.html). */
-const HEADER_SIZE = 100;
-const WRITE_VERSION_OFFSET = 18;
-const APPLICATION_ID_OFFSET = 68;
-
-/** What a database file's own header says, read with plain file I/O, before SQLite opens it. */
-export type FileHeader =
-  | { kind: "missing" }
-  | { kind: "empty" }
-  | { kind: "sqlite"; applicationId: number; wal: boolean };
-
-/**
- * Reads the header of the file at `path` without SQLite, so a foreign file is refused without
- * even a `-shm` being created beside it. Throws {@linkcode ForeignDatabaseError} for a file that is
- * not a SQLite database or that carries another application's id. A database in WAL mode may
- * have a newer header in its `-wal`, so a header that passes is checked again with
- * {@linkcode checkOwnership} once connected.
- */
-export function readFileHeader(path: string): FileHeader {
-  let fd: number;
-  try {
-    fd = openSync(path, "r");
-  } catch (error) {
-    if ((error as { code?: unknown }).code === "ENOENT") return { kind: "missing" };
-    throw error;
-  }
-  const header = new Uint8Array(HEADER_SIZE);
-  let size: number;
-  try {
-    size = readSync(fd, header, 0, HEADER_SIZE, 0);
-  } finally {
-    closeSync(fd);
-  }
-  if (size === 0) return { kind: "empty" };
-  const magic = String.fromCharCode(...header.subarray(0, SQLITE_MAGIC.length));
-  if (size < HEADER_SIZE || magic !== SQLITE_MAGIC) {
-    throw new ForeignDatabaseError(path, "it is not a SQLite database");
-  }
-  const view = new DataView(header.buffer);
-  const applicationId = view.getInt32(APPLICATION_ID_OFFSET);
-  refuseForeignId(path, applicationId);
-  return { kind: "sqlite", applicationId, wal: header[WRITE_VERSION_OFFSET] === 2 };
-}
 
 /** How a connected database is ours. */
 export type Ownership =
