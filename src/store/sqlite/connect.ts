@@ -47,6 +47,11 @@ export async function openTaskDatabase(
   options: TaskDatabaseOptions,
 ): Promise<SqliteDriver> {
   const { readOnly, lockTimeoutMillis } = options;
+  // Set first on each connection, so what follows waits for a lock instead of failing (and no
+  // longer than the lock timeout: node:sqlite's own default is 5 s).
+  const busyTimeout = `PRAGMA busy_timeout = ${
+    Math.min(options.busyTimeoutMillis, lockTimeoutMillis)
+  }`;
   const onDisk = path !== ":memory:" && path !== "";
   let driver: SqliteDriver | undefined;
   try {
@@ -62,6 +67,7 @@ export async function openTaskDatabase(
         lockTimeoutMillis,
       });
       try {
+        inspector.exec(busyTimeout);
         await retryWhileBusy(inspector, () => checkOwnership(inspector, references));
       } catch (error) {
         throw inspector.isNotADatabase(error)
@@ -77,10 +83,7 @@ export async function openTaskDatabase(
       lockTimeoutMillis,
     });
     const connected = driver;
-    // The busy timeout first, so what follows waits for a lock instead of failing.
-    connected.exec(
-      `PRAGMA busy_timeout = ${Math.min(options.busyTimeoutMillis, lockTimeoutMillis)}`,
-    );
+    connected.exec(busyTimeout);
     // Checked again on the connection: another process may have written since.
     await retryWhileBusy(connected, () => checkOwnership(connected, references));
     if (readOnly) {
