@@ -4,10 +4,12 @@
  */
 
 import {
+  AmbiguousIdError,
   DatabaseLockedError,
   ForeignDatabaseError,
   IllegalTransitionError,
   InvalidArgumentsError,
+  InvalidCursorError,
   MigrationNeededError,
   ReadOnlyDatabaseError,
   SchemaVersionError,
@@ -39,6 +41,7 @@ export class UsageError extends Error {
 export function exitCodeOf(error: unknown): number {
   return error instanceof UsageError || error instanceof UnknownTaskError ||
       error instanceof InvalidArgumentsError || error instanceof SchemaVersionError ||
+      error instanceof InvalidCursorError || error instanceof AmbiguousIdError ||
       error instanceof ForeignDatabaseError || error instanceof ReadOnlyDatabaseError ||
       error instanceof MigrationNeededError
     ? EXIT_USAGE
