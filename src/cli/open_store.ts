@@ -6,7 +6,7 @@
 import { mkdir, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import { formatDuration } from "../duration.ts";
-import { DatabaseLockedError } from "../errors.ts";
+import { DatabaseLockedError, SchemaVersionError } from "../errors.ts";
 import {
   DEFAULT_SQLITE_DURABILITY,
   DEFAULT_SQLITE_LOCK_TIMEOUT_MILLIS,
@@ -151,6 +151,7 @@ export async function openStore(
   try {
     return await SqliteTaskStore.open(path, storeOptions);
   } catch (error) {
+    if (error instanceof SchemaVersionError) throw new UsageError(`${path}: ${error.message}`);
     if (exitCodeOf(error) === EXIT_USAGE || error instanceof DatabaseLockedError) throw error;
     const message = oneLine(error);
     throw new UsageError(

@@ -71,7 +71,7 @@ export async function openTaskDatabase(
         await retryWhileBusy(inspector, () => checkOwnership(inspector, references));
       } catch (error) {
         throw inspector.isNotADatabase(error)
-          ? new ForeignDatabaseError(path, "it is not a SQLite database")
+          ? new ForeignDatabaseError(path, 'SQLite says "file is not a database"')
           : error;
       } finally {
         inspector.close();
