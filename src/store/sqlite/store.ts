@@ -4,6 +4,7 @@
  * @module
  */
 
+import { hostname } from "node:os";
 import type { JsonValue } from "../../json.ts";
 import {
   PRIORITY_RANK,
@@ -318,6 +319,10 @@ const LEAD_SQL = `INSERT INTO leaders (name, holder, expires_at) VALUES (?1, ?2,
 const LEADER_SQL = "SELECT name, holder, expires_at FROM leaders WHERE name = ?";
 const RESIGN_SQL = "DELETE FROM leaders WHERE name = ? AND holder = ?";
 
+const REGISTER_LISTENER_SQL = "INSERT OR REPLACE INTO listeners (port, host, pid) VALUES (?, ?, ?)";
+const FORGET_LISTENER_SQL = "DELETE FROM listeners WHERE host = ? AND port = ?";
+const LISTENERS_SQL = "SELECT port, pid FROM listeners WHERE host = ?";
+
 /** The priority of each rank, without a search per row. */
 const PRIORITY_BY_RANK: readonly TaskPriority[] = (() => {
   const byRank: TaskPriority[] = [];
@@ -475,6 +480,7 @@ function resolveOptions(options: SqliteStoreOptions): Required<SqliteStoreOption
 export class SqliteTaskStore implements TaskStore {
   #driver: SqliteDriver;
   #closed = false;
+  #closing: Promise<void> | undefined;
   readonly notifier: DataVersionNotifier;
   /** The application's transaction while one is open: other work on the connection waits. */
   #transaction: { tx: SqliteTransaction; done: Promise<void>; events: StoreEvent[] } | undefined;
@@ -484,7 +490,27 @@ export class SqliteTaskStore implements TaskStore {
 
   private constructor(driver: SqliteDriver, watchIntervalMillis: number) {
     this.#driver = driver;
-    this.notifier = new DataVersionNotifier(driver, watchIntervalMillis);
+    this.notifier = new DataVersionNotifier(driver, watchIntervalMillis, {
+      register: async ({ port, host, pid }) => {
+        await this.#write((db) => db.run(REGISTER_LISTENER_SQL, [port, host, pid]));
+      },
+      unregister: async (port) => {
+        await this.#write((db) => db.run(FORGET_LISTENER_SQL, [hostname(), port]));
+      },
+      peers: (host) =>
+        this.#read((db) =>
+          db.all<{ port: number; pid: number }>(LISTENERS_SQL, [host]).map(({ port, pid }) => ({
+            port,
+            pid,
+          }))
+        ),
+      forget: async (ports) => {
+        const host = hostname();
+        await this.#write((db) =>
+          ports.forEach((port) => db.run(FORGET_LISTENER_SQL, [host, port]))
+        );
+      },
+    });
   }
 
   /**
@@ -892,10 +918,13 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await this.notifier.close();
-    this.#driver.close();
+    if (this.#closed || this.#closing) return await this.#closing;
+    // The notifier first: it removes its wake-up row through this store.
+    this.#closing = this.notifier.close().finally(() => {
+      this.#closed = true;
+      this.#driver.close();
+    });
+    await this.#closing;
   }
 
   /** The driver, or an error once the store is closed. */
