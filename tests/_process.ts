@@ -92,3 +92,37 @@ export function binary(): Promise<string> {
   })();
   return building;
 }
+
+/** A long-running child (a worker): stop it with a signal and get what it printed. */
+export interface Running {
+  /** Sends `signal` (default SIGTERM) and resolves once the process ended. */
+  stop(signal?: "SIGTERM" | "SIGKILL"): Promise<Finished>;
+}
+
+/** Starts a command in the background. */
+export function start(
+  command: readonly string[],
+  options: { cwd: string; env?: Record<string, string> },
+): Running {
+  const child = spawn(command[0]!, command.slice(1), {
+    cwd: options.cwd,
+    env: options.env ?? childEnv(),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.on("data", (chunk) => (stdout += chunk));
+  child.stderr!.on("data", (chunk) => (stderr += chunk));
+  const ended = new Promise<Finished>((resolve) => {
+    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+  return {
+    stop(signal = "SIGTERM") {
+      if (child.exitCode === null && child.signalCode === null) {
+        // By process id: Deno's child.kill sends only the first signal.
+        process.kill(child.pid!, signal);
+      }
+      return ended;
+    },
+  };
+}
