@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { after, before, describe, it } from "node:test";
@@ -103,9 +103,7 @@ describe("aether-tasks init", () => {
         assert.notEqual(wrong.code, 0);
         assert.match(wrong.stderr, /Property 'toUpperCase' does not exist on type 'number'/);
       } finally {
-        await writeFile(join(project, "handlers", "wrong.ts"), "").then(() =>
-          import("node:fs/promises").then((fs) => fs.rm(join(project, "handlers", "wrong.ts")))
-        );
+        await rm(join(project, "handlers", "wrong.ts"));
       }
     },
   );
