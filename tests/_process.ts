@@ -95,6 +95,8 @@ export function binary(): Promise<string> {
 
 /** A long-running child (a worker): stop it with a signal and get what it printed. */
 export interface Running {
+  /** Resolves once stderr matches `pattern`; rejects if the process ends first. */
+  stderrMatches(pattern: RegExp): Promise<void>;
   /** Sends `signal` (default SIGTERM) and resolves once the process ended. */
   stop(signal?: "SIGTERM" | "SIGKILL"): Promise<Finished>;
 }
@@ -111,12 +113,36 @@ export function start(
   });
   let stdout = "";
   let stderr = "";
+  const watchers = new Set<() => void>();
   child.stdout!.on("data", (chunk) => (stdout += chunk));
-  child.stderr!.on("data", (chunk) => (stderr += chunk));
-  const ended = new Promise<Finished>((resolve) => {
-    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }));
+  child.stderr!.on("data", (chunk) => {
+    stderr += chunk;
+    for (const watch of watchers) watch();
   });
+  const ended = new Promise<Finished>((resolve) => {
+    child.on("close", (code, signal) => {
+      resolve({ code, signal, stdout, stderr });
+      for (const watch of watchers) watch();
+    });
+  });
+  let exited = false;
+  void ended.then(() => (exited = true));
   return {
+    stderrMatches(pattern) {
+      return new Promise((resolve, reject) => {
+        const watch = () => {
+          if (pattern.test(stderr)) {
+            watchers.delete(watch);
+            resolve();
+          } else if (exited || child.exitCode !== null || child.signalCode !== null) {
+            watchers.delete(watch);
+            reject(new Error(`The process ended before printing ${pattern}:\n${stderr}`));
+          }
+        };
+        watchers.add(watch);
+        watch();
+      });
+    },
     stop(signal = "SIGTERM") {
       if (child.exitCode === null && child.signalCode === null) {
         // By process id: Deno's child.kill sends only the first signal.

@@ -13,6 +13,7 @@ import { importTasks } from "../bulk_import.ts";
 import { defineCommand, JSON_OPTION } from "../command.ts";
 import { EXIT_FAILED, EXIT_OK, oneLine, UsageError } from "../exit.ts";
 import { toEnqueueOptions } from "../enqueue_options.ts";
+import { backupBeforeMigration } from "../migration_backup.ts";
 import { formatJson } from "../format_task.ts";
 import { HANDLERS_OPTION, loadRegistry, resolveHandlersDir } from "../load_registry.ts";
 import {
@@ -127,7 +128,12 @@ export const enqueueCommand = defineCommand({
       ? parseJson(argsText, "ARGS_JSON")
       : {};
     const registry = await loadRegistry(resolveHandlersDir(values.handlers, env).value);
-    const store = await openStore(resolveDbPath(values.db, env).value, {
+    const dbPath = resolveDbPath(values.db, env).value;
+    const backup = await backupBeforeMigration(dbPath);
+    if (backup) {
+      await out.note(`Backed up ${dbPath} (schema ${backup.fromVersion}) to ${backup.path}\n`);
+    }
+    const store = await openStore(dbPath, {
       missing: "create",
       durability: resolveDurability(values.durability, env).value,
     });

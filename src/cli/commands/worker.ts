@@ -18,6 +18,7 @@ import { defineCommand } from "../command.ts";
 import { EXIT_FAILED, EXIT_OK, oneLine, UsageError } from "../exit.ts";
 import { formatTable, type Palette } from "../output.ts";
 import { requireHandlersDir } from "../load_registry.ts";
+import { backupBeforeMigration } from "../migration_backup.ts";
 import { openStore } from "../open_store.ts";
 import {
   describeWorkerConfig,
@@ -68,6 +69,12 @@ async function runWorker(config: WorkerConfig, palette: Palette): Promise<number
     palette,
   });
   const handlersDir = await requireHandlersDir(config.handlers.value);
+  const backup = await backupBeforeMigration(config.db.value);
+  if (backup) {
+    log.info("db.backup", `backed up schema ${backup.fromVersion} to ${backup.path}`, {
+      ...backup,
+    });
+  }
   const store = await openStore(config.db.value, {
     missing: "create",
     durability: config.durability.value,
