@@ -113,11 +113,25 @@ describe("aether-tasks init", () => {
     assert.equal(JSON.parse(result).greeting, "Hello, Ada!");
   });
 
-  it("writes a handler the binary's worker runs", TEST_TIMEOUT, async () => {
-    const exe = await binary();
-    const result = await runThroughWorker([exe], project, "hello", '{"name":"Grace"}');
-    assert.equal(JSON.parse(result).greeting, "Hello, Grace!");
-  });
+  it(
+    "writes the same files from the binary, and the binary's worker runs the handler",
+    TEST_TIMEOUT,
+    async () => {
+      const exe = await binary();
+      const fromBinary = join(root.path, "from-binary");
+      const made = await run([exe, "init", fromBinary], { cwd: root.path });
+      assert.equal(made.code, 0, made.stderr);
+      for (const file of FILES) {
+        assert.equal(
+          await readFile(join(fromBinary, file), "utf8"),
+          await readFile(join(project, file), "utf8"),
+          file,
+        );
+      }
+      const result = await runThroughWorker([exe], project, "hello", '{"name":"Grace"}');
+      assert.equal(JSON.parse(result).greeting, "Hello, Grace!");
+    },
+  );
 
   it("refuses to overwrite: exit 2, one line, nothing written", TEST_TIMEOUT, async () => {
     const hello = join(project, "handlers", "hello.ts");

@@ -1,6 +1,7 @@
 /**
- * An example handler, as `aether-tasks init` writes it to `handlers/hello.ts`. Every `*.ts` file
- * of the handlers folder (not starting with `_` or `.`) default-exports one `defineTask(...)`.
+ * An example handler, written by `aether-tasks init`. Every `*.ts` file of the handlers folder (not
+ * starting with `_` or `.`) default-exports one `defineTask(...)`; `"aether-tasks"` is provided by
+ * the binary (`types/` only describes it, for editors and `deno check handlers/`).
  */
 
 import { defineTask, v } from "aether-tasks";
