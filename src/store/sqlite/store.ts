@@ -39,6 +39,7 @@ import {
   type ProgressReport,
   type PruneRequest,
   type QueueState,
+  type StartMark,
   type StoreEvent,
   type TaskFilter,
   type TaskPage,
@@ -155,18 +156,22 @@ const GET_SQL = "SELECT * FROM tasks WHERE id = ?";
 
 // The claim picks rows first (their status before the claim feeds the counters), then takes
 // them by seq. Paused queues are skipped here, so every process honours a pause at its next claim.
-// params: now (due), ...queues, limit
+// params: now (due), minPriority, ...queues, limit
 const pickSql = sqlByKey((queues: number) =>
-  `SELECT seq, status FROM tasks WHERE ${WAITING_PREDICATE} AND run_at <= ?
+  `SELECT seq, status FROM tasks WHERE ${WAITING_PREDICATE} AND run_at <= ? AND priority >= ?
     AND queue IN (${placeholders(queues)})
     AND queue NOT IN (SELECT name FROM queues WHERE paused = 1)
     ORDER BY priority DESC, run_at, seq LIMIT ?`
 );
-// params: workerId, leaseExpiresAt, now (started_at), JSON array of seqs
+// Claimed is not started: a start mark sets started_at when the task runs.
+// params: workerId, leaseExpiresAt, JSON array of seqs
 const TAKE_SQL = `UPDATE tasks SET status = 'PROCESSING', attempts = attempts + 1,
     attempt_token = lower(hex(randomblob(16))), worker_id = ?, lease_expires_at = ?,
-    started_at = ?
+    started_at = NULL
   WHERE seq IN (SELECT value FROM json_each(?)) RETURNING *`;
+// params: at, id, token
+const MARK_STARTED_SQL =
+  "UPDATE tasks SET started_at = ? WHERE id = ? AND attempt_token = ? AND status = 'PROCESSING'";
 
 /** Applies only while the outcome's claim still holds the task. */
 const FENCE = "WHERE id = ? AND attempt_token = ? AND status = 'PROCESSING' RETURNING *";
@@ -610,9 +615,13 @@ export class SqliteTaskStore implements TaskStore {
     return rows.sort(byClaimOrder).map(rowToRecord);
   }
 
-  async finish(outcomes: readonly Outcome[]): Promise<(TaskRecord | null)[]> {
-    if (outcomes.length === 0) return [];
+  async finish(
+    outcomes: readonly Outcome[],
+    started: readonly StartMark[] = [],
+  ): Promise<(TaskRecord | null)[]> {
+    if (outcomes.length === 0 && started.length === 0) return [];
     const rows = await this.#write((db) => {
+      markStarted(db, started);
       const tally = new Tally();
       const finished = outcomes.map((outcome) => finishOne(db, outcome, tally));
       tally.apply(db);
@@ -624,8 +633,10 @@ export class SqliteTaskStore implements TaskStore {
   async finishAndClaim(
     outcomes: readonly Outcome[],
     request: ClaimRequest,
+    started: readonly StartMark[] = [],
   ): Promise<{ finished: (TaskRecord | null)[]; claimed: TaskRecord[] }> {
     const [finishedRows, claimedRows] = await this.#write((db) => {
+      markStarted(db, started);
       const tally = new Tally();
       const done = [
         outcomes.map((outcome) => finishOne(db, outcome, tally)),
@@ -1077,12 +1088,16 @@ function filterParams(filter: TaskFilter): [number, SqlValue[]] {
 function claimRows(db: SqliteDriver, request: ClaimRequest, tally: Tally): TaskRow[] {
   const { workerId, queues, limit, now, leaseMillis } = request;
   if (limit <= 0 || queues.length === 0) return [];
-  const picked = db.all<StatusRow>(pickSql(queues.length), [now, ...queues, limit]);
+  const picked = db.all<StatusRow>(pickSql(queues.length), [
+    now,
+    request.minPriority ?? 0,
+    ...queues,
+    limit,
+  ]);
   if (picked.length === 0) return [];
   const rows = db.all<TaskRow>(TAKE_SQL, [
     workerId,
     now + leaseMillis,
-    now,
     JSON.stringify(picked.map((row) => row.seq)),
   ]);
   const before = new Map(picked.map((row) => [row.seq, row.status]));
@@ -1090,8 +1105,16 @@ function claimRows(db: SqliteDriver, request: ClaimRequest, tally: Tally): TaskR
   return rows;
 }
 
+/** Records start marks inside a write's transaction (stale ones change nothing). */
+function markStarted(db: SqliteDriver, started: readonly StartMark[]): void {
+  for (const { id, token, at } of started) db.run(MARK_STARTED_SQL, [at, id, token]);
+}
+
 /** Applies one outcome inside `finish`'s transaction; the updated row, or undefined if stale. */
 function finishOne(db: SqliteDriver, outcome: Outcome, tally: Tally): TaskRow | undefined {
+  if (outcome.startedAt !== undefined) {
+    db.run(MARK_STARTED_SQL, [outcome.startedAt, outcome.id, outcome.token]);
+  }
   const row = applyOutcome(db, outcome);
   if (row) {
     tally.move(row.queue, "PROCESSING", row.status);
