@@ -9,7 +9,6 @@ import { mkdir, stat, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { defineCommand, JSON_OPTION } from "../command.ts";
 import { EXIT_OK, oneLine, UsageError } from "../exit.ts";
-import { scaffoldFiles } from "../init/files.ts";
 
 /** The folder `init` writes into when none is given. */
 export const DEFAULT_INIT_DIR = ".";
@@ -33,6 +32,8 @@ export const initCommand = defineCommand({
   ],
   async run({ positionals, values, out }) {
     const dir = positionals[0] ?? DEFAULT_INIT_DIR;
+    // Loaded on demand: the embedded declarations (~640 KB of text) cost nothing to other commands.
+    const { scaffoldFiles } = await import("../init/files.ts");
     const files = scaffoldFiles();
     const found = await stat(dir).catch(() => null);
     if (found && !found.isDirectory()) {
