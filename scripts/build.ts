@@ -8,8 +8,8 @@
  * Options: `--outfile PATH` (default `dist/aether-tasks`); `--target bun-linux-arm64` (or any
  * Bun target) cross-compiles; `--all` (`npm run build:all`) builds every
  * {@linkcode RELEASE_TARGETS} entry as `dist/aether-tasks-<platform>` and writes
- * `dist/SHA256SUMS` (`sha256sum -c SHA256SUMS` checks it); `--outdir DIR` puts them elsewhere. Bun fetches the runtime of a foreign
- * target from the npm registry (`@oven/bun-linux-aarch64` and so on) the first time.
+ * `dist/SHA256SUMS` (`sha256sum -c SHA256SUMS` checks it); `--outdir DIR` puts them elsewhere.
+ * Bun fetches the runtime of a foreign target from the npm registry the first time.
  * @module
  */
 
