@@ -20,6 +20,7 @@ import { formatTable, type Palette } from "../output.ts";
 import { requireHandlersDir } from "../load_registry.ts";
 import { LOCK_TIMEOUT_OPTION, openStore, resolveLockTimeout } from "../open_store.ts";
 import { DEFAULT_REPEAT_WINDOW_MILLIS, RateLimitedLog } from "../../rate_limited_log.ts";
+import { backupBeforeMigration } from "../migration_backup.ts";
 import {
   describeWorkerConfig,
   resolveWorkerConfig,
@@ -76,6 +77,12 @@ async function runWorker(
     palette,
   });
   const handlersDir = await requireHandlersDir(config.handlers.value);
+  const backup = await backupBeforeMigration(config.db.value);
+  if (backup) {
+    log.info("db.backup", `backed up schema ${backup.fromVersion} to ${backup.path}`, {
+      ...backup,
+    });
+  }
   // Opening writable refuses a database this process cannot write, before anything starts.
   const store = await openStore(config.db.value, {
     missing: "create",
