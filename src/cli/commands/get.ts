@@ -10,7 +10,13 @@ import { ID_DETAILS, resolveTaskId } from "../task_id_argument.ts";
 import { defineCommand, JSON_OPTION } from "../command.ts";
 import { EXIT_OK } from "../exit.ts";
 import { formatTaskFields } from "../format_task.ts";
-import { DB_OPTION, resolveDbPath, withStore } from "../open_store.ts";
+import {
+  DB_OPTION,
+  LOCK_TIMEOUT_OPTION,
+  resolveDbPath,
+  resolveLockTimeout,
+  withStore,
+} from "../open_store.ts";
 
 /** The `get` command. */
 export const getCommand = defineCommand({
@@ -18,10 +24,14 @@ export const getCommand = defineCommand({
   summary: "Show one task: status, attempts, result, error and logs",
   usage: "ID",
   positionals: [1, 1],
-  options: { db: DB_OPTION, json: JSON_OPTION },
+  options: { db: DB_OPTION, "lock-timeout": LOCK_TIMEOUT_OPTION, json: JSON_OPTION },
   details: [ID_DETAILS],
   run({ values, positionals, out, env }) {
-    return withStore(resolveDbPath(values.db, env).value, { missing: "refuse" }, async (store) => {
+    return withStore(resolveDbPath(values.db, env).value, {
+      missing: "refuse",
+      readOnly: true,
+      lockTimeoutMillis: resolveLockTimeout(values["lock-timeout"], env).value,
+    }, async (store) => {
       const dispatcher = new TaskDispatcher(store);
       const id = await resolveTaskId(dispatcher, positionals[0]!);
       const task = await dispatcher.getTask(id);
