@@ -121,7 +121,7 @@ export function drawBenchChart(data: BenchChartData): string {
 
 /** The data a chart made by {@linkcode drawBenchChart} carries, or null for another file. */
 export function readChartData(svg: string): BenchChartData | null {
-  const match = new RegExp(`<metadata id="${METADATA_ID}">([^<]*)</metadata>`).exec(svg);
+  const match = new RegExp(`<metadata\\s+id="${METADATA_ID}">\\s*([^<]*)</metadata>`).exec(svg);
   if (!match) return null;
   try {
     const data = JSON.parse(unescapeXml(match[1]!)) as BenchChartData;

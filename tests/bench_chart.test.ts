@@ -45,6 +45,8 @@ describe("benchmark chart", () => {
     }
     assert.equal(svg.match(/<rect [^>]*rx="2"/g)?.length, 4, "four bars");
     assert.deepEqual(readChartData(svg), { title: "bench <1>", runs: [deno, bun] });
+    const reformatted = svg.replace("<metadata id=", "<metadata\n    id=");
+    assert.deepEqual(readChartData(reformatted), { title: "bench <1>", runs: [deno, bun] });
   });
 
   it("keeps the other runtime's run and replaces this runtime's", async () => {
