@@ -99,7 +99,9 @@ export class WorkerHeartbeat {
   readonly #onError: (error: unknown) => void;
   #startedAt: number | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
-  #running: Promise<WorkerGoneEvent[]> | undefined;
+  /** The beat in progress, or the last one. */
+  #running: Promise<unknown> = Promise.resolve();
+  #busy = false;
   #state: "new" | "running" | "stopped" = "new";
 
   constructor(store: TaskStore, options: WorkerHeartbeatOptions) {
@@ -127,7 +129,9 @@ export class WorkerHeartbeat {
   start(): void {
     if (this.#state !== "new") return;
     this.#state = "running";
-    this.#timer = setInterval(() => void this.runOnce().catch(this.#onError), this.interval);
+    this.#timer = setInterval(() => {
+      if (!this.#busy) void this.runOnce().catch(this.#onError);
+    }, this.interval);
     void this.runOnce().catch(this.#onError);
   }
 
@@ -138,7 +142,7 @@ export class WorkerHeartbeat {
     this.#state = "stopped";
     clearInterval(this.#timer);
     this.#timer = undefined;
-    await this.#running?.catch(() => {});
+    await this.#running;
     if (wasRunning) await this.#store.removeWorker(this.#options.workerId);
   }
 
@@ -148,12 +152,16 @@ export class WorkerHeartbeat {
 
   /**
    * One beat: refreshes this worker's row (registering it when missing), then takes back the
-   * tasks of every gone worker and removes their rows. Resolves with the gone workers. Concurrent
-   * calls share one beat.
+   * tasks of every gone worker and removes their rows. Resolves with the gone workers. A call
+   * while a beat runs starts a fresh beat after it.
    */
   runOnce(): Promise<WorkerGoneEvent[]> {
-    this.#running ??= this.#beat().finally(() => (this.#running = undefined));
-    return this.#running;
+    const beat = this.#running.then(() => {
+      this.#busy = true;
+      return this.#beat();
+    }).finally(() => (this.#busy = false));
+    this.#running = beat.catch(() => {});
+    return beat;
   }
 
   /** This worker's registry row as of `now`. */

@@ -72,7 +72,9 @@ export class LeaderElector {
   #leadingUntil = 0;
   #leading = false;
   #timer: ReturnType<typeof setInterval> | undefined;
-  #attempt: Promise<boolean> | undefined;
+  /** The bid in progress, or the last one. */
+  #attempt: Promise<unknown> = Promise.resolve();
+  #busy = false;
   #state: "new" | "running" | "stopped" = "new";
 
   constructor(store: TaskStore, options: LeaderElectorOptions) {
@@ -115,7 +117,9 @@ export class LeaderElector {
   start(): void {
     if (this.#state !== "new") return;
     this.#state = "running";
-    this.#timer = setInterval(() => void this.runOnce(), this.#interval);
+    this.#timer = setInterval(() => {
+      if (!this.#busy) void this.runOnce();
+    }, this.#interval);
     void this.runOnce();
   }
 
@@ -145,13 +149,17 @@ export class LeaderElector {
   /**
    * One bid: takes the leadership when it is free or expired, renews it when ours. Resolves
    * with whether this elector leads afterwards; a store error is reported to `onError` and
-   * counts as not leading once the TTL of the last renewal ran out. Concurrent calls share one
-   * bid. After `stop()`, resolves false without asking the store.
+   * counts as not leading once the TTL of the last renewal ran out. A call while a bid runs
+   * bids again after it. After `stop()`, resolves false without asking the store.
    */
   runOnce(): Promise<boolean> {
-    if (this.#state === "stopped") return Promise.resolve(false);
-    this.#attempt ??= this.#bid().finally(() => (this.#attempt = undefined));
-    return this.#attempt;
+    const bid = this.#attempt.then(() => {
+      if (this.#state === "stopped") return false;
+      this.#busy = true;
+      return this.#bid();
+    }).finally(() => (this.#busy = false));
+    this.#attempt = bid;
+    return bid;
   }
 
   async #bid(): Promise<boolean> {

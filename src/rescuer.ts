@@ -100,7 +100,9 @@ export interface LeaseRescuerOptions {
  */
 export class LeaseRescuer {
   #timer: ReturnType<typeof setInterval> | undefined;
-  #running: Promise<number> | undefined;
+  /** The pass in progress, or the last one. */
+  #running: Promise<unknown> = Promise.resolve();
+  #busy = false;
   readonly #batchSize: number;
 
   constructor(private readonly store: TaskStore, private readonly options: LeaseRescuerOptions) {
@@ -111,7 +113,8 @@ export class LeaseRescuer {
   start(): void {
     if (this.#timer) return;
     const tick = () => {
-      if (this.options.leading?.() ?? true) void this.runOnce().catch(this.options.onError);
+      if (this.#busy || !(this.options.leading?.() ?? true)) return;
+      void this.runOnce().catch(this.options.onError);
     };
     this.#timer = setInterval(tick, this.options.interval);
     tick();
@@ -121,7 +124,7 @@ export class LeaseRescuer {
   async stop(): Promise<void> {
     clearInterval(this.#timer);
     this.#timer = undefined;
-    await this.#running?.catch(() => {});
+    await this.#running;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -129,12 +132,16 @@ export class LeaseRescuer {
   }
 
   /**
-   * Rescues every lease expired now, in batches; returns how many tasks it changed. Concurrent
-   * calls share one pass.
+   * Rescues every lease expired now, in batches; returns how many tasks it changed. A call
+   * while a pass runs starts a fresh pass (with a fresh `now`) after it.
    */
   runOnce(): Promise<number> {
-    this.#running ??= this.#pass().finally(() => (this.#running = undefined));
-    return this.#running;
+    const pass = this.#running.then(() => {
+      this.#busy = true;
+      return this.#pass();
+    }).finally(() => (this.#busy = false));
+    this.#running = pass.catch(() => {});
+    return pass;
   }
 
   async #pass(): Promise<number> {
