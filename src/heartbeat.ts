@@ -135,15 +135,14 @@ export class WorkerHeartbeat {
     void this.runOnce().catch(this.#onError);
   }
 
-  /** Stops beating and removes this worker's row. Idempotent. */
+  /** Stops beating and removes this worker's row; later beats do nothing. Idempotent. */
   async stop(): Promise<void> {
     if (this.#state === "stopped") return;
-    const wasRunning = this.#state === "running";
     this.#state = "stopped";
     clearInterval(this.#timer);
     this.#timer = undefined;
     await this.#running;
-    if (wasRunning) await this.#store.removeWorker(this.#options.workerId);
+    if (this.#startedAt !== undefined) await this.#store.removeWorker(this.#options.workerId);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -188,6 +187,7 @@ export class WorkerHeartbeat {
   }
 
   async #beat(): Promise<WorkerGoneEvent[]> {
+    if (this.#state === "stopped") return [];
     const now = this.#clock.now();
     const id = this.#options.workerId;
     if (
