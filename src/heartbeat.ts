@@ -11,7 +11,8 @@
  * dead worker's tasks back at its first beat, while the dead worker's leadership is still
  * running out. Two workers judging at once is harmless: each task is taken back with the fenced
  * `finish` and its attempt token, so one of them wins and a late outcome of the lost attempt is
- * rejected. Tasks of a gone worker are due again at once; the lost attempt counts.
+ * rejected. Tasks of a gone worker are due again at once, in the place in line they had when
+ * claimed (ahead of tasks enqueued after them); the lost attempt counts.
  * @module
  */
 

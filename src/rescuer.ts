@@ -27,8 +27,9 @@ export interface TakeBackContext {
   /** The message stored as the attempt's error. */
   message: (task: TaskRecord) => string;
   /**
-   * true: a retry is due at once (the worker is known to be gone: the task did not fail by
-   * itself); false: after the task's retry backoff, as for any failed attempt.
+   * true: a retry is due at once, back in the place in line it had when it was claimed (its
+   * worker is known to be gone: the task did not fail by itself); false: after the task's retry
+   * backoff, as for any failed attempt.
    */
   retryAtOnce: boolean;
 }
@@ -52,7 +53,7 @@ export async function takeBackAttempts(
     if (task.cancelRequested) return { kind: "cancelled", id: task.id, token, now, error: null };
     const error = { message: context.message(task) };
     if (context.retryAtOnce && task.attempts < task.maxAttempts) {
-      return { kind: "retry", id: task.id, token, now, error, runAt: now };
+      return { kind: "retry", id: task.id, token, now, error, runAt: Math.min(now, task.runAt) };
     }
     return failureOutcome(task, token, error, now, random);
   });
