@@ -210,23 +210,17 @@ export function resolveWorkerConfig(
     DEFAULT_HEARTBEAT_TIMEOUT,
     positiveDuration,
   );
-  const [hbTimeout, hbInterval, leaseLabel] = [
-    labelOf(heartbeatTimeout, "heartbeat-timeout"),
-    labelOf(heartbeatInterval, "heartbeat-interval"),
-    labelOf(lease, "lease"),
+  const [timeoutText, intervalText, leaseText] = [
+    describeDuration(heartbeatTimeout, "heartbeat-timeout"),
+    describeDuration(heartbeatInterval, "heartbeat-interval"),
+    describeDuration(lease, "lease"),
   ];
   if (heartbeatTimeout.value <= heartbeatInterval.value) {
-    throw new UsageError(
-      `${hbTimeout} must be longer than ${hbInterval} (${
-        formatDuration(heartbeatInterval.value)
-      }), ` +
-        `got ${formatDuration(heartbeatTimeout.value)}`,
-    );
+    throw new UsageError(`${timeoutText} must be longer than ${intervalText}`);
   }
   if (heartbeatTimeout.value >= lease.value) {
     throw new UsageError(
-      `${hbTimeout} must be shorter than ${leaseLabel} (${formatDuration(lease.value)}), got ` +
-        `${formatDuration(heartbeatTimeout.value)}; otherwise the lease always runs out first`,
+      `${timeoutText} must be shorter than ${leaseText}; otherwise the lease always runs out first`,
     );
   }
   return {
@@ -289,9 +283,12 @@ const DURATION_SETTINGS = new Set([
   "heartbeatTimeout",
 ]);
 
-/** How an error names a setting: the flag or variable it came from, or its flag for a default. */
-function labelOf(setting: Setting<unknown>, name: string): string {
-  return setting.source === "default" ? `--${name} (default)` : setting.origin;
+/** A duration setting as an error names it: `--lease (default 30s)`, `AETHER_LEASE (5s)`. */
+function describeDuration(setting: Setting<number>, name: string): string {
+  const value = formatDuration(setting.value);
+  return setting.source === "default"
+    ? `--${name} (default ${value})`
+    : `${setting.origin} (${value})`;
 }
 
 /** `HOST:PORT`, with brackets around an IPv6 host. */
