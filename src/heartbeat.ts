@@ -208,7 +208,7 @@ export class WorkerHeartbeat {
     const events: WorkerGoneEvent[] = [];
     for (const { worker, reason } of gone) {
       const held = tasks.filter((task) => task.workerId === worker.id);
-      const rescued = await takeBackAttempts(this.#store, held, {
+      const rescued = (await takeBackAttempts(this.#store, held, {
         now,
         random: this.#options.random ?? Math.random,
         signals: this.#options.signals,
@@ -216,7 +216,7 @@ export class WorkerHeartbeat {
         message: (task) =>
           `Worker ${worker.id} is gone (${reason}) during attempt ${task.attempts}`,
         retryAtOnce: true,
-      });
+      })).length;
       // Only once its tasks are back: a crash before this leaves the row for the next beat.
       await this.#store.removeWorker(worker.id);
       const event = { worker, reason, rescued };

@@ -39,14 +39,14 @@ export interface TakeBackContext {
  * attempt tokens) like failed ones: retry, or FAILED when out of attempts; CANCELLED when a
  * cancel was requested. Fenced by each task's token: a task that finished or moved on since it
  * was read is left alone. Emits `taskRetrying`/`taskFailed`/`taskCancelled` for those changed;
- * returns how many.
+ * returns their updated records.
  */
 export async function takeBackAttempts(
   store: TaskStore,
   tasks: readonly TaskRecord[],
   context: TakeBackContext,
-): Promise<number> {
-  if (!tasks.length) return 0;
+): Promise<TaskRecord[]> {
+  if (!tasks.length) return [];
   const { now, random, signals } = context;
   const outcomes: Outcome[] = tasks.map((task) => {
     const token = task.attemptToken ?? "";
@@ -58,10 +58,10 @@ export async function takeBackAttempts(
     return failureOutcome(task, token, error, now, random);
   });
   const results = await store.finish(outcomes);
-  let changed = 0;
+  const changed: TaskRecord[] = [];
   results.forEach((task, i) => {
     if (!task) return;
-    changed++;
+    changed.push(task);
     const outcome = outcomes[i]!;
     const error = Object.assign(new Error(task.lastError?.message ?? context.errorName), {
       name: context.errorName,
@@ -92,6 +92,8 @@ export interface LeaseRescuerOptions {
   leading?: () => boolean;
   /** Expired leases per batch. Default {@linkcode RESCUE_BATCH}. */
   batchSize?: number;
+  /** Called after a pass that changed tasks, with their records (the worker claims them when due). */
+  onRescued?: (tasks: readonly TaskRecord[]) => void;
 }
 
 /**
@@ -147,7 +149,7 @@ export class LeaseRescuer {
 
   async #pass(): Promise<number> {
     const now = this.options.clock.now();
-    let total = 0;
+    const rescued: TaskRecord[] = [];
     for (;;) {
       const expired = await this.store.findExpiredLeases(now, this.#batchSize);
       const changed = await takeBackAttempts(this.store, expired, {
@@ -160,10 +162,13 @@ export class LeaseRescuer {
           `(it crashed, hung or lost the database)`,
         retryAtOnce: false,
       });
-      total += changed;
+      rescued.push(...changed);
       // A short batch was the last one; a batch that changed nothing (every token moved on
       // meanwhile) would be read again as it is, so stop there too.
-      if (expired.length < this.#batchSize || changed === 0) return total;
+      if (expired.length < this.#batchSize || changed.length === 0) {
+        if (rescued.length > 0) this.options.onRescued?.(rescued);
+        return rescued.length;
+      }
     }
   }
 }

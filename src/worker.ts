@@ -172,6 +172,9 @@ export class TaskWorker {
       signals: this.signals,
       onError: this.#onError,
       leading: () => this.leader.isLeader,
+      onRescued: (tasks) => {
+        for (const task of tasks) if (task.status === TaskStatus.RETRYING) this.#wakeAt(task.runAt);
+      },
     });
     this.leader.gained.connect(() => this.#rescuer.runOnce().catch(this.#onError));
     this.heartbeat = new WorkerHeartbeat(store, {
@@ -186,7 +189,9 @@ export class TaskWorker {
       random: this.#random,
       onError: this.#onError,
       // A gone leader's leadership is free at once, not after its TTL.
-      onWorkerGone: async ({ worker }) => {
+      onWorkerGone: async ({ worker, rescued }) => {
+        // Its tasks are due now: claim them (the store's own event does not wake this worker).
+        if (rescued > 0) this.wake();
         await store.resign(MAINTENANCE_LEADERSHIP, worker.id);
         await this.leader.runOnce();
       },

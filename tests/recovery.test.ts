@@ -208,6 +208,23 @@ for (const [backend, open] of BACKENDS) {
       assert.equal((await store.stats()).byStatus.PROCESSING, 1);
     });
 
+    it("a worker runs a gone worker's tasks at once, without waiting for its poll interval", async () => {
+      const task = makeTask({ name: "work" });
+      await store.insert([task]);
+      await store.registerWorker(remoteWorker("remote", T0));
+      await claimAll("remote", 1);
+      clock.advance(20_000); // past the heartbeat timeout, not the lease
+      const registry = new TaskRegistry();
+      registry.register("work", () => "again");
+      const worker = new TaskWorker(store, { registry, clock, pollInterval: 3_600_000 });
+      stops.push(() => worker.stop({ graceMillis: 0 }));
+      const completed = nextEvent(worker.signals.taskCompleted);
+      worker.start();
+      const { task: done } = await completed;
+      assert.equal(done.id, task.id);
+      assert.equal(done.attempts, 2);
+    });
+
     it("a stopped worker resigns its leadership and leaves the registry", async () => {
       const registry = new TaskRegistry();
       const worker = new TaskWorker(store, { registry, clock, pollInterval: 60_000 });
