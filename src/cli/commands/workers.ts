@@ -9,7 +9,13 @@ import type { WorkerInfo } from "../../store/store.ts";
 import { defineCommand, JSON_OPTION } from "../command.ts";
 import { EXIT_OK } from "../exit.ts";
 import { formatTime } from "../format_task.ts";
-import { DB_OPTION, resolveDbPath, withStore } from "../open_store.ts";
+import {
+  DB_OPTION,
+  LOCK_TIMEOUT_OPTION,
+  resolveDbPath,
+  resolveLockTimeout,
+  withStore,
+} from "../open_store.ts";
 import { formatTable, type Palette } from "../output.ts";
 
 /** The `workers` command. */
@@ -18,14 +24,18 @@ export const workersCommand = defineCommand({
   summary: "List the registered worker processes and their last heartbeat",
   usage: "",
   positionals: [0, 0],
-  options: { db: DB_OPTION, json: JSON_OPTION },
+  options: { db: DB_OPTION, "lock-timeout": LOCK_TIMEOUT_OPTION, json: JSON_OPTION },
   details: [
     "A worker registers when it starts, beats every --heartbeat-interval and leaves on a clean " +
     "stop. A worker silent longer than its --heartbeat-timeout, or whose process on this host " +
     "died, is removed by the next live worker, which runs its tasks again.",
   ],
   run({ values, out, env }) {
-    return withStore(resolveDbPath(values.db, env).value, { missing: "refuse" }, async (store) => {
+    return withStore(resolveDbPath(values.db, env).value, {
+      missing: "refuse",
+      readOnly: true,
+      lockTimeoutMillis: resolveLockTimeout(values["lock-timeout"], env).value,
+    }, async (store) => {
       const workers = await store.listWorkers();
       if (values.json) await out.printJson({ workers });
       else {
