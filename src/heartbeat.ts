@@ -109,6 +109,7 @@ export class WorkerHeartbeat {
     if (typeof options?.workerId !== "string" || options.workerId === "") {
       throw new TypeError(`workerId must be a non-empty string, got ${String(options?.workerId)}`);
     }
+    positiveInteger(options.concurrency, "concurrency");
     this.#store = store;
     this.#options = options;
     this.interval = positiveInteger(options.interval ?? DEFAULT_HEARTBEAT_INTERVAL, "interval");

@@ -249,6 +249,23 @@ for (const [backend, open] of BACKENDS) {
   });
 }
 
+describe("WorkerHeartbeat options", () => {
+  it("bad options are refused with their name and value", () => {
+    const store = new InMemoryTaskStore();
+    const base = { workerId: "w", queues: ["default"], concurrency: 4, signals: new TaskSignals() };
+    assert.throws(
+      () => new WorkerHeartbeat(store, { ...base, workerId: "" }),
+      /workerId .*non-empty/,
+    );
+    assert.throws(() => new WorkerHeartbeat(store, { ...base, concurrency: 0 }), /concurrency .*0/);
+    assert.throws(() => new WorkerHeartbeat(store, { ...base, interval: 0 }), /interval .*0/);
+    assert.throws(
+      () => new WorkerHeartbeat(store, { ...base, interval: 2000, timeout: 2000 }),
+      /timeout must be longer than interval \(2000 ms\), got 2000/,
+    );
+  });
+});
+
 describe("provablyGone", () => {
   const self: ProcessIdentity = {
     host: "h",
