@@ -5,7 +5,8 @@
  * - provably gone at once: same host, boot and PID namespace, and its process no longer exists
  *   (checked against PID reuse with the start time in `/proc/<pid>/stat`, see `liveness.ts`);
  * - silent: no beat for longer than `timeout` (by this worker's clock, so hosts' clocks must
- *   agree to well within it, as they must for leases).
+ *   agree to well within it, as they must for leases). A worker of this same process is never
+ *   judged: it is alive.
  *
  * Every worker does this, not only the leader: a replacement started after a crash brings the
  * dead worker's tasks back at its first beat, while the dead worker's leadership is still
@@ -233,7 +234,10 @@ export class WorkerHeartbeat {
   }
 
   #goneReason(worker: WorkerInfo, now: number): string | null {
-    const proven = provablyGone(identityOf(worker), this.#identity, this.#table);
+    const identity = identityOf(worker);
+    // Another worker of this very process is alive, however its clock or beats look.
+    if (sameProcess(identity, this.#identity)) return null;
+    const proven = provablyGone(identity, this.#identity, this.#table);
     if (proven) return proven;
     const silent = now - worker.lastBeatAt;
     return silent > this.timeout
@@ -260,6 +264,13 @@ export class WorkerHeartbeat {
     } while (cursor !== null);
     return found;
   }
+}
+
+/** Whether two identities are one process (known boot and start time, same everything). */
+function sameProcess(a: ProcessIdentity, b: ProcessIdentity): boolean {
+  return a.bootId !== null && a.startTicks !== null && a.host === b.host &&
+    a.bootId === b.bootId && a.pidNamespace === b.pidNamespace && a.pid === b.pid &&
+    a.startTicks === b.startTicks;
 }
 
 /** The process identity a worker registered (its `meta.process`), as far as it is known. */

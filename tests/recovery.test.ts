@@ -70,9 +70,16 @@ for (const [backend, open] of BACKENDS) {
     const claimAll = (workerId: string, count: number, leaseMillis = 30_000) =>
       store.claim({ workerId, queues: ["default"], limit: count, now: clock.now(), leaseMillis });
 
-    const heartbeat = (workerId = "live") => {
+    /**
+     * A heartbeat of this process, or of another process that cannot be proven gone (in another
+     * PID namespace): only its silence counts.
+     */
+    const heartbeat = (workerId = "live", otherProcess = false) => {
       const h = new WorkerHeartbeat(store, {
         workerId,
+        ...(otherProcess
+          ? { identity: { ...currentProcessIdentity(), pid: 77, pidNamespace: "pid:[elsewhere]" } }
+          : {}),
         queues: ["default"],
         concurrency: 4,
         signals,
@@ -168,7 +175,8 @@ for (const [backend, open] of BACKENDS) {
     });
 
     it("a worker that took another for gone registers again at its next beat", async () => {
-      const a = heartbeat("a");
+      // Two processes of this host, both alive: `a` only went silent.
+      const a = heartbeat("a", true);
       const b = heartbeat("b");
       await a.runOnce();
       await b.runOnce();
@@ -194,8 +202,8 @@ for (const [backend, open] of BACKENDS) {
       assert.equal((await store.get(cancelled.id))?.status, "CANCELLED");
     });
 
-    it("a live worker of this process, beating, is never taken for gone", async () => {
-      const a = heartbeat("a");
+    it("a live worker of another process, beating, is never taken for gone", async () => {
+      const a = heartbeat("a", true);
       const b = heartbeat("b");
       await store.insert([makeTask()]);
       await a.runOnce();
@@ -206,6 +214,15 @@ for (const [backend, open] of BACKENDS) {
         assert.deepEqual(await b.runOnce(), []);
       }
       assert.equal((await store.stats()).byStatus.PROCESSING, 1);
+    });
+
+    it("a worker of this same process is never taken for gone, even when its beats look old", async () => {
+      const a = heartbeat("a");
+      const b = heartbeat("b");
+      await a.runOnce();
+      clock.advance(60_000);
+      assert.deepEqual(await b.runOnce(), []);
+      assert.deepEqual((await store.listWorkers()).map((w) => w.id).sort(), ["a", "b"]);
     });
 
     it("a worker runs a gone worker's tasks at once, without waiting for its poll interval", async () => {
