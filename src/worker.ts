@@ -355,7 +355,7 @@ export class TaskWorker {
 
   async #claimLoop(): Promise<void> {
     while (this.#state === "running") {
-      const want = this.#wanted();
+      const want = this.#loopWants();
       if (want > 0) {
         this.#wakeRequested = false;
         let tasks: TaskRecord[] = [];
@@ -372,6 +372,15 @@ export class TaskWorker {
       }
       await this.#idle();
     }
+  }
+
+  /**
+   * What the claim loop should claim. While outcomes wait for the completer, nothing: its commit
+   * claims the refill in the same transaction (claiming here too would commit twice as often, in
+   * smaller batches).
+   */
+  #loopWants(): number {
+    return this.#completer.pending.length ? 0 : this.#wanted();
   }
 
   #claimRequest(limit: number): ClaimRequest {
@@ -452,7 +461,7 @@ export class TaskWorker {
 
   #idle(): Promise<void> {
     // A wake-up only matters with room to claim; with none, a settling task wakes the loop.
-    if ((this.#wakeRequested && this.#wanted() > 0) || this.#state !== "running") {
+    if ((this.#wakeRequested && this.#loopWants() > 0) || this.#state !== "running") {
       return Promise.resolve();
     }
     return new Promise((resolve) => {
@@ -574,7 +583,7 @@ export class TaskWorker {
     const now = this.#clock.now();
     let outcome: Outcome;
     if (result.kind === "completed") {
-      const problem = findNonJson(result.result ?? null, "result");
+      const problem = result.checked ? null : findNonJson(result.result ?? null, "result");
       outcome = problem
         ? failureOutcome(
           task,
