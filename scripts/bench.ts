@@ -62,9 +62,9 @@ async function withStore<T>(kind: string, fn: (store: TaskStore) => Promise<T>):
   }
 }
 
-function registryWith(onRun?: (args: { i?: number }) => void): TaskRegistry {
+function registryWith(onRun?: (id: string) => void): TaskRegistry {
   const registry = new TaskRegistry();
-  registry.register("noop", (args: { i?: number }) => void onRun?.(args));
+  registry.register("noop", (_args, ctx) => void onRun?.(ctx.taskId));
   return registry;
 }
 
@@ -104,11 +104,12 @@ async function drain(store: TaskStore, count: number): Promise<number> {
 
 /** Enqueues at a steady 200 tasks/s and measures enqueue-to-handler-start latency. */
 async function pickupLatency(store: TaskStore): Promise<{ p50: number; p95: number; p99: number }> {
-  // By args index, set before the enqueue: a worker may start the task before `enqueue` resolves.
+  // Keyed by the args' index, known before enqueue returns: the task may start before that.
   const enqueuedAt: number[] = [];
   const latencies: number[] = [];
-  const registry = registryWith(({ i }) => {
-    if (i !== undefined) latencies.push(performance.now() - enqueuedAt[i]!);
+  const registry = new TaskRegistry();
+  registry.register("noop", ({ i }: { i: number }) => {
+    latencies.push(performance.now() - enqueuedAt[i]!);
   });
   const dispatcher = new TaskDispatcher(store, { registry });
   const worker = new TaskWorker(store, { registry, concurrency: 8 });

@@ -147,6 +147,7 @@ const NO_CONNECTION: AdminConnection = { disableIdleTimeout() {} };
  * - `GET /api/tasks/count`, `POST /api/tasks/bulk`, `DELETE /api/tasks/:id` (see `bulk_routes.ts`)
  * - `GET /api/history?range=hour|day`, `GET /api/wait-times` (see `chart_routes.ts`)
  * - `GET /api/events` (Server-Sent Events)
+ * - `GET /api/workers` (the worker registry: `{ workers: WorkerInfo[] }`)
  *
  * Errors are `{ "error": message, "details"?: ... }`. Throws `TypeError`/`RangeError` for a bad
  * option.
@@ -277,6 +278,11 @@ export function createAdminHandler(options: AdminHandlerOptions): AdminHandler {
       run: (params) => waitForTask(params),
     },
     { method: "GET", pattern: /^\/api\/events$/, run: (params) => events(params) },
+    {
+      method: "GET",
+      pattern: /^\/api\/workers$/,
+      run: async () => jsonResponse({ workers: await store.listWorkers() }),
+    },
     ...chartRoutes({ store, dispatcher, clock: options.clock ?? systemClock }),
   ];
 
