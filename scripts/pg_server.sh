@@ -6,7 +6,8 @@
 #   scripts/pg_server.sh restart DIR                         # stops it, then starts it on the same port
 #
 # `start` installs Debian's postgresql when initdb is missing, creates a cluster in DIR/data
-# (trust authentication, superuser `postgres`), and starts it with the socket directory off, so
+# (trust authentication, superuser `postgres`; only the role `aether_password_test` must give a
+# password), and starts it with the socket directory off, so
 # it touches nothing outside DIR. `stop` signals only the PID in DIR/data/postmaster.pid.
 # Extra arguments to `start` are passed to the server, e.g. `-c fsync=off` for fast tests;
 # without them the server keeps PostgreSQL's defaults (fsync on).
@@ -104,6 +105,12 @@ start)
     cat "$dir/initdb.log" >&2
     exit 1
   }
+  # One role logs in with a password (scram), so tests can check a refused login; all others
+  # are trusted.
+  hba="$dir/data/pg_hba.conf"
+  { echo "host all aether_password_test 127.0.0.1/32 scram-sha-256"; cat "$hba"; } >"$hba.new"
+  mv "$hba.new" "$hba"
+  if [ "$(id -u)" = 0 ]; then chown postgres "$hba"; fi
   for attempt in 1 2 3; do
     port=$(free_port)
     if start_server "$port" 2>>"$dir/start.log"; then

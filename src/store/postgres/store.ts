@@ -138,6 +138,11 @@ const PRIORITY_BY_RANK: readonly TaskPriority[] = (() => {
   return byRank;
 })();
 
+/** Seconds to wait before reconnect attempt `n`: 50 ms doubling, at most 1 s. */
+function reconnectBackoffSeconds(attempt: number): number {
+  return Math.min(0.05 * 2 ** attempt, 1);
+}
+
 /** bigint as a number: epoch ms and counts fit in a double exactly. */
 const BIGINT = { to: 20, from: [20], serialize: (x: number) => String(x), parse: (x: string) => Number(x) };
 
@@ -406,6 +411,9 @@ export class PostgresTaskStore implements TaskStore {
       max: resolved.maxConnections,
       connect_timeout: resolved.connectTimeoutSeconds,
       idle_timeout: 60,
+      // The client's own default waits up to 20 s between attempts after a few failures, which
+      // turns a short server restart into a long stall; retry quickly, at most 1 s apart.
+      backoff: reconnectBackoffSeconds,
       onnotice: () => {},
       types: { bigint: BIGINT } as unknown as Record<string, never>,
       connection: { application_name: "aether-tasks" },
