@@ -8,8 +8,10 @@
 import { type Clock, systemClock } from "../clock.ts";
 import type { EnqueueOptions, TaskDispatcher } from "../dispatcher.ts";
 import {
+  AmbiguousIdError,
   IllegalTransitionError,
   InvalidArgumentsError,
+  InvalidCursorError,
   TaskNotFoundError,
   UnknownTaskError,
   WaitTimeoutError,
@@ -450,6 +452,9 @@ export function createAdminHandler(options: AdminHandlerOptions): AdminHandler {
           allowed: error.allowed,
         }),
       );
+    }
+    if (error instanceof InvalidCursorError || error instanceof AmbiguousIdError) {
+      return errorResponse(new HttpError(400, error.message));
     }
     if (error instanceof UnknownTaskError) {
       return errorResponse(
