@@ -399,7 +399,7 @@ if (url !== undefined) {
         const registry = new TaskRegistry();
         registry.register("step", () => null);
         const dispatcher = new TaskDispatcher(store, { registry });
-        const total = 3000;
+        const total = 1500;
         for (let i = 0; i < total; i += 500) {
           await store.insert(
             Array.from({ length: 500 }, () => makeTask({ name: "step", createdAt: Date.now() })),
