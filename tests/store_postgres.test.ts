@@ -280,7 +280,7 @@ if (url !== undefined) {
     });
 
     it("stats come from counters that follow every kind of write", async () => {
-      const { store } = await open();
+      const { store, schema } = await open();
       const tasks = Array.from({ length: 300 }, (_, i) => makeTask({ queue: i % 3 ? "a" : "b" }));
       await store.insert(tasks);
       const claimed = await store.claim({
@@ -306,6 +306,32 @@ if (url !== undefined) {
       assert.equal(await store.count({ status: "PENDING" }), 250);
       assert.equal(await store.count({ queue: "b" }), 100);
       assert.equal(await store.count({ name: "test-task", queue: "b" }), 100);
+
+      // finishAndClaim updates the table twice in one statement: the counters follow both.
+      await store.finishAndClaim(
+        claimed.slice(20).map((t) => ({
+          kind: "failed" as const,
+          id: t.id,
+          token: t.attemptToken!,
+          now: t.runAt,
+          error: { message: "x" },
+        })),
+        { workerId: "w", queues: ["a"], limit: 40, now: tasks[0]!.runAt, leaseMillis: 1000 },
+      );
+      const sql = postgres(url, { max: 1, onnotice: () => {} });
+      try {
+        const recount = await sql.unsafe<{ status: string; n: number }[]>(
+          `SELECT status, count(*)::int AS n FROM "${schema}".tasks GROUP BY status`,
+        );
+        const after = await store.stats();
+        for (const { status, n } of recount) {
+          assert.equal(after.byStatus[status as keyof typeof after.byStatus], n, status);
+        }
+        assert.equal(after.byStatus.FAILED, 30);
+        assert.equal(after.byStatus.PROCESSING, 40);
+      } finally {
+        await sql.end({ timeout: 1 });
+      }
     });
 
     it("bad options are refused with their name and value", async () => {

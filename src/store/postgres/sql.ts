@@ -18,6 +18,76 @@ const now = (param: string) => `coalesce(${param}::bigint, ${DB_NOW})`;
 /** Every applied outcome ends the attempt's lease; `worker_id` stays for the record. */
 const END_ATTEMPT = "attempt_token = NULL, lease_expires_at = NULL, lease_millis = NULL";
 
+/**
+ * The claim as two CTEs, `due` and `claimed`, with its five parameters numbered from `first`:
+ * queues, limit, now, lease ms, worker id.
+ */
+function claimCtes(s: string, first: number): string {
+  const [queues, limit, at, lease, worker] = [0, 1, 2, 3, 4].map((i) => `$${first + i}`);
+  return `due AS (
+      SELECT p.seq, p.priority, p.run_at
+      FROM (SELECT DISTINCT name FROM unnest(${queues}::text[]) AS q(name)
+        WHERE NOT EXISTS (SELECT 1 FROM ${s}.queues WHERE queues.name = q.name AND paused)) q
+      CROSS JOIN LATERAL (
+        SELECT t.seq, t.priority, t.run_at FROM ${s}.tasks t
+        WHERE t.queue = q.name AND t.${WAITING_PREDICATE} AND t.run_at <= ${now(at!)}
+        ORDER BY t.priority DESC, t.run_at, t.seq
+        LIMIT ${limit}
+        FOR UPDATE SKIP LOCKED
+      ) p
+      ORDER BY p.priority DESC, p.run_at, p.seq
+      LIMIT ${limit}
+    ), claimed AS (
+      UPDATE ${s}.tasks t SET status = 'PROCESSING', attempts = t.attempts + 1,
+        attempt_token = gen_random_uuid()::text, worker_id = ${worker},
+        lease_expires_at = ${now(at!)} + ${lease}::bigint, lease_millis = ${lease}::bigint,
+        started_at = ${now(at!)}
+      FROM due WHERE t.seq = due.seq
+      RETURNING t.*
+    )`;
+}
+
+/**
+ * The outcomes of a batch as CTEs ending in `done` (the updated rows, with the `now` used and
+ * the outcome's token). Each kind makes its own changes; when a cancel was requested, every
+ * kind but `completed` ends CANCELLED (the in-memory store's rule). Also appends the minute
+ * counters of `history`. Parameters $1-$7: arrays of id, token, kind, result, error, now, delay.
+ */
+function finishCtes(s: string): string {
+  return `o AS (
+      SELECT o.id, o.token, o.kind, o.result, o.error, ${now("o.now")} AS now, o.delay
+      FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[],
+        $7::bigint[]) AS o(id, token, kind, result, error, now, delay)
+    ), done AS (
+      UPDATE ${s}.tasks t SET
+        status = CASE
+          WHEN o.kind = 'completed' THEN 'COMPLETED'
+          WHEN o.kind = 'cancelled' OR t.cancel_requested THEN 'CANCELLED'
+          WHEN o.kind = 'retry' THEN 'RETRYING'
+          WHEN o.kind = 'failed' THEN 'FAILED'
+          ELSE 'PENDING' END,
+        result = CASE WHEN o.kind = 'completed' THEN o.result ELSE t.result END,
+        completed_at = CASE WHEN o.kind IN ('completed', 'failed', 'cancelled')
+          OR t.cancel_requested THEN o.now ELSE t.completed_at END,
+        last_error = CASE WHEN o.kind IN ('retry', 'failed') THEN o.error
+          WHEN o.kind = 'cancelled' THEN coalesce(o.error, t.last_error) ELSE t.last_error END,
+        run_at = CASE WHEN o.kind = 'retry' THEN o.now + o.delay
+          WHEN o.kind = 'released' THEN o.now ELSE t.run_at END,
+        attempts = CASE WHEN o.kind = 'released' THEN t.attempts - 1 ELSE t.attempts END,
+        ${END_ATTEMPT}
+      FROM o
+      WHERE t.id = o.id AND t.attempt_token = o.token AND t.status = 'PROCESSING'
+      RETURNING t.*, o.now AS finished_at, o.token AS outcome_token
+    ), counted AS (
+      INSERT INTO ${s}.history_deltas (bucket, completed, failed, retried)
+      SELECT finished_at - finished_at % 60000,
+        count(*) FILTER (WHERE status = 'COMPLETED'),
+        count(*) FILTER (WHERE status = 'FAILED'),
+        count(*) FILTER (WHERE status = 'RETRYING')
+      FROM done WHERE status IN ('COMPLETED', 'FAILED', 'RETRYING') GROUP BY 1
+    )`;
+}
+
 /** All statement texts of a store on schema `s` (already quoted). */
 export function storeSql(s: string) {
   return {
@@ -65,67 +135,24 @@ export function storeSql(s: string) {
      * taking, so concurrent workers never wait on each other. Params: queues, limit, now,
      * lease ms, worker id.
      */
-    claim: `WITH due AS (
-      SELECT p.seq, p.priority, p.run_at
-      FROM (SELECT DISTINCT name FROM unnest($1::text[]) AS q(name)
-        WHERE NOT EXISTS (SELECT 1 FROM ${s}.queues WHERE queues.name = q.name AND paused)) q
-      CROSS JOIN LATERAL (
-        SELECT t.seq, t.priority, t.run_at FROM ${s}.tasks t
-        WHERE t.queue = q.name AND t.${WAITING_PREDICATE} AND t.run_at <= ${now("$3")}
-        ORDER BY t.priority DESC, t.run_at, t.seq
-        LIMIT $2
-        FOR UPDATE SKIP LOCKED
-      ) p
-      ORDER BY p.priority DESC, p.run_at, p.seq
-      LIMIT $2
-    )
-    UPDATE ${s}.tasks t SET status = 'PROCESSING', attempts = t.attempts + 1,
-      attempt_token = gen_random_uuid()::text, worker_id = $5,
-      lease_expires_at = ${now("$3")} + $4::bigint, lease_millis = $4::bigint,
-      started_at = ${now("$3")}
-    FROM due WHERE t.seq = due.seq
-    RETURNING t.*`,
+    claim: `WITH ${claimCtes(s, 1)} SELECT * FROM claimed`,
 
     /**
      * Records a batch of outcomes in one statement, each fenced by its token: a row changes only
-     * while `status = 'PROCESSING'` and the token still matches. Each kind makes its own changes;
-     * when a cancel was requested, every kind but `completed` ends CANCELLED (the in-memory
-     * store's rule). Also appends the minute counters of `history`. Params: arrays of id, token,
+     * while `status = 'PROCESSING'` and the token still matches. Params: arrays of id, token,
      * kind, result, error, now (NULL: database clock), delay (retry: runAt - now).
      */
-    finish: `WITH o AS (
-      SELECT o.id, o.token, o.kind, o.result, o.error, ${now("o.now")} AS now, o.delay
-      FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[],
-        $7::bigint[]) AS o(id, token, kind, result, error, now, delay)
-    ), done AS (
-      UPDATE ${s}.tasks t SET
-        status = CASE
-          WHEN o.kind = 'completed' THEN 'COMPLETED'
-          WHEN o.kind = 'cancelled' OR t.cancel_requested THEN 'CANCELLED'
-          WHEN o.kind = 'retry' THEN 'RETRYING'
-          WHEN o.kind = 'failed' THEN 'FAILED'
-          ELSE 'PENDING' END,
-        result = CASE WHEN o.kind = 'completed' THEN o.result ELSE t.result END,
-        completed_at = CASE WHEN o.kind IN ('completed', 'failed', 'cancelled')
-          OR t.cancel_requested THEN o.now ELSE t.completed_at END,
-        last_error = CASE WHEN o.kind IN ('retry', 'failed') THEN o.error
-          WHEN o.kind = 'cancelled' THEN coalesce(o.error, t.last_error) ELSE t.last_error END,
-        run_at = CASE WHEN o.kind = 'retry' THEN o.now + o.delay
-          WHEN o.kind = 'released' THEN o.now ELSE t.run_at END,
-        attempts = CASE WHEN o.kind = 'released' THEN t.attempts - 1 ELSE t.attempts END,
-        ${END_ATTEMPT}
-      FROM o
-      WHERE t.id = o.id AND t.attempt_token = o.token AND t.status = 'PROCESSING'
-      RETURNING t.*, o.now AS finished_at, o.token AS outcome_token
-    ), counted AS (
-      INSERT INTO ${s}.history_deltas (bucket, completed, failed, retried)
-      SELECT finished_at - finished_at % 60000,
-        count(*) FILTER (WHERE status = 'COMPLETED'),
-        count(*) FILTER (WHERE status = 'FAILED'),
-        count(*) FILTER (WHERE status = 'RETRYING')
-      FROM done WHERE status IN ('COMPLETED', 'FAILED', 'RETRYING') GROUP BY 1
-    )
-    SELECT * FROM done`,
+    finish: `WITH ${finishCtes(s)} SELECT * FROM done`,
+
+    /**
+     * `finish` then `claim` as one statement (one round trip, one commit). Both parts see the
+     * rows as they were before the statement: the claim takes waiting rows, the finish
+     * PROCESSING ones, so they never touch the same row. `finished` tells the parts apart.
+     * Params: those of `finish`, then those of `claim` from $8.
+     */
+    finishAndClaim: `WITH ${finishCtes(s)}, ${claimCtes(s, 8)}
+      SELECT true AS finished, * FROM done
+      UNION ALL SELECT false, *, NULL::bigint, NULL::text FROM claimed`,
 
     /** Params: ids, tokens, until (NULL: the claim's lease length from the database's now). */
     renew: `UPDATE ${s}.tasks t SET lease_expires_at = coalesce($3::bigint, ${DB_NOW} + t.lease_millis)

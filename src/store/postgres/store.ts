@@ -515,16 +515,25 @@ export class PostgresTaskStore implements TaskStore {
     request: ClaimRequest,
   ): Promise<{ finished: (TaskRecord | null)[]; claimed: TaskRecord[] }> {
     if (outcomes.length === 0) return { finished: [], claimed: await this.claim(request) };
-    const columns = outcomeColumns(outcomes, this.#callerClock);
-    const [finishedRows, claimedRows] = await this.#open().begin(async (tx) => {
-      const finished = await tx.unsafe<(TaskRow & { outcome_token: string })[]>(this.#q.finish, columns as never[], {
-        prepare: true,
-      });
-      return [finished, await this.#claimRows(tx, request)] as const;
-    });
+    const { workerId, queues, limit, now, leaseMillis } = request;
+    if (limit <= 0 || queues.length === 0) {
+      return { finished: await this.finish(outcomes), claimed: [] };
+    }
+    const rows = await this.#query<TaskRow & { finished: boolean; outcome_token: string }>(
+      this.#q.finishAndClaim,
+      [
+        ...outcomeColumns(outcomes, this.#callerClock),
+        [...queues],
+        limit,
+        this.#now(now),
+        leaseMillis,
+        workerId,
+      ],
+    );
+    const claimed = rows.filter((row) => !row.finished).sort(byClaimOrder);
     return {
-      finished: this.#finished(outcomes, finishedRows),
-      claimed: claimedRows.map(rowToRecord),
+      finished: this.#finished(outcomes, rows.filter((row) => row.finished)),
+      claimed: claimed.map(rowToRecord),
     };
   }
 
