@@ -19,11 +19,14 @@ const now = (param: string) => `coalesce(${param}::bigint, ${DB_NOW})`;
 const END_ATTEMPT = "attempt_token = NULL, lease_expires_at = NULL, lease_millis = NULL";
 
 /**
- * The claim as two CTEs, `due` and `claimed`, with its five parameters numbered from `first`:
- * queues, limit, now, lease ms, worker id.
+ * The claim as two CTEs, `due` and `claimed`, with its six parameters numbered from `first`:
+ * queues, limit, now, lease ms, worker id, minimum priority rank. A claimed task is not started:
+ * `started_at` stays NULL until a start mark or its outcome records when it ran.
  */
 function claimCtes(s: string, first: number): string {
-  const [queues, limit, at, lease, worker] = [0, 1, 2, 3, 4].map((i) => `$${first + i}`);
+  const [queues, limit, at, lease, worker, minPriority] = [0, 1, 2, 3, 4, 5].map((i) =>
+    `$${first + i}`
+  );
   return `due AS (
       SELECT p.seq, p.priority, p.run_at
       FROM (SELECT DISTINCT name FROM unnest(${queues}::text[]) AS q(name)
@@ -31,6 +34,7 @@ function claimCtes(s: string, first: number): string {
       CROSS JOIN LATERAL (
         SELECT t.seq, t.priority, t.run_at FROM ${s}.tasks t
         WHERE t.queue = q.name AND t.${WAITING_PREDICATE} AND t.run_at <= ${now(at!)}
+          AND t.priority >= ${minPriority}::smallint
         ORDER BY t.priority DESC, t.run_at, t.seq
         LIMIT ${limit}
         FOR UPDATE SKIP LOCKED
@@ -41,23 +45,32 @@ function claimCtes(s: string, first: number): string {
       UPDATE ${s}.tasks t SET status = 'PROCESSING', attempts = t.attempts + 1,
         attempt_token = gen_random_uuid()::text, worker_id = ${worker},
         lease_expires_at = ${now(at!)} + ${lease}::bigint, lease_millis = ${lease}::bigint,
-        started_at = ${now(at!)}
+        started_at = NULL
       FROM due WHERE t.seq = due.seq
       RETURNING t.*
     )`;
 }
 
 /**
- * The outcomes of a batch as CTEs ending in `done` (the updated rows, with the `now` used and
- * the outcome's token). Each kind makes its own changes; when a cancel was requested, every
- * kind but `completed` ends CANCELLED (the in-memory store's rule). Also appends the minute
- * counters of `history`. Parameters $1-$7: arrays of id, token, kind, result, error, now, delay.
+ * Start marks, then the outcomes of a batch, as CTEs ending in `done` (the updated rows, with
+ * the `now` used and the outcome's token). Each kind makes its own changes; when a cancel was
+ * requested, every kind but `completed` ends CANCELLED (the in-memory store's rule). Also
+ * appends the minute counters of `history`. Parameters $1-$8: arrays of the outcomes' id, token,
+ * kind, result, error, now, delay (retry: runAt - now) and start offset (startedAt - now, or
+ * NULL); $9-$11: arrays of the marks' id, token and time (NULL: the database's now). The caller
+ * folds a mark into the outcome of the same attempt, so no row is updated twice.
  */
 function finishCtes(s: string): string {
-  return `o AS (
-      SELECT o.id, o.token, o.kind, o.result, o.error, ${now("o.now")} AS now, o.delay
+  return `marked AS (
+      UPDATE ${s}.tasks t SET started_at = ${now("m.at")}
+      FROM unnest($9::text[], $10::text[], $11::bigint[]) AS m(id, token, at)
+      WHERE t.id = m.id AND t.attempt_token = m.token AND t.status = 'PROCESSING'
+      RETURNING t.seq
+    ), o AS (
+      SELECT o.id, o.token, o.kind, o.result, o.error, ${now("o.now")} AS now, o.delay,
+        o.started_offset
       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[],
-        $7::bigint[]) AS o(id, token, kind, result, error, now, delay)
+        $7::bigint[], $8::bigint[]) AS o(id, token, kind, result, error, now, delay, started_offset)
     ), done AS (
       UPDATE ${s}.tasks t SET
         status = CASE
@@ -74,6 +87,8 @@ function finishCtes(s: string): string {
         run_at = CASE WHEN o.kind = 'retry' THEN o.now + o.delay
           WHEN o.kind = 'released' THEN o.now ELSE t.run_at END,
         attempts = CASE WHEN o.kind = 'released' THEN t.attempts - 1 ELSE t.attempts END,
+        started_at = CASE WHEN o.started_offset IS NULL THEN t.started_at
+          ELSE o.now + o.started_offset END,
         ${END_ATTEMPT}
       FROM o
       WHERE t.id = o.id AND t.attempt_token = o.token AND t.status = 'PROCESSING'
@@ -138,9 +153,9 @@ export function storeSql(s: string) {
     claim: `WITH ${claimCtes(s, 1)} SELECT * FROM claimed`,
 
     /**
-     * Records a batch of outcomes in one statement, each fenced by its token: a row changes only
-     * while `status = 'PROCESSING'` and the token still matches. Params: arrays of id, token,
-     * kind, result, error, now (NULL: database clock), delay (retry: runAt - now).
+     * Records start marks and a batch of outcomes in one statement, each fenced by its token: a
+     * row changes only while `status = 'PROCESSING'` and the token still matches. Params: see
+     * `finishCtes` (data-modifying CTEs always run, so marks are written with no outcomes too).
      */
     finish: `WITH ${finishCtes(s)} SELECT * FROM done`,
 
@@ -148,9 +163,9 @@ export function storeSql(s: string) {
      * `finish` then `claim` as one statement (one round trip, one commit). Both parts see the
      * rows as they were before the statement: the claim takes waiting rows, the finish
      * PROCESSING ones, so they never touch the same row. `finished` tells the parts apart.
-     * Params: those of `finish`, then those of `claim` from $8.
+     * Params: those of `finish`, then those of `claim` from $12.
      */
-    finishAndClaim: `WITH ${finishCtes(s)}, ${claimCtes(s, 8)}
+    finishAndClaim: `WITH ${finishCtes(s)}, ${claimCtes(s, 12)}
       SELECT true AS finished, * FROM done
       UNION ALL SELECT false, *, NULL::bigint, NULL::text FROM claimed`,
 

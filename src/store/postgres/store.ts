@@ -40,6 +40,7 @@ import {
   type Outcome,
   type ProgressReport,
   type QueueState,
+  type StartMark,
   type StoreEvent,
   type TaskFilter,
   type TaskPage,
@@ -232,9 +233,18 @@ function insertColumns(tasks: readonly NewTask[]): unknown[][] {
   return columns;
 }
 
-/** The outcome parameters: arrays of id, token, kind, result, error, now, delay. */
-function outcomeColumns(outcomes: readonly Outcome[], callerClock: boolean): unknown[][] {
-  const columns: unknown[][] = Array.from({ length: 7 }, () => new Array(outcomes.length));
+/**
+ * The parameters of `finishCtes`: arrays of the outcomes' id, token, kind, result, error, now,
+ * delay and start offset, then of the marks' id, token and time. A mark for the attempt of an
+ * outcome in the same batch becomes that outcome's start (one update per row and statement).
+ */
+function finishColumns(
+  outcomes: readonly Outcome[],
+  started: readonly StartMark[],
+  callerClock: boolean,
+): unknown[][] {
+  const columns: unknown[][] = Array.from({ length: 8 }, () => new Array(outcomes.length));
+  const marks = new Map(started.map((m) => [`${m.id} ${m.token}`, m]));
   outcomes.forEach((o, i) => {
     let result: string | null = null, error: string | null = null, delay = 0;
     switch (o.kind) {
@@ -258,9 +268,27 @@ function outcomeColumns(outcomes: readonly Outcome[], callerClock: boolean): unk
           `Unknown outcome kind ${JSON.stringify((o as { kind: unknown }).kind)}`,
         );
     }
-    const values = [o.id, o.token, o.kind, result, error, callerClock ? o.now : null, delay];
+    const key = `${o.id} ${o.token}`;
+    const startedAt = o.startedAt ?? marks.get(key)?.at;
+    marks.delete(key);
+    const values = [
+      o.id,
+      o.token,
+      o.kind,
+      result,
+      error,
+      callerClock ? o.now : null,
+      delay,
+      startedAt === undefined ? null : startedAt - o.now,
+    ];
     for (let c = 0; c < values.length; c++) columns[c]![i] = values[c];
   });
+  const left = [...marks.values()];
+  columns.push(
+    left.map((m) => m.id),
+    left.map((m) => m.token),
+    left.map((m) => callerClock ? m.at : null),
+  );
   return columns;
 }
 
@@ -503,9 +531,12 @@ export class PostgresTaskStore implements TaskStore {
     return rows.map(rowToRecord);
   }
 
-  async finish(outcomes: readonly Outcome[]): Promise<(TaskRecord | null)[]> {
-    if (outcomes.length === 0) return [];
-    const columns = outcomeColumns(outcomes, this.#callerClock);
+  async finish(
+    outcomes: readonly Outcome[],
+    started: readonly StartMark[] = [],
+  ): Promise<(TaskRecord | null)[]> {
+    if (outcomes.length === 0 && started.length === 0) return [];
+    const columns = finishColumns(outcomes, started, this.#callerClock);
     const rows = await this.#query<TaskRow & { outcome_token: string }>(this.#q.finish, columns);
     return this.#finished(outcomes, rows);
   }
@@ -513,21 +544,22 @@ export class PostgresTaskStore implements TaskStore {
   async finishAndClaim(
     outcomes: readonly Outcome[],
     request: ClaimRequest,
+    started: readonly StartMark[] = [],
   ): Promise<{ finished: (TaskRecord | null)[]; claimed: TaskRecord[] }> {
-    if (outcomes.length === 0) return { finished: [], claimed: await this.claim(request) };
     const { workerId, queues, limit, now, leaseMillis } = request;
     if (limit <= 0 || queues.length === 0) {
-      return { finished: await this.finish(outcomes), claimed: [] };
+      return { finished: await this.finish(outcomes, started), claimed: [] };
     }
     const rows = await this.#query<TaskRow & { finished: boolean; outcome_token: string }>(
       this.#q.finishAndClaim,
       [
-        ...outcomeColumns(outcomes, this.#callerClock),
+        ...finishColumns(outcomes, started, this.#callerClock),
         [...queues],
         limit,
         this.#now(now),
         leaseMillis,
         workerId,
+        request.minPriority ?? 0,
       ],
     );
     const claimed = rows.filter((row) => !row.finished).sort(byClaimOrder);
@@ -878,7 +910,7 @@ export class PostgresTaskStore implements TaskStore {
     if (limit <= 0 || queues.length === 0) return [];
     const rows = await sql.unsafe<TaskRow[]>(
       this.#q.claim,
-      [[...queues], limit, this.#now(now), leaseMillis, workerId] as never[],
+      [[...queues], limit, this.#now(now), leaseMillis, workerId, request.minPriority ?? 0] as never[],
       { prepare: true },
     );
     this.#wrote();
