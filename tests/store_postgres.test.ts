@@ -120,14 +120,17 @@ if (url !== undefined) {
       cleanups.push(() => dropSchema(url, schema));
       const args = isBun ? [openFixture, url, schema] : ["run", "-A", openFixture, url, schema];
       const results = await Promise.all(
-        Array.from({ length: 5 }, () =>
-          new Promise<{ code: number | null; output: string }>((resolve) => {
-            const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
-            let output = "";
-            child.stdout!.on("data", (chunk) => (output += chunk));
-            child.stderr!.on("data", (chunk) => (output += chunk));
-            child.on("exit", (code) => resolve({ code, output }));
-          })),
+        Array.from(
+          { length: 5 },
+          () =>
+            new Promise<{ code: number | null; output: string }>((resolve) => {
+              const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+              let output = "";
+              child.stdout!.on("data", (chunk) => (output += chunk));
+              child.stderr!.on("data", (chunk) => (output += chunk));
+              child.on("exit", (code) => resolve({ code, output }));
+            }),
+        ),
       );
       for (const { code, output } of results) assert.equal(code, 0, output);
       const sql = postgres(url, { max: 1, onnotice: () => {} });
@@ -161,7 +164,11 @@ if (url !== undefined) {
     it("a worker whose clock runs 5 minutes fast neither steals a live lease nor runs a delayed task early", async () => {
       const { store } = await open({ clock: "database" });
       const realNow = Date.now();
-      const delayed = makeTask({ status: "SCHEDULED", createdAt: realNow, runAt: realNow + 60_000 });
+      const delayed = makeTask({
+        status: "SCHEDULED",
+        createdAt: realNow,
+        runAt: realNow + 60_000,
+      });
       const running = makeTask({ createdAt: realNow, runAt: realNow });
       await store.insert([delayed, running]);
       const [held] = await store.claim({
@@ -290,13 +297,15 @@ if (url !== undefined) {
         now: tasks[0]!.runAt,
         leaseMillis: 1000,
       });
-      await store.finish(claimed.slice(0, 20).map((t) => ({
-        kind: "completed" as const,
-        id: t.id,
-        token: t.attemptToken!,
-        now: t.runAt,
-        result: null,
-      })));
+      await store.finish(
+        claimed.slice(0, 20).map((t) => ({
+          kind: "completed" as const,
+          id: t.id,
+          token: t.attemptToken!,
+          now: t.runAt,
+          result: null,
+        })),
+      );
       const stats = await store.stats();
       assert.equal(stats.total, 300);
       assert.equal(stats.byStatus.PROCESSING, 30);
@@ -335,8 +344,14 @@ if (url !== undefined) {
     });
 
     it("bad options are refused with their name and value", async () => {
-      await assert.rejects(PostgresTaskStore.open(url, { clock: "wall" as never }), /clock .*"wall"/);
-      await assert.rejects(PostgresTaskStore.open(url, { schema: "Bad-Name" }), /schema .*Bad-Name/);
+      await assert.rejects(
+        PostgresTaskStore.open(url, { clock: "wall" as never }),
+        /clock .*"wall"/,
+      );
+      await assert.rejects(
+        PostgresTaskStore.open(url, { schema: "Bad-Name" }),
+        /schema .*Bad-Name/,
+      );
       await assert.rejects(PostgresTaskStore.open(url, { maxConnections: 0 }), RangeError);
       await assert.rejects(
         PostgresTaskStore.open(url, { pool: 3 } as never),

@@ -157,16 +157,19 @@ export class PostgresNotifier extends LocalNotifier {
   async #connect(reconnect: boolean): Promise<void> {
     const generation = ++this.#generation;
     const { url, options } = this.#options.connection;
-    const client = postgres(url, <Options<Record<string, never>>> {
-      ...options,
-      max: 1,
-      idle_timeout: 0,
-      max_lifetime: null,
-      onnotify: (_channel: string, payload: string) => this.#receive(payload),
-      onclose: () => {
-        if (generation === this.#generation && this.#listening) this.#lost();
+    const client = postgres(
+      url,
+      <Options<Record<string, never>>> {
+        ...options,
+        max: 1,
+        idle_timeout: 0,
+        max_lifetime: null,
+        onnotify: (_channel: string, payload: string) => this.#receive(payload),
+        onclose: () => {
+          if (generation === this.#generation && this.#listening) this.#lost();
+        },
       },
-    });
+    );
     this.#client = client;
     await this.#listen(generation, reconnect, DEFAULT_PG_RECONNECT_MIN_MILLIS);
   }
@@ -181,7 +184,8 @@ export class PostgresNotifier extends LocalNotifier {
       this.#options.onError(error);
       this.#startPolling();
       this.#retryTimer = setTimeout(
-        () => void this.#listen(generation, true, Math.min(pause * 2, DEFAULT_PG_RECONNECT_MAX_MILLIS)),
+        () =>
+          void this.#listen(generation, true, Math.min(pause * 2, DEFAULT_PG_RECONNECT_MAX_MILLIS)),
         pause,
       );
       return;
@@ -206,7 +210,10 @@ export class PostgresNotifier extends LocalNotifier {
 
   #startPolling(): void {
     if (this.#pollTimer !== undefined || this.#pollFallbackMillis <= 0) return;
-    this.#pollTimer = setInterval(() => this.emitLocal({ type: "changed" }), this.#pollFallbackMillis);
+    this.#pollTimer = setInterval(
+      () => this.emitLocal({ type: "changed" }),
+      this.#pollFallbackMillis,
+    );
   }
 
   #stopPolling(): void {

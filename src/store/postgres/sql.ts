@@ -170,7 +170,8 @@ export function storeSql(s: string) {
       UNION ALL SELECT false, *, NULL::bigint, NULL::text FROM claimed`,
 
     /** Params: ids, tokens, until (NULL: the claim's lease length from the database's now). */
-    renew: `UPDATE ${s}.tasks t SET lease_expires_at = coalesce($3::bigint, ${DB_NOW} + t.lease_millis)
+    renew:
+      `UPDATE ${s}.tasks t SET lease_expires_at = coalesce($3::bigint, ${DB_NOW} + t.lease_millis)
       FROM unnest($1::text[], $2::text[]) AS l(id, token)
       WHERE t.id = l.id AND t.attempt_token = l.token AND t.status = 'PROCESSING'
       RETURNING t.id, l.token, t.cancel_requested`,

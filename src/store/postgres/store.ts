@@ -31,8 +31,8 @@ import {
   type HistoryPoint,
   type InsertOptions,
   type InsertResult,
-  type LeadRequest,
   type Leadership,
+  type LeadRequest,
   type LeaseRef,
   type LeaseRenewal,
   type ListQuery,
@@ -50,12 +50,11 @@ import {
 } from "../store.ts";
 import { PostgresNotifier } from "./notifier.ts";
 import { migrate, quoteIdentifier, SCHEMA_VERSION } from "./schema.ts";
-import { DB_NOW, storeSql, type StoreSql } from "./sql.ts";
+import { DB_NOW, type StoreSql, storeSql } from "./sql.ts";
 import {
   assertSchemaName,
   DEFAULT_PG_SCHEMA,
   describeConnectError,
-  maskPassword,
   parsePostgresUrl,
 } from "./url.ts";
 
@@ -145,7 +144,12 @@ function reconnectBackoffSeconds(attempt: number): number {
 }
 
 /** bigint as a number: epoch ms and counts fit in a double exactly. */
-const BIGINT = { to: 20, from: [20], serialize: (x: number) => String(x), parse: (x: string) => Number(x) };
+const BIGINT = {
+  to: 20,
+  from: [20],
+  serialize: (x: number) => String(x),
+  parse: (x: string) => Number(x),
+};
 
 const num = (x: number | string): number => typeof x === "number" ? x : Number(x);
 const numOrNull = (x: number | string | null): number | null => x === null ? null : num(x);
@@ -310,7 +314,9 @@ function asTransaction(tx: unknown): Sql {
 function resolveOptions(
   options: PostgresStoreOptions,
   urlSchema: string | undefined,
-): Required<Omit<PostgresStoreOptions, "onError">> & { onError: ((error: unknown) => void) | undefined } {
+): Required<Omit<PostgresStoreOptions, "onError">> & {
+  onError: ((error: unknown) => void) | undefined;
+} {
   if (typeof options !== "object" || options === null) {
     throw new TypeError(`PostgreSQL store options must be an object, got ${String(options)}`);
   }
@@ -461,7 +467,9 @@ export class PostgresTaskStore implements TaskStore {
     } catch (error) {
       await sql.end({ timeout: 0 }).catch(() => {});
       throw new StoreConnectionError(
-        `Cannot connect to PostgreSQL at ${parsed.display}: ${describeConnectError(error, password)}`,
+        `Cannot connect to PostgreSQL at ${parsed.display}: ${
+          describeConnectError(error, password)
+        }`,
         parsed.display,
       );
     }
@@ -571,11 +579,14 @@ export class PostgresTaskStore implements TaskStore {
 
   async renewLeases(leases: readonly LeaseRef[], until: number): Promise<LeaseRenewal> {
     if (leases.length === 0) return { lost: [], cancelRequested: [] };
-    const rows = await this.#query<{ id: string; token: string; cancel_requested: boolean }>(this.#q.renew, [
-      leases.map((l) => l.id),
-      leases.map((l) => l.token),
-      this.#callerClock ? until : null,
-    ]);
+    const rows = await this.#query<{ id: string; token: string; cancel_requested: boolean }>(
+      this.#q.renew,
+      [
+        leases.map((l) => l.id),
+        leases.map((l) => l.token),
+        this.#callerClock ? until : null,
+      ],
+    );
     const held = new Map(rows.map((r) => [`${r.id} ${r.token}`, r.cancel_requested]));
     const renewal: LeaseRenewal = { lost: [], cancelRequested: [] };
     for (const { id, token } of leases) {
@@ -783,7 +794,9 @@ export class PostgresTaskStore implements TaskStore {
     return rows.length;
   }
 
-  async prune(request: { before: number; statuses: readonly TaskStatus[]; limit: number }): Promise<number> {
+  async prune(
+    request: { before: number; statuses: readonly TaskStatus[]; limit: number },
+  ): Promise<number> {
     const { before, limit } = request;
     assertBatchLimit(limit);
     const statuses = request.statuses.filter((s) => DELETABLE_STATUSES.includes(s));
@@ -910,7 +923,14 @@ export class PostgresTaskStore implements TaskStore {
     if (limit <= 0 || queues.length === 0) return [];
     const rows = await sql.unsafe<TaskRow[]>(
       this.#q.claim,
-      [[...queues], limit, this.#now(now), leaseMillis, workerId, request.minPriority ?? 0] as never[],
+      [
+        [...queues],
+        limit,
+        this.#now(now),
+        leaseMillis,
+        workerId,
+        request.minPriority ?? 0,
+      ] as never[],
       { prepare: true },
     );
     this.#wrote();
@@ -949,7 +969,10 @@ export class PostgresTaskStore implements TaskStore {
 
   /** One bounded step folding counter deltas into the totals. */
   async #fold(): Promise<void> {
-    await this.#query(this.#q.foldCounters, [FOLD_BATCH, HISTORY_KEEP_MILLIS + HISTORY_BUCKET_MILLIS]);
+    await this.#query(this.#q.foldCounters, [
+      FOLD_BATCH,
+      HISTORY_KEEP_MILLIS + HISTORY_BUCKET_MILLIS,
+    ]);
   }
 
   async #query<T = Record<string, unknown>>(
@@ -965,5 +988,3 @@ export class PostgresTaskStore implements TaskStore {
     return this.#sql;
   }
 }
-
-export { maskPassword };

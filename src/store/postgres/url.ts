@@ -40,13 +40,19 @@ export function parsePostgresUrl(url: string): ParsedPostgresUrl {
   const display = maskPassword(String(url));
   const expected = "expected postgres://user:password@host:port/database?schema=name";
   if (typeof url !== "string" || !isPostgresUrl(url)) {
-    throw new StoreConnectionError(`Invalid PostgreSQL URL ${JSON.stringify(display)}: ${expected}`, display);
+    throw new StoreConnectionError(
+      `Invalid PostgreSQL URL ${JSON.stringify(display)}: ${expected}`,
+      display,
+    );
   }
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    throw new StoreConnectionError(`Invalid PostgreSQL URL ${JSON.stringify(display)}: ${expected}`, display);
+    throw new StoreConnectionError(
+      `Invalid PostgreSQL URL ${JSON.stringify(display)}: ${expected}`,
+      display,
+    );
   }
   if (parsed.hostname === "" && !parsed.searchParams.has("host")) {
     throw new StoreConnectionError(
