@@ -108,6 +108,40 @@ if (url !== undefined) {
       assert.equal(claimed?.id, kept.id);
     });
 
+    it("enqueue in the application's transaction: rolled back, neither order nor task; committed, the task runs", async () => {
+      const { store, schema } = await open({ clock: "database" });
+      const sql = postgres(url, { max: 2, onnotice: () => {} });
+      cleanups.push(() => sql.end({ timeout: 1 }));
+      const orders = `"${schema}".app_orders`;
+      await sql.unsafe(`CREATE TABLE ${orders} (id integer PRIMARY KEY)`);
+      const registry = new TaskRegistry();
+      registry.register("ship-order", ({ orderId }: { orderId: number }) => ({ shipped: orderId }));
+      const dispatcher = new TaskDispatcher(store, { registry });
+      let lostId: string | undefined;
+      await assert.rejects(
+        sql.begin(async (tx) => {
+          await tx.unsafe(`INSERT INTO ${orders} (id) VALUES (1)`);
+          lostId = await dispatcher.enqueue("ship-order", { orderId: 1 }, { tx });
+          throw new Error("payment declined");
+        }),
+        /payment declined/,
+      );
+      assert.equal(await dispatcher.getTask(lostId!), null);
+      assert.equal((await sql.unsafe(`SELECT id FROM ${orders}`)).length, 0);
+
+      const worker = new TaskWorker(store, { registry, pollInterval: 60_000 });
+      worker.start();
+      cleanups.unshift(() => worker.stop({ graceMillis: 0 }));
+      const id = await sql.begin(async (tx) => {
+        await tx.unsafe(`INSERT INTO ${orders} (id) VALUES (2)`);
+        return await dispatcher.enqueue("ship-order", { orderId: 2 }, { tx });
+      });
+      // The worker hears of it through NOTIFY, sent at commit; it does not wait for a poll.
+      const done = await dispatcher.waitFor(id, { timeout: 10_000 });
+      assert.equal(done.status, "COMPLETED");
+      assert.deepEqual(done.result, { shipped: 2 });
+    });
+
     it("an insert with a tx that is not a postgres transaction is refused", async () => {
       const { store } = await open();
       await assert.rejects(store.insert([makeTask()], { tx: {} }), /tx must be a transaction/);
