@@ -19,7 +19,7 @@ import { PostgresTaskStore } from "../src/store/postgres/store.ts";
 import { maskPassword } from "../src/store/postgres/url.ts";
 import type { StoreEvent } from "../src/store/store.ts";
 import { TaskWorker } from "../src/worker.ts";
-import { makeTask, tempDir } from "./_helpers.ts";
+import { makeTask, nextEvent, tempDir } from "./_helpers.ts";
 import { dropSchema, freshSchema, openPgStore, requirePgUrl } from "./_postgres.ts";
 import { storeConformance } from "./store_conformance.ts";
 
@@ -268,6 +268,34 @@ if (url !== undefined) {
       await store.notifier.connected;
       await peer.cancel(claimed!.id, task.runAt);
       assert.deepEqual(await heard, { type: "cancelRequested", id: task.id });
+    });
+
+    it("a cancel requested from another process aborts the running handler without waiting for a lease renewal", async () => {
+      const { store, schema } = await open({ clock: "database" });
+      const peer = await openPeer(schema, { clock: "database" });
+      const registry = new TaskRegistry();
+      let started!: () => void;
+      const running = new Promise<void>((resolve) => (started = resolve));
+      registry.register("wait-for-abort", (_args, ctx) =>
+        new Promise((_resolve, reject) => {
+          started();
+          ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason));
+        }));
+      // Leases renew every 100 s here: only the NOTIFY can bring the cancel in time.
+      const worker = new TaskWorker(store, {
+        registry,
+        leaseMillis: 300_000,
+        pollInterval: 60_000,
+      });
+      worker.start();
+      cleanups.unshift(() => worker.stop({ graceMillis: 0 }));
+      const dispatcher = new TaskDispatcher(store, { registry });
+      const id = await dispatcher.enqueue("wait-for-abort");
+      await running;
+      const cancelled = nextEvent(worker.signals.taskCancelled);
+      await new TaskDispatcher(peer, { registry }).cancel(id);
+      assert.equal((await cancelled).task.id, id);
+      assert.equal((await dispatcher.getTask(id))?.status, "CANCELLED");
     });
 
     it("an insert through another store instance wakes this one's listeners once per queue", async () => {
