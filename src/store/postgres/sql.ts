@@ -182,6 +182,8 @@ export function storeSql(s: string) {
 
     progressRow: `SELECT seq, logs FROM ${s}.tasks
       WHERE id = $1 AND attempt_token = $2 AND status = 'PROCESSING' FOR UPDATE`,
+    held: `SELECT seq FROM ${s}.tasks
+      WHERE id = $1 AND attempt_token = $2 AND status = 'PROCESSING'`,
     setProgress: `UPDATE ${s}.tasks SET progress = $2 WHERE seq = $1`,
     setLogs: `UPDATE ${s}.tasks SET logs = $2 WHERE seq = $1`,
     setProgressFenced: `UPDATE ${s}.tasks SET progress = $3

@@ -608,8 +608,7 @@ export class PostgresTaskStore implements TaskStore {
     const hasProgress = "progress" in report;
     if (logs === undefined || logs.length === 0) {
       if (!hasProgress) {
-        return (await this.#query(this.#q.progressRow.replace(" FOR UPDATE", ""), [id, token]))
-          .length > 0;
+        return (await this.#query(this.#q.held, [id, token])).length > 0;
       }
       const rows = await this.#query(this.#q.setProgressFenced, [
         id,
