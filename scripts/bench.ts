@@ -109,9 +109,9 @@ async function withStore<T>(kind: string, fn: (store: TaskStore) => Promise<T>):
   }
 }
 
-function registryWith(): TaskRegistry {
+function registryWith(onRun?: (id: string) => void): TaskRegistry {
   const registry = new TaskRegistry();
-  registry.register("noop", () => {});
+  registry.register("noop", (_args, ctx) => void onRun?.(ctx.taskId));
   return registry;
 }
 
@@ -151,11 +151,13 @@ async function drain(store: TaskStore, count: number): Promise<number> {
 
 /** Enqueues at a steady 200 tasks/s and measures enqueue-to-handler-start latency. */
 async function pickupLatency(store: TaskStore): Promise<{ p50: number; p95: number; p99: number }> {
+  // Keyed by the args' index, known before enqueue returns: the task may start before that.
+  const enqueuedAt: number[] = [];
   const latencies: number[] = [];
-  // The enqueue time travels in the args: on PostgreSQL the worker can hear the NOTIFY and run
-  // the task before the enqueue call has returned its id.
   const registry = new TaskRegistry();
-  registry.register("noop", ({ t }: { t: number }) => void latencies.push(performance.now() - t));
+  registry.register("noop", ({ i }: { i: number }) => {
+    latencies.push(performance.now() - enqueuedAt[i]!);
+  });
   const dispatcher = new TaskDispatcher(store, { registry });
   const worker = new TaskWorker(store, { registry, concurrency: 8 });
   worker.start();
@@ -165,7 +167,8 @@ async function pickupLatency(store: TaskStore): Promise<{ p50: number; p95: numb
     const due = start + i * 5;
     const wait = due - performance.now();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    await dispatcher.enqueue("noop", { t: performance.now() });
+    enqueuedAt[i] = performance.now();
+    await dispatcher.enqueue("noop", { i });
   }
   while (latencies.length < total) await new Promise((resolve) => setTimeout(resolve, 10));
   await worker.stop();

@@ -20,6 +20,7 @@ import { formatTable, type Palette } from "../output.ts";
 import { requireHandlersDir } from "../load_registry.ts";
 import { LOCK_TIMEOUT_OPTION, openStore, resolveLockTimeout } from "../open_store.ts";
 import { DEFAULT_REPEAT_WINDOW_MILLIS, RateLimitedLog } from "../../rate_limited_log.ts";
+import { backupBeforeMigration } from "../migration_backup.ts";
 import {
   describeWorkerConfig,
   resolveWorkerConfig,
@@ -76,6 +77,12 @@ async function runWorker(
     palette,
   });
   const handlersDir = await requireHandlersDir(config.handlers.value);
+  const backup = await backupBeforeMigration(config.db.value);
+  if (backup) {
+    log.info("db.backup", `backed up schema ${backup.fromVersion} to ${backup.path}`, {
+      ...backup,
+    });
+  }
   // Opening writable refuses a database this process cannot write, before anything starts.
   const store = await openStore(config.db.value, {
     missing: "create",
@@ -101,10 +108,14 @@ async function runWorker(
       concurrency: config.concurrency.value,
       queues,
       pollInterval: config.pollInterval.value,
+      leaseMillis: config.lease.value,
+      heartbeatInterval: config.heartbeatInterval.value,
+      heartbeatTimeout: config.heartbeatTimeout.value,
       signals,
       onError: (error) => errors.report(oneLine(error)),
     });
     log.connect(signals);
+    connectRecoveryLog(worker, log);
     if (config.admin.value) {
       const started = pool;
       admin = createAdminServer(config, {
@@ -251,6 +262,25 @@ function waitForStopSignal(
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);
   });
+}
+
+/** Logs leadership changes and workers found gone. */
+function connectRecoveryLog(worker: TaskWorker, log: WorkerLog): void {
+  const { workerId } = worker;
+  worker.leader.gained.connect(() =>
+    log.info("worker.leader", `worker ${workerId} leads maintenance (lease rescue)`, { workerId })
+  );
+  worker.leader.lost.connect(() =>
+    log.info("worker.leader", `worker ${workerId} no longer leads maintenance`, { workerId })
+  );
+  worker.heartbeat.workerGone.connect(({ worker: gone, reason, rescued }) =>
+    log.warn(
+      "worker.gone",
+      `worker ${gone.id} (pid ${gone.pid} on ${gone.host}) is gone: ${reason}; ` +
+        `${rescued} of its task(s) run again`,
+      { goneWorkerId: gone.id, host: gone.host, pid: gone.pid, reason, rescued },
+    )
+  );
 }
 
 /** Every queue the handlers name, sorted. */
