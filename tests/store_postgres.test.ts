@@ -325,7 +325,6 @@ if (url !== undefined) {
 
     it("after its connection is killed the notifier listens again and emits changed once", async () => {
       const { store, schema } = await open();
-      const peer = await openPeer(schema);
       const unlisten = store.listen(() => {});
       await store.notifier.connected;
       assert.ok(store.notifier.listening);
@@ -342,6 +341,7 @@ if (url !== undefined) {
       }
       await changed;
       await store.notifier.connected;
+      const peer = await openPeer(schema); // opened now: its own listener is not the one killed
       const inserted = nextStoreEvent(store, (e) => e.type === "inserted");
       await peer.insert([makeTask({ queue: "after-reconnect" })]);
       assert.equal((await inserted as { queue: string }).queue, "after-reconnect");

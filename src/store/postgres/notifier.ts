@@ -52,9 +52,12 @@ interface Payload {
 }
 
 /**
- * LISTEN/NOTIFY for one store. Connects when the first listener subscribes, disconnects when
- * the last leaves; after a lost connection it listens again (with backoff) and emits `changed`
- * once, and while it is down it emits `changed` every `pollFallbackMillis`.
+ * LISTEN/NOTIFY for one store. It listens from {@linkcode PostgresNotifier.start} (the store
+ * awaits it in `open`) until `close`, whether or not anyone subscribed: a NOTIFY reaches only
+ * sessions that were listening when it was committed, so a listener that subscribes later still
+ * hears of every commit that follows its subscription. After a lost connection it listens again
+ * (with backoff) and emits `changed` once; while it is down it emits `changed` every
+ * `pollFallbackMillis`.
  */
 export class PostgresNotifier extends LocalNotifier {
   readonly #options: PostgresNotifierOptions;
@@ -120,12 +123,10 @@ export class PostgresNotifier extends LocalNotifier {
     await this.#disconnect();
   }
 
-  protected override onListenersChanged(): void {
-    if (this.size > 0 && !this.#closed) {
-      if (this.#client === undefined) this.#connected = this.#connect(false);
-    } else if (this.#client !== undefined) {
-      void this.#disconnect();
-    }
+  /** Starts listening; resolves once LISTEN is in place (or the first attempt failed). */
+  start(): Promise<void> {
+    if (this.#client === undefined && !this.#closed) this.#connected = this.#connect(false);
+    return this.#connected;
   }
 
   #send(payload: Payload): void {
@@ -203,7 +204,7 @@ export class PostgresNotifier extends LocalNotifier {
     const old = this.#client;
     this.#client = undefined;
     void old?.end({ timeout: 0 }).catch(() => {});
-    if (this.#closed || this.size === 0) return;
+    if (this.#closed) return;
     this.#startPolling();
     this.#connected = this.#connect(true);
   }

@@ -475,6 +475,7 @@ export class PostgresTaskStore implements TaskStore {
     }
     try {
       await store.migrate();
+      await store.#notifier.start();
     } catch (error) {
       await store.close();
       throw error;
