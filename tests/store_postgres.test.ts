@@ -219,6 +219,18 @@ if (url !== undefined) {
       registry.register("test-task", () => "ran");
       const worker = new TaskWorker(store, { registry, clock: fast, pollInterval: 60_000 });
       assert.equal(await worker.rescueExpiredLeases(), 0, "the live lease is not rescued");
+      // Nor is a worker on another host that beat just now taken for gone.
+      await store.registerWorker({
+        id: "honest",
+        host: "another-host",
+        pid: 4242,
+        startedAt: realNow,
+        lastBeatAt: realNow,
+        queues: ["default"],
+        concurrency: 1,
+        meta: {},
+      });
+      assert.deepEqual(await worker.heartbeat.runOnce(), [], "no live worker is declared gone");
       assert.deepEqual(
         await store.claim({
           workerId: "fast",

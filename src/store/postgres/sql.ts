@@ -279,14 +279,25 @@ export function storeSql(s: string) {
       ON CONFLICT (name) DO UPDATE SET paused = EXCLUDED.paused, updated_at = EXCLUDED.updated_at
       RETURNING name, paused, updated_at`,
 
+    /**
+     * Params: id, host, pid, started_at, last_beat_at, queues, concurrency, meta, database-clock
+     * mode. In database-clock mode the beat is the database's now (and the start keeps its
+     * distance to the beat); the database's now is returned either way, so the store learns how
+     * far the caller's clock is from it.
+     */
     registerWorker: `INSERT INTO ${s}.workers AS w
       (id, host, pid, started_at, last_beat_at, queues, concurrency, meta)
-      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+      VALUES ($1, $2, $3,
+        CASE WHEN $9::boolean THEN ${DB_NOW} - ($5::bigint - $4::bigint) ELSE $4::bigint END,
+        CASE WHEN $9::boolean THEN ${DB_NOW} ELSE $5::bigint END, $6, $7, $8)
       ON CONFLICT (id) DO UPDATE SET host = EXCLUDED.host, pid = EXCLUDED.pid,
         started_at = EXCLUDED.started_at, last_beat_at = EXCLUDED.last_beat_at,
-        queues = EXCLUDED.queues, concurrency = EXCLUDED.concurrency, meta = EXCLUDED.meta`,
-    heartbeatWorker: `UPDATE ${s}.workers SET last_beat_at = $2, meta = coalesce($3, meta)
-      WHERE id = $1 RETURNING id`,
+        queues = EXCLUDED.queues, concurrency = EXCLUDED.concurrency, meta = EXCLUDED.meta
+      RETURNING ${DB_NOW} AS db_now`,
+    /** Params: id, now (NULL: the database's), meta or NULL. */
+    heartbeatWorker: `UPDATE ${s}.workers SET last_beat_at = ${now("$2")},
+      meta = coalesce($3, meta)
+      WHERE id = $1 RETURNING ${DB_NOW} AS db_now`,
     removeWorker: `DELETE FROM ${s}.workers WHERE id = $1`,
     listWorkers: `SELECT * FROM ${s}.workers ORDER BY started_at, id`,
 

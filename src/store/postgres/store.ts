@@ -399,6 +399,8 @@ export class PostgresTaskStore implements TaskStore {
   readonly #display: string;
   #closed = false;
   #writes = 0;
+  /** Database-clock mode: how far the worker registry's caller's clock is ahead of the database's. */
+  #callerOffset = 0;
   #folding: Promise<unknown> | undefined;
 
   private constructor(
@@ -828,8 +830,12 @@ export class PostgresTaskStore implements TaskStore {
     return { name: row!.name, paused: row!.paused, updatedAt: num(row!.updated_at) };
   }
 
+  /**
+   * Registers a worker. In database-clock mode its beat is stamped with the database's clock,
+   * and the store learns the caller's clock offset from `lastBeatAt` (see {@linkcode listWorkers}).
+   */
   async registerWorker(info: WorkerInfo): Promise<void> {
-    await this.#query(this.#q.registerWorker, [
+    const [row] = await this.#query<{ db_now: number }>(this.#q.registerWorker, [
       info.id,
       info.host,
       info.pid,
@@ -838,22 +844,31 @@ export class PostgresTaskStore implements TaskStore {
       JSON.stringify(info.queues),
       info.concurrency,
       JSON.stringify(info.meta),
+      !this.#callerClock,
     ]);
+    if (row) this.#callerOffset = info.lastBeatAt - num(row.db_now);
   }
 
   async heartbeatWorker(id: string, now: number, meta?: JsonValue): Promise<boolean> {
-    const rows = await this.#query(this.#q.heartbeatWorker, [
+    const [row] = await this.#query<{ db_now: number }>(this.#q.heartbeatWorker, [
       id,
-      now,
+      this.#now(now),
       meta === undefined ? null : JSON.stringify(meta),
     ]);
-    return rows.length > 0;
+    if (row) this.#callerOffset = now - num(row.db_now);
+    return row !== undefined;
   }
 
   async removeWorker(id: string): Promise<void> {
     await this.#query(this.#q.removeWorker, [id]);
   }
 
+  /**
+   * Every registered worker, oldest first. In database-clock mode the beats are database times,
+   * shifted into the clock of this store's last `registerWorker`/`heartbeatWorker` caller: a
+   * caller comparing `now - lastBeatAt` then measures the silence by the database's clock, so a
+   * host whose clock runs fast does not take live workers for gone.
+   */
   async listWorkers(): Promise<WorkerInfo[]> {
     const rows = await this.#query<{
       id: string;
@@ -865,12 +880,13 @@ export class PostgresTaskStore implements TaskStore {
       concurrency: number;
       meta: string;
     }>(this.#q.listWorkers, []);
+    const shift = this.#callerClock ? 0 : this.#callerOffset;
     return rows.map((r) => ({
       id: r.id,
       host: r.host,
       pid: r.pid,
-      startedAt: num(r.started_at),
-      lastBeatAt: num(r.last_beat_at),
+      startedAt: num(r.started_at) + shift,
+      lastBeatAt: num(r.last_beat_at) + shift,
       queues: JSON.parse(r.queues) as string[],
       concurrency: r.concurrency,
       meta: JSON.parse(r.meta) as JsonValue,
