@@ -101,9 +101,6 @@ export function describeConnectError(error: unknown, password: string): string {
     case "28000":
       reason = `login refused: ${reason}`;
       break;
-    case "3D000":
-      reason = `${reason}`;
-      break;
   }
   reason = reason.split("\n")[0]!;
   if (password) reason = reason.replaceAll(password, "***");
