@@ -7,6 +7,7 @@ import { type Clock, systemClock } from "./clock.ts";
 import { IllegalTransitionError, TaskNotFoundError, WaitTimeoutError } from "./errors.ts";
 import { newTaskId } from "./id.ts";
 import type { JsonValue } from "./json.ts";
+import { setLongTimeout } from "./long_timer.ts";
 import {
   assertName,
   assertPriority,
@@ -206,6 +207,9 @@ export class TaskDispatcher {
     if (timeout !== undefined && (!Number.isFinite(timeout) || timeout < 0)) {
       throw new RangeError(`timeout must be a number of ms >= 0, got ${String(timeout)}`);
     }
+    if (typeof pollInterval !== "number" || !(pollInterval > 0)) {
+      throw new RangeError(`pollInterval must be a number of ms > 0, got ${String(pollInterval)}`);
+    }
     signal?.throwIfAborted();
     let wake: () => void = () => {};
     const unlisten = this.#store.listen((event) => {
@@ -222,15 +226,15 @@ export class TaskDispatcher {
         if (left <= 0) throw new WaitTimeoutError(id, timeout ?? 0);
         await new Promise<void>((resolve, reject) => {
           const done = () => {
-            clearTimeout(timer);
+            timer.clear();
             signal?.removeEventListener("abort", onAbort);
             resolve();
           };
           const onAbort = () => {
-            clearTimeout(timer);
+            timer.clear();
             reject(signal?.reason);
           };
-          const timer = setTimeout(done, Math.min(left, pollInterval));
+          const timer = setLongTimeout(done, Math.min(left, pollInterval));
           signal?.addEventListener("abort", onAbort, { once: true });
           wake = done;
         });

@@ -12,6 +12,7 @@ import {
   type TaskExecutor,
 } from "./executor.ts";
 import { findNonJson, type JsonValue } from "./json.ts";
+import { clearLongTimeout, type LongTimer, setLongTimeout } from "./long_timer.ts";
 import { failureOutcome, toTaskError } from "./outcome.ts";
 import { assertName, DEFAULT_QUEUE, defaultRegistry, type TaskRegistry } from "./registry.ts";
 import { LeaseRescuer } from "./rescuer.ts";
@@ -66,7 +67,7 @@ interface Attempt {
   task: TaskRecord;
   token: string;
   controller: AbortController;
-  timeout: ReturnType<typeof setTimeout> | undefined;
+  timeout: LongTimer | undefined;
   logs: string[];
   logFlush: Promise<void> | undefined;
 }
@@ -106,7 +107,7 @@ export class TaskWorker {
   /** Slots held by claims in flight, so the claim loop and a refill never claim the same slot. */
   #reserved = 0;
   #resolveIdle: (() => void) | undefined;
-  #dueTimer: ReturnType<typeof setTimeout> | undefined;
+  #dueTimer: LongTimer | undefined;
   #dueAt = Infinity;
   #renewTimer: ReturnType<typeof setInterval> | undefined;
   #unlisten: (() => void) | undefined;
@@ -253,11 +254,11 @@ export class TaskWorker {
     if ((this.#wakeRequested && canClaim) || this.#state !== "running") return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
-        clearTimeout(timer);
+        timer.clear();
         this.#resolveIdle = undefined;
         resolve();
       };
-      const timer = setTimeout(done, this.#pollInterval);
+      const timer = setLongTimeout(done, this.#pollInterval);
       this.#resolveIdle = done;
     });
   }
@@ -266,9 +267,9 @@ export class TaskWorker {
     const delay = runAt - this.#clock.now();
     if (delay <= 0) return this.wake();
     if (runAt >= this.#dueAt) return;
-    clearTimeout(this.#dueTimer);
+    clearLongTimeout(this.#dueTimer);
     this.#dueAt = runAt;
-    this.#dueTimer = setTimeout(() => {
+    this.#dueTimer = setLongTimeout(() => {
       this.#dueAt = Infinity;
       this.wake();
     }, delay);
@@ -290,7 +291,7 @@ export class TaskWorker {
     this.#running.set(task.id, attempt);
     if (task.timeoutMillis !== null) {
       const limit = task.timeoutMillis;
-      attempt.timeout = setTimeout(
+      attempt.timeout = setLongTimeout(
         () => this.#abort(task.id, "timeout", `Timed out after ${limit} ms`),
         limit,
       );
@@ -335,7 +336,7 @@ export class TaskWorker {
   }
 
   async #settle(attempt: Attempt, result: AttemptResult): Promise<void> {
-    clearTimeout(attempt.timeout);
+    clearLongTimeout(attempt.timeout);
     await attempt.logFlush;
     const { task, token } = attempt;
     const reason = attempt.controller.signal.reason;
@@ -468,14 +469,14 @@ export class TaskWorker {
     if (!this.#running.size) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
-        clearTimeout(timer);
+        timer.clear();
         this.#settled.delete(check);
         resolve();
       };
       const check = () => {
         if (!this.#running.size) done();
       };
-      const timer = setTimeout(done, millis);
+      const timer = setLongTimeout(done, millis);
       this.#settled.add(check);
     });
   }
@@ -488,7 +489,7 @@ export class TaskWorker {
     }
     this.#state = "stopping";
     this.#unlisten?.();
-    clearTimeout(this.#dueTimer);
+    clearLongTimeout(this.#dueTimer);
     this.#resolveIdle?.();
     await this.#loop;
     await this.#rescuer.stop();
