@@ -8,14 +8,8 @@ import { IllegalTransitionError, TaskNotFoundError, WaitTimeoutError } from "./e
 import { newTaskId } from "./id.ts";
 import type { JsonValue } from "./json.ts";
 import { setLongTimeout } from "./long_timer.ts";
-import {
-  assertName,
-  assertPriority,
-  assertTimeout,
-  defaultRegistry,
-  parseArgs,
-  type TaskRegistry,
-} from "./registry.ts";
+import { checkEnqueueField, parseEnqueueOptions } from "./enqueue_input.ts";
+import { defaultRegistry, parseArgs, type TaskRegistry } from "./registry.ts";
 import { resolveRetryConfig, type RetryConfig } from "./retry.ts";
 import {
   CANCELLABLE_STATUSES,
@@ -76,8 +70,6 @@ export const DEFAULT_LIST_LIMIT = 50;
 export const MAX_LIST_LIMIT = 1000;
 /** Default re-read interval of {@linkcode TaskDispatcher.waitFor}. */
 export const DEFAULT_WAIT_POLL_MILLIS = 250;
-
-const ENQUEUE_OPTION_KEYS = new Set(["priority", "delay", "queue", "retryConfig", "timeout"]);
 
 /**
  * Enqueues tasks into a store and manages them: get, cancel, retry, list, stats, wait.
@@ -245,42 +237,25 @@ export class TaskDispatcher {
   }
 
   #build(name: string, args: unknown, options: EnqueueOptions, now: number): TaskRecord {
-    assertName(name, "Task name");
-    const definition = this.#registry.get(name);
-    if (typeof options !== "object" || options === null) {
-      throw new TypeError(`Enqueue options must be an object, got ${String(options)}`);
-    }
-    for (const key of Object.keys(options)) {
-      if (!ENQUEUE_OPTION_KEYS.has(key)) {
-        throw new TypeError(
-          `Unknown enqueue option "${key}"; expected one of ${[...ENQUEUE_OPTION_KEYS].join(", ")}`,
-        );
-      }
-    }
+    // The one parser of enqueue input (shared with the CLI and the admin API).
+    const taskName = checkEnqueueField("name", name, "Task name") as string;
+    const definition = this.#registry.get(taskName);
+    const parsed = parseEnqueueOptions(options);
     parseArgs(definition, args);
-    const delay = options.delay ?? 0;
-    if (typeof delay !== "number" || !Number.isFinite(delay) || delay < 0) {
-      throw new RangeError(`delay must be a number of milliseconds >= 0, got ${String(delay)}`);
-    }
-    const priority = options.priority ?? definition.priority;
-    assertPriority(priority, "priority");
-    const queue = options.queue ?? definition.queue;
-    assertName(queue, "queue");
-    const timeout = options.timeout === undefined ? definition.timeout : options.timeout;
-    assertTimeout(timeout, "timeout");
-    const retryConfig = options.retryConfig === undefined
+    const delay = parsed.delay ?? 0;
+    const timeout = parsed.timeout === undefined ? definition.timeout : parsed.timeout;
+    const retryConfig = parsed.retryConfig === undefined
       ? definition.retryConfig
-      : resolveRetryConfig(options.retryConfig, definition.retryConfig);
-    const runAt = now + Math.round(delay);
+      : resolveRetryConfig(parsed.retryConfig, definition.retryConfig);
     return newTaskRecord({
       id: newTaskId(now),
-      name,
-      queue,
+      name: taskName,
+      queue: parsed.queue ?? definition.queue,
       // Checked as plain JSON above; stores copy or serialize it, so later changes don't leak in.
       args: args as JsonValue,
       status: delay > 0 ? TaskStatus.SCHEDULED : TaskStatus.PENDING,
-      priority,
-      runAt,
+      priority: parsed.priority ?? definition.priority,
+      runAt: now + delay,
       createdAt: now,
       retryConfig,
       timeoutMillis: timeout,

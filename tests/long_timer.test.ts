@@ -109,7 +109,10 @@ describe("long durations in the worker and the dispatcher", () => {
     const failed = nextEvent(worker.signals.taskRetrying);
     worker.start();
     const id = await dispatcher.enqueue("slow", {}, { timeout: 30 * DAY });
-    const first = await Promise.race([completed.then(() => "completed"), failed.then(() => "retry")]);
+    const first = await Promise.race([
+      completed.then(() => "completed"),
+      failed.then(() => "retry"),
+    ]);
     assert.equal(first, "completed");
     assert.equal((await dispatcher.getTask(id))?.status, "COMPLETED");
     await worker.stop({ graceMillis: 0 });

@@ -6,10 +6,12 @@
  */
 
 import { type Clock, systemClock } from "../clock.ts";
-import type { EnqueueOptions, TaskDispatcher } from "../dispatcher.ts";
+import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, type TaskDispatcher } from "../dispatcher.ts";
+import { EnqueueInputError, parseEnqueueRequest } from "../enqueue_input.ts";
 import {
   IllegalTransitionError,
   InvalidArgumentsError,
+  InvalidCursorError,
   TaskNotFoundError,
   UnknownTaskError,
   WaitTimeoutError,
@@ -17,7 +19,7 @@ import {
 import type { TaskSignals } from "../signals.ts";
 import type { ListQuery, TaskStore } from "../store/store.ts";
 import { suggest } from "../suggest.ts";
-import { TASK_STATUSES, type TaskPriority, type TaskRecord, type TaskStatus } from "../task.ts";
+import { TASK_STATUSES, type TaskRecord, type TaskStatus } from "../task.ts";
 import { dashboardPage } from "./dashboard.ts";
 import { parseDuration } from "../duration.ts";
 import { taskEventStream } from "./event_stream.ts";
@@ -44,10 +46,13 @@ import { positiveInteger } from "../options.ts";
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 /** Default time a request body may take to arrive: 10 s. */
 export const DEFAULT_BODY_TIMEOUT_MILLIS = 10_000;
-/** Default page size of `GET /api/tasks`. */
-export const DEFAULT_ADMIN_LIST_LIMIT = 50;
-/** Default cap on `limit` of `GET /api/tasks`; larger values are lowered to it. */
-export const DEFAULT_MAX_ADMIN_LIST_LIMIT = 100;
+/** Default page size of `GET /api/tasks`: the library's and the CLI's, 50. */
+export const DEFAULT_ADMIN_LIST_LIMIT = DEFAULT_LIST_LIMIT;
+/**
+ * Default cap on `limit` of `GET /api/tasks`: the library's and the CLI's
+ * ({@linkcode MAX_LIST_LIMIT}, 1000); a larger `limit` is refused with 400.
+ */
+export const DEFAULT_MAX_ADMIN_LIST_LIMIT = MAX_LIST_LIMIT;
 /** Default `timeout` of `GET /api/tasks/:id/wait`: 30 s. */
 export const DEFAULT_WAIT_TIMEOUT_MILLIS = 30_000;
 /** Default cap on the `timeout` of `GET /api/tasks/:id/wait`: 5 minutes. */
@@ -86,7 +91,7 @@ export interface AdminHandlerOptions {
   maxBodyBytes?: number;
   /** Time a request body may take to arrive; slower gets 408. Default 10000 ms. */
   bodyTimeoutMillis?: number;
-  /** Cap on `limit` of `GET /api/tasks`. Default 100. */
+  /** Cap on `limit` of `GET /api/tasks`, at most 1000; a larger `limit` gets 400. Default 1000. */
   maxListLimit?: number;
   /** Cap on the `timeout` of `GET /api/tasks/:id/wait`. Default 5 minutes. */
   maxWaitMillis?: number;
@@ -120,7 +125,6 @@ interface Route {
   run: (params: Params) => Promise<Response> | Response;
 }
 
-const ENQUEUE_FIELDS = ["name", "args", "priority", "delay", "queue", "maxAttempts", "timeout"];
 const LIST_PARAMS = ["status", "name", "queue", "limit", "cursor"];
 const MAX_ID_LENGTH = 128;
 const NO_CONNECTION: AdminConnection = { disableIdleTimeout() {} };
@@ -168,6 +172,9 @@ export function createAdminHandler(options: AdminHandlerOptions): AdminHandler {
     options.maxListLimit ?? DEFAULT_MAX_ADMIN_LIST_LIMIT,
     "maxListLimit",
   );
+  if (maxListLimit > MAX_LIST_LIMIT) {
+    throw new RangeError(`maxListLimit must be at most ${MAX_LIST_LIMIT}, got ${maxListLimit}`);
+  }
   const maxWait = positiveInteger(
     options.maxWaitMillis ?? DEFAULT_MAX_WAIT_MILLIS,
     "maxWaitMillis",
@@ -288,10 +295,13 @@ export function createAdminHandler(options: AdminHandlerOptions): AdminHandler {
     const query: Partial<ListQuery> = { limit: DEFAULT_ADMIN_LIST_LIMIT };
     const limit = params.get("limit");
     if (limit !== null) {
-      if (!/^\d+$/.test(limit) || Number(limit) < 1) {
-        throw new HttpError(400, `limit must be a whole number >= 1, got ${JSON.stringify(limit)}`);
+      if (!/^\d+$/.test(limit) || Number(limit) < 1 || Number(limit) > maxListLimit) {
+        throw new HttpError(
+          400,
+          `limit must be an integer from 1 to ${maxListLimit}, got ${JSON.stringify(limit)}`,
+        );
       }
-      query.limit = Math.min(Number(limit), maxListLimit);
+      query.limit = Number(limit);
     }
     const status = params.get("status");
     if (status !== null && status !== "") {
@@ -324,41 +334,11 @@ export function createAdminHandler(options: AdminHandlerOptions): AdminHandler {
 
   async function enqueue(request: Request): Promise<Response> {
     const body = await readJsonBody(request, maxBodyBytes, bodyTimeout);
-    if (typeof body !== "object" || body === null || Array.isArray(body)) {
-      throw new HttpError(
-        400,
-        `The request body must be a JSON object with at least "name", got ${describe(body)}`,
-      );
-    }
-    const fields = body as Record<string, unknown>;
-    for (const key of Object.keys(fields)) {
-      if (!ENQUEUE_FIELDS.includes(key)) {
-        throw new HttpError(400, `Unknown field "${key}"${hint(key, ENQUEUE_FIELDS)}`, {
-          expected: ENQUEUE_FIELDS,
-        });
-      }
-    }
+    // The one parser of enqueue input, shared with the CLI and the library.
+    const { name, args, options } = parseEnqueueRequest(body);
     let id: string;
     try {
-      const { name, args, priority, delay, queue, maxAttempts, timeout } = fields;
-      if (typeof name !== "string") {
-        throw new TypeError(`name must be a task name, got ${describe(name)}`);
-      }
-      const enqueueOptions: EnqueueOptions = {};
-      // The dispatcher checks priority and queue and names them in its errors.
-      if (priority !== undefined) enqueueOptions.priority = priority as TaskPriority;
-      if (delay !== undefined) enqueueOptions.delay = parseDuration(delay, "delay");
-      if (queue !== undefined) enqueueOptions.queue = queue as string;
-      if (maxAttempts !== undefined) {
-        if (typeof maxAttempts !== "number" || !Number.isInteger(maxAttempts) || maxAttempts < 1) {
-          throw new RangeError(`maxAttempts must be an integer >= 1, got ${describe(maxAttempts)}`);
-        }
-        enqueueOptions.retryConfig = { maxAttempts };
-      }
-      if (timeout !== undefined) {
-        enqueueOptions.timeout = timeout === null ? null : parseDuration(timeout, "timeout");
-      }
-      id = await groupEnqueue.enqueue(name, args ?? {}, enqueueOptions);
+      id = await groupEnqueue.enqueue(name, args, options);
     } catch (error) {
       if (error instanceof UnknownTaskError || error instanceof InvalidArgumentsError) throw error;
       if (error instanceof TypeError || error instanceof RangeError) {
@@ -439,6 +419,14 @@ export function createAdminHandler(options: AdminHandlerOptions): AdminHandler {
 
   function toResponse(error: unknown): Response {
     if (error instanceof HttpError) return errorResponse(error);
+    if (error instanceof EnqueueInputError) {
+      return errorResponse(
+        new HttpError(400, error.message, { field: error.field, expected: error.expected }),
+      );
+    }
+    if (error instanceof InvalidCursorError) {
+      return errorResponse(new HttpError(400, error.message));
+    }
     if (error instanceof TaskNotFoundError) {
       return errorResponse(new HttpError(404, error.message, { id: error.taskId }));
     }
@@ -542,12 +530,6 @@ function decodeSegment(segment: string): string {
 function hint(value: string, candidates: readonly string[]): string {
   const near = suggest(value, candidates, 1);
   return near.length ? `; did you mean "${near[0]}"?` : "";
-}
-
-function describe(value: unknown): string {
-  if (value === undefined) return "nothing";
-  if (Array.isArray(value)) return "an array";
-  return JSON.stringify(value)?.slice(0, 100) ?? typeof value;
 }
 
 function assertToken(token: unknown): asserts token is string {

@@ -95,7 +95,7 @@ export const enqueueCommand = defineCommand({
       queue: values.queue,
       maxAttempts: values["max-attempts"],
       timeout: values.timeout,
-    }, (field) => `--${field === "maxAttempts" ? "max-attempts" : field}`);
+    });
     if (values.file !== undefined) {
       if (name !== undefined || values["args-file"] !== undefined || values.wait) {
         throw new UsageError(
