@@ -161,7 +161,8 @@ describe("TaskDispatcher", () => {
       await assert.rejects(
         dispatcher.enqueue("noop", {}, { retryConfig: { maxAttempts: 0 } }),
         (e: unknown) =>
-          e instanceof RangeError && /retryConfig.maxAttempts must be an integer from 1 to 1000, got 0/.test(e.message),
+          e instanceof RangeError &&
+          /retryConfig.maxAttempts must be an integer from 1 to 1000, got 0/.test(e.message),
       );
       await nothingWritten();
     });
