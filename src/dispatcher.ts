@@ -4,7 +4,12 @@
  */
 
 import { type Clock, systemClock } from "./clock.ts";
-import { IllegalTransitionError, TaskNotFoundError, WaitTimeoutError } from "./errors.ts";
+import {
+  AmbiguousIdError,
+  IllegalTransitionError,
+  TaskNotFoundError,
+  WaitTimeoutError,
+} from "./errors.ts";
 import { newTaskId } from "./id.ts";
 import type { JsonValue } from "./json.ts";
 import { setLongTimeout } from "./long_timer.ts";
@@ -12,12 +17,19 @@ import { checkEnqueueField, parseEnqueueOptions } from "./enqueue_input.ts";
 import { defaultRegistry, parseArgs, type TaskRegistry } from "./registry.ts";
 import { resolveRetryConfig, type RetryConfig } from "./retry.ts";
 import {
+  type BulkRequest,
   CANCELLABLE_STATUSES,
+  DELETABLE_STATUSES,
+  type HistoryPoint,
+  type InsertOptions,
   type ListQuery,
+  type QueueState,
   RETRYABLE_STATUSES,
+  type TaskFilter,
   type TaskPage,
   type TaskStats,
   type TaskStore,
+  untilDone,
 } from "./store/store.ts";
 import {
   FINAL_STATUSES,
@@ -38,6 +50,23 @@ export interface EnqueueOptions {
   retryConfig?: Partial<RetryConfig>;
   /** Milliseconds one attempt may run; null for no limit. */
   timeout?: number | null;
+}
+
+/** Where an enqueue runs: `tx` is a transaction of the application's own (see {@linkcode InsertOptions}). */
+export interface EnqueueTransaction {
+  /**
+   * The application's transaction the task is written in: a `postgres` transaction for the
+   * PostgreSQL store, the handle of `SqliteTaskStore.transaction` for SQLite. The task then
+   * exists only if that transaction commits.
+   */
+  tx?: unknown;
+}
+
+/** The result of {@linkcode TaskDispatcher.enqueueDetailed}. */
+export interface EnqueueResult {
+  id: string;
+  /** True when the store matched an existing task instead of writing a new one. */
+  duplicate: boolean;
 }
 
 /** One task of {@linkcode TaskDispatcher.enqueueMany}. */
@@ -63,6 +92,11 @@ export interface WaitOptions {
   /** How often to re-read the task, for changes made by other processes. Default 250 ms. */
   pollInterval?: number;
 }
+
+/** How many tasks one step of a bulk action changes in one transaction. */
+export const BULK_BATCH = 500;
+/** How many candidates an {@linkcode AmbiguousIdError} lists. */
+const AMBIGUOUS_SHOWN = 3;
 
 /** Default page size of {@linkcode TaskDispatcher.listByStatus}. */
 export const DEFAULT_LIST_LIMIT = 50;
@@ -97,10 +131,27 @@ export class TaskDispatcher {
    * Throws {@linkcode UnknownTaskError}, {@linkcode InvalidArgumentsError}, or a
    * `TypeError`/`RangeError` naming a bad option; nothing is written then.
    */
-  async enqueue(name: string, args: unknown = {}, options: EnqueueOptions = {}): Promise<string> {
-    const task = this.#build(name, args, options, this.#clock.now());
-    await this.#store.insert([task]);
-    return task.id;
+  async enqueue(
+    name: string,
+    args: unknown = {},
+    options: EnqueueOptions & EnqueueTransaction = {},
+  ): Promise<string> {
+    return (await this.enqueueDetailed(name, args, options)).id;
+  }
+
+  /**
+   * {@linkcode enqueue}, saying also whether the store wrote a new task or matched an existing
+   * one (a duplicate of a unique task).
+   */
+  async enqueueDetailed(
+    name: string,
+    args: unknown = {},
+    options: EnqueueOptions & EnqueueTransaction = {},
+  ): Promise<EnqueueResult> {
+    const [taskOptions, insertOptions] = splitTransaction(options);
+    const task = this.#build(name, args, taskOptions, this.#clock.now());
+    const [result] = await this.#store.insert([task], insertOptions);
+    return { id: result?.id ?? task.id, duplicate: result?.inserted === false };
   }
 
   /**
@@ -112,8 +163,14 @@ export class TaskDispatcher {
     this.#build(name, args, options, this.#clock.now());
   }
 
-  /** Validates every request, then stores all in one transaction; returns the ids in order. */
-  async enqueueMany(requests: readonly EnqueueRequest[]): Promise<string[]> {
+  /**
+   * Validates every request, then stores all in one transaction (the application's own with
+   * `{ tx }`); returns the ids in order.
+   */
+  async enqueueMany(
+    requests: readonly EnqueueRequest[],
+    options: EnqueueTransaction = {},
+  ): Promise<string[]> {
     if (!Array.isArray(requests)) {
       throw new TypeError(`enqueueMany expects an array, got ${typeof requests}`);
     }
@@ -126,8 +183,9 @@ export class TaskDispatcher {
         throw error;
       }
     });
-    if (tasks.length) await this.#store.insert(tasks);
-    return tasks.map((task) => task.id);
+    if (!tasks.length) return [];
+    const results = await this.#store.insert(tasks, splitTransaction(options)[1]);
+    return results.map((result) => result.id);
   }
 
   /** The task, or null when no task has this id. */
@@ -151,6 +209,90 @@ export class TaskDispatcher {
     return task ?? (await this.#refuse(id, "retry", RETRYABLE_STATUSES));
   }
 
+  /**
+   * The full id of the one task whose id starts with `prefix` (a full id works too). Throws
+   * {@linkcode TaskNotFoundError} when none does and {@linkcode AmbiguousIdError} when several do.
+   */
+  async resolveId(prefix: string): Promise<string> {
+    if (typeof prefix !== "string" || !/^[0-9a-f-]{1,36}$/i.test(prefix)) {
+      throw new TypeError(
+        `id must be a task id or a prefix of one (hex digits and dashes), got ${
+          JSON.stringify(prefix)
+        }`,
+      );
+    }
+    const lower = prefix.toLowerCase();
+    const { tasks } = await this.#store.list({ idPrefix: lower, limit: AMBIGUOUS_SHOWN });
+    if (tasks.length === 0) throw new TaskNotFoundError(prefix);
+    if (tasks.length > 1 && tasks[0]!.id !== lower) {
+      throw new AmbiguousIdError(prefix, tasks.map((task) => task.id));
+    }
+    return tasks.find((task) => task.id === lower)?.id ?? tasks[0]!.id;
+  }
+
+  /** Deletes a finished (COMPLETED, FAILED or CANCELLED) task; returns the record it deleted. */
+  async delete(id: string): Promise<TaskRecord> {
+    const task = await this.#store.get(id);
+    if (!task) throw new TaskNotFoundError(id);
+    if (!DELETABLE_STATUSES.includes(task.status)) {
+      throw new IllegalTransitionError(id, "delete", task.status, DELETABLE_STATUSES);
+    }
+    const deleted = await this.#store.bulk({
+      action: "delete",
+      filter: { idPrefix: id, status: task.status },
+      limit: 1,
+      now: this.#clock.now(),
+    });
+    if (deleted === 0) return await this.#refuse(id, "delete", DELETABLE_STATUSES);
+    return task;
+  }
+
+  /** How many tasks the filter selects. */
+  count(filter: TaskFilter = {}): Promise<number> {
+    return this.#store.count(checkFilter(filter));
+  }
+
+  /**
+   * Applies `action` to every task the filter selects that it fits (retry: FAILED and CANCELLED;
+   * cancel: waiting ones; delete: finished ones), in batches of {@linkcode BULK_BATCH} per
+   * transaction; returns how many tasks it changed.
+   */
+  bulk(action: BulkRequest["action"], filter: TaskFilter = {}): Promise<number> {
+    if (action !== "retry" && action !== "cancel" && action !== "delete") {
+      throw new RangeError(
+        `action must be "retry", "cancel" or "delete", got ${JSON.stringify(action)}`,
+      );
+    }
+    const clean = checkFilter(filter);
+    return untilDone(
+      BULK_BATCH,
+      () => this.#store.bulk({ action, filter: clean, limit: BULK_BATCH, now: this.#clock.now() }),
+    );
+  }
+
+  /** Stops every worker process claiming from `queue`; enqueues are still accepted. */
+  pauseQueue(queue: string): Promise<QueueState> {
+    assertName(queue, "queue");
+    return this.#store.setQueuePaused(queue, true, this.#clock.now());
+  }
+
+  /** Lets workers claim from `queue` again. */
+  resumeQueue(queue: string): Promise<QueueState> {
+    assertName(queue, "queue");
+    return this.#store.setQueuePaused(queue, false, this.#clock.now());
+  }
+
+  /** Every queue with tasks or a stored state. */
+  listQueues(): Promise<QueueState[]> {
+    return this.#store.listQueues();
+  }
+
+  /** Finished attempts per minute over the last `millis` (default an hour). */
+  history(millis = 60 * 60_000): Promise<HistoryPoint[]> {
+    const now = this.#clock.now();
+    return this.#store.history(now - millis, now + 1);
+  }
+
   /** One page of tasks in `status`, newest first; pass `nextCursor` back for the next page. */
   listByStatus(
     status: TaskStatus,
@@ -167,20 +309,8 @@ export class TaskDispatcher {
         `limit must be an integer from 1 to ${MAX_LIST_LIMIT}, got ${String(limit)}`,
       );
     }
-    if (query.status !== undefined && !TASK_STATUSES.includes(query.status)) {
-      throw new RangeError(
-        `status must be one of ${TASK_STATUSES.join(", ")}, got ${String(query.status)}`,
-      );
-    }
-    if (query.cursor !== undefined && !/^\d+$/.test(query.cursor)) {
-      throw new TypeError(
-        `cursor must be a nextCursor from an earlier page, got ${JSON.stringify(query.cursor)}`,
-      );
-    }
-    const clean: ListQuery = { limit };
-    if (query.status !== undefined) clean.status = query.status;
-    if (query.name !== undefined) clean.name = query.name;
-    if (query.queue !== undefined) clean.queue = query.queue;
+    const clean: ListQuery = { ...checkFilter(query), limit };
+    // The store made the cursor and is the one place that checks it (InvalidCursorError).
     if (query.cursor !== undefined) clean.cursor = query.cursor;
     return this.#store.list(clean);
   }
@@ -267,4 +397,48 @@ export class TaskDispatcher {
     if (!task) throw new TaskNotFoundError(id);
     throw new IllegalTransitionError(id, action, task.status, allowed);
   }
+}
+
+/** Splits the `tx` of enqueue options from the task's own options. */
+function splitTransaction<T extends EnqueueTransaction>(
+  options: T,
+): [Omit<T, "tx">, InsertOptions] {
+  if (typeof options !== "object" || options === null || !Object.hasOwn(options, "tx")) {
+    return [options, {}];
+  }
+  const { tx, ...rest } = options;
+  return [rest, tx === undefined ? {} : { tx }];
+}
+
+/** A filter with only the known fields, each checked. */
+function checkFilter(filter: TaskFilter): TaskFilter {
+  if (typeof filter !== "object" || filter === null) {
+    throw new TypeError(`filter must be an object, got ${String(filter)}`);
+  }
+  const clean: TaskFilter = {};
+  const { status, name, queue, idPrefix, argsContains } = filter;
+  if (status !== undefined) {
+    if (!TASK_STATUSES.includes(status)) {
+      throw new RangeError(
+        `status must be one of ${TASK_STATUSES.join(", ")}, got ${String(status)}`,
+      );
+    }
+    clean.status = status;
+  }
+  for (const [key, value] of [["name", name], ["queue", queue], ["argsContains", argsContains]]) {
+    if (value === undefined) continue;
+    if (typeof value !== "string" || value.length === 0 || value.length > 1000) {
+      throw new TypeError(`${key} must be a text of 1 to 1000 characters, got ${String(value)}`);
+    }
+    clean[key as "name" | "queue" | "argsContains"] = value;
+  }
+  if (idPrefix !== undefined) {
+    if (typeof idPrefix !== "string" || !/^[0-9a-f-]{1,36}$/i.test(idPrefix)) {
+      throw new TypeError(
+        `idPrefix must be hex digits and dashes (at most 36), got ${JSON.stringify(idPrefix)}`,
+      );
+    }
+    clean.idPrefix = idPrefix.toLowerCase();
+  }
+  return clean;
 }

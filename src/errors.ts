@@ -50,7 +50,7 @@ export class IllegalTransitionError extends Error {
   ) {
     super(
       `Cannot ${action} task ${taskId}: it is ${status}; only ${allowed.join(", ")} tasks can be ${
-        action === "cancel" ? "cancelled" : "retried"
+        action === "cancel" ? "cancelled" : action === "delete" ? "deleted" : "retried"
       }`,
     );
   }
@@ -76,13 +76,25 @@ export class WaitTimeoutError extends Error {
 }
 
 /** A page cursor that no earlier page returned (mistyped, cut, or from another store). */
-export class InvalidCursorError extends Error {
+export class InvalidCursorError extends RangeError {
   override name = "InvalidCursorError";
   constructor(readonly cursor: unknown) {
     super(
       `cursor must be the nextCursor of an earlier page, got ${
         JSON.stringify(String(cursor).slice(0, 60))
       }`,
+    );
+  }
+}
+
+/** An id prefix matched more than one task. `candidates` holds some of them. */
+export class AmbiguousIdError extends Error {
+  override name = "AmbiguousIdError";
+  constructor(readonly prefix: string, readonly candidates: string[]) {
+    super(
+      `The id prefix "${prefix}" matches more than one task (${candidates.join(", ")}${
+        candidates.length > 1 ? ", …" : ""
+      }); give more characters`,
     );
   }
 }

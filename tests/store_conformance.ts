@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, it } from "node:test";
 import type { Outcome, StoreEvent, TaskStore } from "../src/store/store.ts";
 import { MAX_LOG_LINES } from "../src/store/store.ts";
-import type { TaskRecord } from "../src/task.ts";
+import { InvalidCursorError } from "../src/errors.ts";
+import type { TaskRecord, TaskStatus } from "../src/task.ts";
 import { makeTask } from "./_helpers.ts";
 
 const T0 = 1_700_000_000_000;
@@ -33,6 +34,14 @@ export function storeConformance(
     const claim = (limit = 10, now = T0, queues = ["default"], workerId = "w1") =>
       store.claim({ workerId, queues, limit, now, leaseMillis: LEASE });
     const finishOne = async (outcome: Outcome) => (await store.finish([outcome]))[0] ?? null;
+    const finishAll = (tasks: TaskRecord[], now: number) =>
+      store.finish(tasks.map((t) => ({
+        kind: "completed" as const,
+        id: t.id,
+        token: t.attemptToken!,
+        now,
+        result: null,
+      })));
     const insertClaimed = async (overrides: Partial<TaskRecord> = {}) => {
       const task = makeTask(overrides);
       await store.insert([task]);
@@ -431,11 +440,257 @@ export function storeConformance(
           error: { message: "x" },
         },
       ]);
-      assert.equal(await store.prune(T0 + 15, ["COMPLETED", "FAILED"]), 1);
+      const prune = (before: number, statuses: TaskStatus[], limit = 100) =>
+        store.prune({ before, statuses, limit });
+      assert.equal(await prune(T0 + 15, ["COMPLETED", "FAILED"]), 1);
       assert.equal(await store.get(a!.id), null);
-      assert.equal(await store.prune(T0 + 100, ["COMPLETED"]), 0);
-      assert.equal(await store.prune(T0 + 100, ["FAILED"]), 1);
+      assert.equal(await prune(T0 + 100, ["COMPLETED"]), 0);
+      assert.equal(await prune(T0 + 100, ["FAILED"]), 1);
       assert.equal((await store.stats()).total, 1);
+    });
+
+    it("prune deletes at most limit rows per call", async () => {
+      await store.insert(Array.from({ length: 7 }, () => makeTask()));
+      await finishAll(await claim(7), T0 + 1);
+      const step = () => store.prune({ before: T0 + 2, statuses: ["COMPLETED"], limit: 3 });
+      assert.deepEqual([await step(), await step(), await step(), await step()], [3, 3, 1, 0]);
+      await assert.rejects(
+        store.prune({ before: T0, statuses: ["COMPLETED"], limit: 0 }),
+        RangeError,
+      );
+    });
+
+    it("insert returns one result per task, in order", async () => {
+      const tasks = [makeTask(), makeTask(), makeTask()];
+      assert.deepEqual(
+        await store.insert(tasks),
+        tasks.map((t) => ({ id: t.id, inserted: true })),
+      );
+      assert.deepEqual(await store.insert([]), []);
+    });
+
+    it("list cursors are opaque strings the store made; anything else is refused", async () => {
+      await store.insert(Array.from({ length: 5 }, () => makeTask()));
+      const first = await store.list({ limit: 2 });
+      assert.equal(typeof first.nextCursor, "string");
+      assert.doesNotMatch(first.nextCursor!, /^\d+$/, "not a bare row number");
+      const second = await store.list({ limit: 2, cursor: first.nextCursor! });
+      assert.equal(second.tasks.length, 2);
+      assert.ok(second.tasks.every((t) => !first.tasks.some((f) => f.id === t.id)));
+      for (const bad of ["12", "abc", "", "eyJ4IjoxfQ", "W10", first.nextCursor!.slice(0, -2)]) {
+        await assert.rejects(store.list({ limit: 2, cursor: bad }), InvalidCursorError, bad);
+      }
+    });
+
+    it("list and count filter by id prefix and by args text", async () => {
+      const tasks = [
+        makeTask({ args: { to: "ann@example.com" } }),
+        makeTask({ args: { to: "bob@example.com" } }),
+        makeTask({ args: { to: "ann@other.org" }, name: "other" }),
+      ];
+      await store.insert(tasks);
+      const one = tasks[1]!;
+      const byPrefix = await store.list({ idPrefix: one.id.slice(0, 30), limit: 10 });
+      assert.deepEqual(byPrefix.tasks.map((t) => t.id), [one.id]);
+      assert.equal((await store.list({ idPrefix: one.id, limit: 10 })).tasks.length, 1);
+      assert.equal((await store.list({ idPrefix: "ffffffff", limit: 10 })).tasks.length, 0);
+      const ann = await store.list({ argsContains: "ann@", limit: 10 });
+      assert.deepEqual(new Set(ann.tasks.map((t) => t.id)), new Set([tasks[0]!.id, tasks[2]!.id]));
+      assert.equal(await store.count({ argsContains: "ann@" }), 2);
+      assert.equal(await store.count({ argsContains: "ann@", name: "other" }), 1);
+      assert.equal(await store.count({ status: "PENDING", queue: "default" }), 3);
+      assert.equal(await store.count({ status: "FAILED" }), 0);
+      assert.equal(await store.count({}), 3);
+    });
+
+    it("bulk acts on at most limit tasks the filter selects and the action fits", async () => {
+      await store.insert([
+        ...Array.from({ length: 5 }, () => makeTask({ name: "a" })),
+        makeTask({ name: "b" }),
+      ]);
+      const claimed = await claim(4);
+      await store.finish(claimed.map((t) => ({
+        kind: "failed" as const,
+        id: t.id,
+        token: t.attemptToken!,
+        now: T0 + 1,
+        error: { message: "x" },
+      })));
+      const bulk = (action: "retry" | "cancel" | "delete", filter = {}, limit = 100) =>
+        store.bulk({ action, filter, limit, now: T0 + 2 });
+      assert.equal(await bulk("retry", { name: "a" }, 3), 3);
+      assert.equal(await store.count({ status: "FAILED" }), 1);
+      assert.equal(await store.count({ status: "PENDING" }), 5);
+      assert.equal(await bulk("cancel", { name: "b" }), 1);
+      assert.equal(await store.count({ status: "CANCELLED" }), 1);
+      assert.equal(await bulk("delete"), 2, "the FAILED and the CANCELLED task");
+      assert.equal(await bulk("delete"), 0, "nothing finished is left");
+      assert.equal((await store.stats()).total, 4);
+      assert.equal(await bulk("cancel", {}, 100), 4);
+      await assert.rejects(bulk("retry", {}, 0), RangeError);
+    });
+
+    it("stats, kept as counters, always equal a recount of the rows", async () => {
+      const recount = async () => {
+        const counts: Record<string, number> = {};
+        for (const t of (await store.list({ limit: 1000 })).tasks) {
+          const key = `${t.queue}/${t.status}`;
+          counts[key] = (counts[key] ?? 0) + 1;
+        }
+        return counts;
+      };
+      const fromStats = async () => {
+        const counts: Record<string, number> = {};
+        const stats = await store.stats();
+        let total = 0;
+        for (const [queue, byStatus] of Object.entries(stats.queues)) {
+          for (const [status, n] of Object.entries(byStatus)) {
+            if (n) counts[`${queue}/${status}`] = n;
+            total += n;
+          }
+        }
+        assert.equal(stats.total, total);
+        return counts;
+      };
+      const check = async (step: string) =>
+        assert.deepEqual(await fromStats(), await recount(), step);
+      let random = 42;
+      const next = (n: number) => (random = (random * 1103515245 + 12345) % 2147483648) % n;
+      for (let round = 0; round < 12; round++) {
+        const queue = ["default", "q2"][next(2)]!;
+        await store.insert(
+          Array.from(
+            { length: 1 + next(4) },
+            () => makeTask({ queue, status: next(3) ? "PENDING" : "SCHEDULED", runAt: T0 }),
+          ),
+        );
+        await check(`insert ${round}`);
+        const claimed = await claim(1 + next(4), T0, ["default", "q2"]);
+        await check(`claim ${round}`);
+        const kinds = ["completed", "failed", "retry", "released", "cancelled"] as const;
+        await store.finish(claimed.map((t): Outcome => {
+          const base = { id: t.id, token: t.attemptToken!, now: T0 + round };
+          const kind = kinds[next(kinds.length)]!;
+          if (kind === "completed") return { ...base, kind, result: null };
+          if (kind === "retry") return { ...base, kind, runAt: T0, error: { message: "r" } };
+          if (kind === "released") return { ...base, kind };
+          return { ...base, kind, error: { message: "e" } };
+        }));
+        await check(`finish ${round}`);
+        const some = (await store.list({ limit: 1000 })).tasks;
+        const pick = some[next(some.length)]!;
+        await store.cancel(pick.id, T0 + round);
+        await store.retry(some[next(some.length)]!.id, T0 + round);
+        await check(`cancel and retry ${round}`);
+        await store.bulk({ action: "retry", filter: { queue }, limit: 2, now: T0 });
+        await store.prune({ before: T0 + round, statuses: ["COMPLETED"], limit: 2 });
+        await check(`bulk and prune ${round}`);
+      }
+    });
+
+    it("history counts finished attempts per minute", async () => {
+      await store.insert(Array.from({ length: 4 }, () => makeTask()));
+      const [a, b, c, d] = await claim(4);
+      const minute = T0 - (T0 % 60_000);
+      await store.finish([
+        { kind: "completed", id: a!.id, token: a!.attemptToken!, now: minute + 1, result: null },
+        { kind: "completed", id: b!.id, token: b!.attemptToken!, now: minute + 2, result: null },
+        {
+          kind: "failed",
+          id: c!.id,
+          token: c!.attemptToken!,
+          now: minute + 60_001,
+          error: { message: "x" },
+        },
+        {
+          kind: "retry",
+          id: d!.id,
+          token: d!.attemptToken!,
+          now: minute + 60_002,
+          runAt: T0,
+          error: { message: "x" },
+        },
+      ]);
+      assert.deepEqual(await store.history(minute, minute + 120_000), [
+        { at: minute, completed: 2, failed: 0, retried: 0 },
+        { at: minute + 60_000, completed: 0, failed: 1, retried: 1 },
+      ]);
+      assert.deepEqual(await store.history(minute + 60_000, minute + 120_000), [
+        { at: minute + 60_000, completed: 0, failed: 1, retried: 1 },
+      ]);
+    });
+
+    it("a paused queue is not claimed from until resumed; enqueues are still accepted", async () => {
+      const paused = await store.setQueuePaused("q2", true, T0);
+      assert.deepEqual(paused, { name: "q2", paused: true, updatedAt: T0 });
+      const task = makeTask({ queue: "q2" });
+      await store.insert([task, makeTask()]);
+      assert.deepEqual((await claim(10, T0, ["default", "q2"])).map((t) => t.queue), ["default"]);
+      assert.deepEqual(await store.listQueues(), [
+        { name: "default", paused: false, updatedAt: null },
+        { name: "q2", paused: true, updatedAt: T0 },
+      ]);
+      await store.setQueuePaused("q2", false, T0 + 1);
+      assert.deepEqual((await claim(10, T0, ["q2"])).map((t) => t.id), [task.id]);
+      assert.equal((await store.listQueues()).find((q) => q.name === "q2")?.paused, false);
+    });
+
+    it("keeps a registry of worker processes with heartbeats", async () => {
+      const info = {
+        id: "w-1",
+        host: "h1",
+        pid: 42,
+        startedAt: T0,
+        lastBeatAt: T0,
+        queues: ["default"],
+        concurrency: 4,
+        meta: { version: "x" },
+      };
+      await store.registerWorker(info);
+      await store.registerWorker({ ...info, id: "w-2", startedAt: T0 + 1, lastBeatAt: T0 + 1 });
+      assert.equal(await store.heartbeatWorker("w-1", T0 + 5, { busy: 2 }), true);
+      assert.equal(await store.heartbeatWorker("nobody", T0 + 5), false);
+      const workers = await store.listWorkers();
+      assert.deepEqual(workers.map((w) => w.id), ["w-1", "w-2"]);
+      assert.deepEqual(workers[0], { ...info, lastBeatAt: T0 + 5, meta: { busy: 2 } });
+      await store.removeWorker("w-1");
+      assert.deepEqual((await store.listWorkers()).map((w) => w.id), ["w-2"]);
+    });
+
+    it("one holder leads at a time; it extends, resigns, or loses it when it lapses", async () => {
+      const lead = (holder: string, now: number) =>
+        store.lead({ name: "maintenance", holder, now, ttlMillis: 1000 });
+      assert.deepEqual(await lead("a", T0), {
+        name: "maintenance",
+        holder: "a",
+        expiresAt: T0 + 1000,
+      });
+      assert.equal((await lead("b", T0 + 10)).holder, "a");
+      assert.equal((await lead("a", T0 + 500)).expiresAt, T0 + 1500);
+      assert.equal((await lead("b", T0 + 1499)).holder, "a");
+      assert.equal((await lead("b", T0 + 1500)).holder, "b", "a lapsed");
+      await store.resign("maintenance", "a");
+      assert.equal((await lead("a", T0 + 1600)).holder, "b", "a cannot resign b's leadership");
+      await store.resign("maintenance", "b");
+      assert.equal((await lead("a", T0 + 1601)).holder, "a");
+      assert.equal(
+        (await store.lead({ name: "other", holder: "b", now: T0, ttlMillis: 5 })).holder,
+        "b",
+      );
+    });
+
+    it("the notifier and listen deliver the same events", async () => {
+      const viaNotifier: StoreEvent[] = [];
+      const viaListen: StoreEvent[] = [];
+      const off = [
+        store.notifier.listen((e) => viaNotifier.push(e)),
+        store.listen((e) => viaListen.push(e)),
+      ];
+      await store.insert([makeTask()]);
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      off.forEach((f) => f());
+      assert.deepEqual(viaNotifier, [{ type: "inserted", queue: "default", runAt: T0 }]);
+      assert.deepEqual(viaListen, viaNotifier);
     });
 
     it("announces inserts, finishes and cancel requests to listeners", async () => {

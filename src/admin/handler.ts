@@ -9,6 +9,7 @@ import { type Clock, systemClock } from "../clock.ts";
 import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, type TaskDispatcher } from "../dispatcher.ts";
 import { EnqueueInputError, parseEnqueueRequest } from "../enqueue_input.ts";
 import {
+  AmbiguousIdError,
   IllegalTransitionError,
   InvalidArgumentsError,
   InvalidCursorError,
@@ -438,6 +439,9 @@ export function createAdminHandler(options: AdminHandlerOptions): AdminHandler {
           allowed: error.allowed,
         }),
       );
+    }
+    if (error instanceof InvalidCursorError || error instanceof AmbiguousIdError) {
+      return errorResponse(new HttpError(400, error.message));
     }
     if (error instanceof UnknownTaskError) {
       return errorResponse(

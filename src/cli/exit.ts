@@ -4,8 +4,10 @@
  */
 
 import {
+  AmbiguousIdError,
   IllegalTransitionError,
   InvalidArgumentsError,
+  InvalidCursorError,
   SchemaVersionError,
   TaskNotFoundError,
   UnknownTaskError,
@@ -30,7 +32,8 @@ export class UsageError extends Error {
 /** The exit code for an error a command threw. */
 export function exitCodeOf(error: unknown): number {
   return error instanceof UsageError || error instanceof UnknownTaskError ||
-      error instanceof InvalidArgumentsError || error instanceof SchemaVersionError
+      error instanceof InvalidArgumentsError || error instanceof SchemaVersionError ||
+      error instanceof InvalidCursorError || error instanceof AmbiguousIdError
     ? EXIT_USAGE
     : EXIT_FAILED;
 }

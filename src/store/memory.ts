@@ -6,21 +6,37 @@
 
 import { PRIORITY_RANK, type TaskRecord, TaskStatus, WAITING_STATUSES } from "../task.ts";
 import { Heap } from "./_heap.ts";
+import type { JsonValue } from "../json.ts";
 import {
   appendLogs,
+  assertBatchLimit,
+  type BulkRequest,
+  bulkStatuses,
   type ClaimRequest,
+  decodeCursor,
   emptyCounts,
+  encodeCursor,
+  HISTORY_BUCKET_MILLIS,
+  type HistoryPoint,
+  type InsertOptions,
+  type InsertResult,
+  type Leadership,
+  type LeadRequest,
   type LeaseRef,
   type LeaseRenewal,
   type ListQuery,
+  LocalNotifier,
   type NewTask,
   type Outcome,
   type ProgressReport,
+  type PruneRequest,
+  type QueueState,
   type StoreEvent,
-  StoreEvents,
+  type TaskFilter,
   type TaskPage,
   type TaskStats,
   type TaskStore,
+  type WorkerInfo,
 } from "./store.ts";
 
 interface Row {
@@ -85,16 +101,27 @@ const WAITING = new Set(WAITING_STATUSES);
  */
 export class InMemoryTaskStore implements TaskStore {
   readonly schemaVersion = 1;
+  readonly notifier: LocalNotifier = new LocalNotifier();
   #rows = new Map<string, Row>();
   #seq = 0;
   #queues = new Map<string, QueueIndex>();
-  #events = new StoreEvents();
+  #queueStates = new Map<string, QueueState>();
+  #paused = new Set<string>();
+  #workers = new Map<string, WorkerInfo>();
+  #leaders = new Map<string, Leadership>();
+  /** Finished attempts per history bucket start. */
+  #history = new Map<number, HistoryPoint>();
 
   migrate(): Promise<void> {
     return Promise.resolve();
   }
 
-  insert(tasks: readonly NewTask[]): Promise<void> {
+  insert(tasks: readonly NewTask[], options: InsertOptions = {}): Promise<InsertResult[]> {
+    if (options.tx !== undefined) {
+      return Promise.reject(
+        new TypeError("The in-memory store has no transactions; enqueue without { tx }"),
+      );
+    }
     for (const task of tasks) {
       if (this.#rows.has(task.id)) {
         return Promise.reject(new Error(`A task with id ${task.id} already exists`));
@@ -109,7 +136,7 @@ export class InMemoryTaskStore implements TaskStore {
       if (seen === undefined || task.runAt < seen) earliest.set(task.queue, task.runAt);
     }
     for (const [queue, runAt] of earliest) this.#emit({ type: "inserted", queue, runAt });
-    return Promise.resolve();
+    return Promise.resolve(tasks.map((task) => ({ id: task.id, inserted: true })));
   }
 
   get(id: string): Promise<TaskRecord | null> {
@@ -118,7 +145,9 @@ export class InMemoryTaskStore implements TaskStore {
   }
 
   claim(request: ClaimRequest): Promise<TaskRecord[]> {
-    const indexes = request.queues.flatMap((q) => this.#queues.get(q) ?? []);
+    const indexes = request.queues.flatMap((q) =>
+      this.#paused.has(q) ? [] : this.#queues.get(q) ?? []
+    );
     const claimed: TaskRecord[] = [];
     while (claimed.length < request.limit) {
       let best: { index: QueueIndex; entry: Entry } | undefined;
@@ -148,6 +177,7 @@ export class InMemoryTaskStore implements TaskStore {
       const task = this.#held(outcome.id, outcome.token);
       if (!task) return null;
       applyOutcome(task, outcome);
+      this.#countHistory(task.status, outcome.now);
       if (WAITING.has(task.status)) this.#index(this.#rows.get(task.id)!);
       applied.push(task.id);
       return copyTask(task);
@@ -217,38 +247,33 @@ export class InMemoryTaskStore implements TaskStore {
     if (!task || (task.status !== TaskStatus.FAILED && task.status !== TaskStatus.CANCELLED)) {
       return Promise.resolve(null);
     }
-    Object.assign(task, {
-      status: TaskStatus.PENDING,
-      attempts: 0,
-      runAt: now,
-      startedAt: null,
-      completedAt: null,
-      result: null,
-      cancelRequested: false,
-      leaseExpiresAt: null,
-      attemptToken: null,
-    });
+    resetForRetry(task, now);
     this.#index(this.#rows.get(id)!);
     this.#emit({ type: "inserted", queue: task.queue, runAt: now });
     return Promise.resolve(copyTask(task));
   }
 
   list(query: ListQuery): Promise<TaskPage> {
-    const before = query.cursor === undefined ? Infinity : Number(query.cursor);
-    const rows = [...this.#rows.values()]
-      .filter(({ seq, task }) =>
-        seq < before &&
-        (query.status === undefined || task.status === query.status) &&
-        (query.name === undefined || task.name === query.name) &&
-        (query.queue === undefined || task.queue === query.queue)
-      )
-      .sort((a, b) => b.seq - a.seq);
-    const page = rows.slice(0, query.limit);
-    const last = page.at(-1);
-    return Promise.resolve({
-      tasks: page.map((row) => copyTask(row.task)),
-      nextCursor: rows.length > query.limit && last ? String(last.seq) : null,
+    return settle(() => {
+      const before = query.cursor === undefined
+        ? Infinity
+        : decodeCursor(query.cursor, ["number"] as const)[0];
+      const rows = [...this.#rows.values()]
+        .filter(({ seq, task }) => seq < before && matches(task, query))
+        .sort((a, b) => b.seq - a.seq);
+      const page = rows.slice(0, query.limit);
+      const last = page.at(-1);
+      return ({
+        tasks: page.map((row) => copyTask(row.task)),
+        nextCursor: rows.length > query.limit && last ? encodeCursor([last.seq]) : null,
+      });
     });
+  }
+
+  count(filter: TaskFilter): Promise<number> {
+    let n = 0;
+    for (const { task } of this.#rows.values()) if (matches(task, filter)) n++;
+    return Promise.resolve(n);
   }
 
   stats(): Promise<TaskStats> {
@@ -261,20 +286,122 @@ export class InMemoryTaskStore implements TaskStore {
     return Promise.resolve(stats);
   }
 
-  prune(before: number, statuses: readonly TaskStatus[]): Promise<number> {
-    const wanted = new Set(statuses);
-    let removed = 0;
-    for (const [id, { task }] of this.#rows) {
-      if (wanted.has(task.status) && task.completedAt !== null && task.completedAt < before) {
-        this.#rows.delete(id);
-        removed++;
+  history(since: number, until: number): Promise<HistoryPoint[]> {
+    const points = [...this.#history.values()]
+      .filter((p) => p.at + HISTORY_BUCKET_MILLIS > since && p.at < until)
+      .sort((a, b) => a.at - b.at)
+      .map((p) => ({ ...p }));
+    return Promise.resolve(points);
+  }
+
+  bulk(request: BulkRequest): Promise<number> {
+    return settle(() => {
+      assertBatchLimit(request.limit);
+      const statuses = new Set(bulkStatuses(request.action));
+      const picked = [...this.#rows.values()]
+        .filter(({ task }) => statuses.has(task.status) && matches(task, request.filter))
+        .sort((a, b) => a.seq - b.seq)
+        .slice(0, request.limit);
+      const finished: string[] = [];
+      for (const row of picked) {
+        const { task } = row;
+        if (request.action === "delete") {
+          this.#rows.delete(task.id);
+        } else if (request.action === "cancel") {
+          task.status = TaskStatus.CANCELLED;
+          task.completedAt = request.now;
+          row.version++;
+          finished.push(task.id);
+        } else {
+          resetForRetry(task, request.now);
+          this.#index(row);
+          this.#emit({ type: "inserted", queue: task.queue, runAt: request.now });
+        }
       }
+      if (finished.length) this.#emit({ type: "finished", ids: finished });
+      return picked.length;
+    });
+  }
+
+  prune(request: PruneRequest): Promise<number> {
+    return settle(() => {
+      assertBatchLimit(request.limit);
+      const wanted = new Set(request.statuses);
+      let removed = 0;
+      for (const [id, { task }] of this.#rows) {
+        if (removed >= request.limit) break;
+        if (
+          wanted.has(task.status) && task.completedAt !== null && task.completedAt < request.before
+        ) {
+          this.#rows.delete(id);
+          removed++;
+        }
+      }
+      return removed;
+    });
+  }
+
+  listQueues(): Promise<QueueState[]> {
+    const names = new Set(this.#queueStates.keys());
+    for (const { task } of this.#rows.values()) names.add(task.queue);
+    return Promise.resolve(
+      [...names].sort().map((name) =>
+        this.#queueStates.get(name) ?? { name, paused: false, updatedAt: null }
+      ).map((q) => ({ ...q })),
+    );
+  }
+
+  setQueuePaused(name: string, paused: boolean, now: number): Promise<QueueState> {
+    const state = { name, paused, updatedAt: now };
+    this.#queueStates.set(name, state);
+    if (paused) this.#paused.add(name);
+    else {
+      this.#paused.delete(name);
+      this.#emit({ type: "inserted", queue: name, runAt: now });
     }
-    return Promise.resolve(removed);
+    return Promise.resolve({ ...state });
+  }
+
+  registerWorker(info: WorkerInfo): Promise<void> {
+    this.#workers.set(info.id, copyWorker(info));
+    return Promise.resolve();
+  }
+
+  heartbeatWorker(id: string, now: number, meta?: JsonValue): Promise<boolean> {
+    const worker = this.#workers.get(id);
+    if (!worker) return Promise.resolve(false);
+    worker.lastBeatAt = now;
+    if (meta !== undefined) worker.meta = copyJson(meta);
+    return Promise.resolve(true);
+  }
+
+  removeWorker(id: string): Promise<void> {
+    this.#workers.delete(id);
+    return Promise.resolve();
+  }
+
+  listWorkers(): Promise<WorkerInfo[]> {
+    return Promise.resolve(
+      [...this.#workers.values()].sort((a, b) => a.startedAt - b.startedAt).map(copyWorker),
+    );
+  }
+
+  lead(request: LeadRequest): Promise<Leadership> {
+    const { name, holder, now, ttlMillis } = request;
+    const current = this.#leaders.get(name);
+    if (!current || current.holder === holder || current.expiresAt <= now) {
+      this.#leaders.set(name, { name, holder, expiresAt: now + ttlMillis });
+    }
+    return Promise.resolve({ ...this.#leaders.get(name)! });
+  }
+
+  resign(name: string, holder: string): Promise<void> {
+    if (this.#leaders.get(name)?.holder === holder) this.#leaders.delete(name);
+    return Promise.resolve();
   }
 
   listen(listener: (event: StoreEvent) => void): () => void {
-    return this.#events.listen(listener);
+    return this.notifier.listen(listener);
   }
 
   close(): Promise<void> {
@@ -295,10 +422,25 @@ export class InMemoryTaskStore implements TaskStore {
       : undefined;
   }
 
+  #countHistory(status: TaskStatus, now: number): void {
+    const field = status === TaskStatus.COMPLETED
+      ? "completed"
+      : status === TaskStatus.FAILED
+      ? "failed"
+      : status === TaskStatus.RETRYING
+      ? "retried"
+      : undefined;
+    if (!field) return;
+    const at = now - (now % HISTORY_BUCKET_MILLIS);
+    let point = this.#history.get(at);
+    if (!point) this.#history.set(at, point = { at, completed: 0, failed: 0, retried: 0 });
+    point[field]++;
+  }
+
   #emit(event: StoreEvent): void {
     // Stores announce after commit; here the change is visible at once, but listeners run
     // after the caller's await, as they would with a real database.
-    queueMicrotask(() => this.#events.emit(event));
+    queueMicrotask(() => this.notifier.notify(event));
   }
 }
 
@@ -338,6 +480,44 @@ function applyOutcome(task: TaskRecord, outcome: Outcome): void {
     task.status = TaskStatus.CANCELLED;
     task.completedAt = outcome.now;
   }
+}
+
+/** Runs `body`, turning a throw into a rejected promise as an asynchronous store would. */
+function settle<T>(body: () => T): Promise<T> {
+  try {
+    return Promise.resolve(body());
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/** Whether a task passes a filter (the same rules as the SQL stores). */
+function matches(task: TaskRecord, filter: TaskFilter): boolean {
+  return (filter.status === undefined || task.status === filter.status) &&
+    (filter.name === undefined || task.name === filter.name) &&
+    (filter.queue === undefined || task.queue === filter.queue) &&
+    (filter.idPrefix === undefined || task.id.startsWith(filter.idPrefix)) &&
+    (filter.argsContains === undefined ||
+      JSON.stringify(task.args).includes(filter.argsContains));
+}
+
+/** A FAILED or CANCELLED task back to PENDING with a fresh attempt budget. */
+function resetForRetry(task: TaskRecord, now: number): void {
+  Object.assign(task, {
+    status: TaskStatus.PENDING,
+    attempts: 0,
+    runAt: now,
+    startedAt: null,
+    completedAt: null,
+    result: null,
+    cancelRequested: false,
+    leaseExpiresAt: null,
+    attemptToken: null,
+  });
+}
+
+function copyWorker(info: WorkerInfo): WorkerInfo {
+  return { ...info, queues: [...info.queues], meta: copyJson(info.meta) };
 }
 
 function copyJson<T>(value: T): T {

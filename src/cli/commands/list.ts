@@ -51,16 +51,8 @@ export const listCommand = defineCommand({
         throw new UsageError(`--limit must be at most ${MAX_LIST_LIMIT}, got ${values.limit}`);
       }
     }
-    if (values.cursor !== undefined) {
-      if (!/^\d+$/.test(values.cursor)) {
-        throw new UsageError(
-          `--cursor must be a cursor printed by an earlier list, got ${
-            JSON.stringify(values.cursor)
-          }`,
-        );
-      }
-      query.cursor = values.cursor;
-    }
+    // The store made the cursor and checks it (InvalidCursorError, exit 2).
+    if (values.cursor !== undefined) query.cursor = values.cursor;
     return withStore(resolveDbPath(values.db, env).value, { missing: "refuse" }, async (store) => {
       const page = await new TaskDispatcher(store).list(query);
       if (values.json) {

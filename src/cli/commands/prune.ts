@@ -9,8 +9,11 @@ import { formatDuration } from "../../duration.ts";
 import { EXIT_OK, UsageError } from "../exit.ts";
 import { DB_OPTION, resolveDbPath, withStore } from "../open_store.ts";
 import { duration, nameList, oneOf } from "../settings.ts";
+import { untilDone } from "../../store/store.ts";
 
 const PRUNABLE = [...FINAL_STATUSES] as TaskStatus[];
+/** Rows one prune transaction deletes. */
+const PRUNE_BATCH = 1000;
 
 /** The `prune` command. */
 export const pruneCommand = defineCommand({
@@ -44,7 +47,11 @@ export const pruneCommand = defineCommand({
       : nameList(values.status, "--status").map((s) => parseStatus(s, "--status"));
     const before = Date.now() - age;
     return withStore(resolveDbPath(values.db, env).value, { missing: "refuse" }, async (store) => {
-      const deleted = await store.prune(before, statuses);
+      // Bounded batches, so claims of running workers get the lock between them.
+      const deleted = await untilDone(
+        PRUNE_BATCH,
+        () => store.prune({ before, statuses, limit: PRUNE_BATCH }),
+      );
       if (values.json) await out.printJson({ deleted, before, statuses });
       else {
         await out.print(

@@ -72,6 +72,46 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX tasks_status ON tasks (status, seq) WHERE ${LISTED_PREDICATE};
   CREATE INDEX tasks_completed ON tasks (completed_at) WHERE completed_at IS NOT NULL;
   `,
+  // Version 2 (store contract v2): counters, so `stats()` reads a few rows instead of scanning
+  // `tasks` (the store adds each transaction's changes per queue and status in that
+  // transaction); minute counters of finished attempts for `history()`; per-queue state that
+  // claims consult; the registry of worker processes; leaderships with a lease.
+  `
+  CREATE TABLE task_counts (
+    queue TEXT NOT NULL,
+    status TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (queue, status)
+  ) WITHOUT ROWID;
+  INSERT INTO task_counts (queue, status, n)
+    SELECT queue, status, count(*) FROM tasks GROUP BY queue, status;
+  CREATE TABLE task_history (
+    at INTEGER PRIMARY KEY,
+    completed INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    retried INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE TABLE queues (
+    name TEXT PRIMARY KEY,
+    paused INTEGER NOT NULL DEFAULT 0,
+    updated_at INTEGER
+  ) WITHOUT ROWID;
+  CREATE TABLE workers (
+    id TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    started_at INTEGER NOT NULL,
+    last_beat_at INTEGER NOT NULL,
+    queues TEXT NOT NULL,
+    concurrency INTEGER NOT NULL,
+    meta TEXT NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE leaders (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];
 
 /** The newest schema version this code knows and writes. */

@@ -16,19 +16,34 @@ import {
 } from "../../task.ts";
 import {
   appendLogs,
+  assertBatchLimit,
+  type BulkRequest,
+  bulkStatuses,
   type ClaimRequest,
+  decodeCursor,
   emptyCounts,
+  encodeCursor,
+  HISTORY_BUCKET_MILLIS,
+  HISTORY_KEEP_MILLIS,
+  type HistoryPoint,
+  type InsertOptions,
+  type InsertResult,
+  type Leadership,
+  type LeadRequest,
   type LeaseRef,
   type LeaseRenewal,
   type ListQuery,
   type NewTask,
   type Outcome,
   type ProgressReport,
+  type PruneRequest,
+  type QueueState,
   type StoreEvent,
-  StoreEvents,
+  type TaskFilter,
   type TaskPage,
   type TaskStats,
   type TaskStore,
+  type WorkerInfo,
 } from "../store.ts";
 import {
   immediateTransaction,
@@ -37,7 +52,10 @@ import {
   type SqlValue,
 } from "./driver.ts";
 import { openSqliteDriver } from "./open.ts";
+import { GroupCommit } from "../_group_commit.ts";
+import { DataVersionNotifier } from "./notifier.ts";
 import { LISTED_PREDICATE, migrate, SCHEMA_VERSION, WAITING_PREDICATE } from "./schema.ts";
+import { Tally } from "./tally.ts";
 
 /**
  * How durable a commit is once its promise resolves.
@@ -134,15 +152,20 @@ const insertSql = sqlByKey((rows: number) =>
 
 const GET_SQL = "SELECT * FROM tasks WHERE id = ?";
 
-// params: workerId, leaseExpiresAt, now (started_at), now (due), ...queues, limit
-const claimSql = sqlByKey((queues: number) =>
-  `UPDATE tasks SET status = 'PROCESSING', attempts = attempts + 1,
+// The claim picks rows first (their status before the claim feeds the counters), then takes
+// them by seq. Paused queues are skipped here, so every process honours a pause at its next claim.
+// params: now (due), ...queues, limit
+const pickSql = sqlByKey((queues: number) =>
+  `SELECT seq, status FROM tasks WHERE ${WAITING_PREDICATE} AND run_at <= ?
+    AND queue IN (${placeholders(queues)})
+    AND queue NOT IN (SELECT name FROM queues WHERE paused = 1)
+    ORDER BY priority DESC, run_at, seq LIMIT ?`
+);
+// params: workerId, leaseExpiresAt, now (started_at), JSON array of seqs
+const TAKE_SQL = `UPDATE tasks SET status = 'PROCESSING', attempts = attempts + 1,
     attempt_token = lower(hex(randomblob(16))), worker_id = ?, lease_expires_at = ?,
     started_at = ?
-  WHERE seq IN (SELECT seq FROM tasks WHERE ${WAITING_PREDICATE} AND run_at <= ?
-    AND queue IN (${placeholders(queues)}) ORDER BY priority DESC, run_at, seq LIMIT ?)
-  RETURNING *`
-);
+  WHERE seq IN (SELECT value FROM json_each(?)) RETURNING *`;
 
 /** Applies only while the outcome's claim still holds the task. */
 const FENCE = "WHERE id = ? AND attempt_token = ? AND status = 'PROCESSING' RETURNING *";
@@ -183,45 +206,103 @@ const PROGRESS_ROW_SQL =
 const SET_PROGRESS_SQL = "UPDATE tasks SET progress = ? WHERE seq = ?";
 const SET_LOGS_SQL = "UPDATE tasks SET logs = ? WHERE seq = ?";
 
+const STATUS_SQL = "SELECT seq, queue, status FROM tasks WHERE id = ?";
+
 // A waiting task is cancelled at once; a PROCESSING one is flagged and keeps running.
-// params: now, id
+// params: now, seq
 const CANCEL_SQL = `UPDATE tasks SET
   status = iif(status = 'PROCESSING', status, 'CANCELLED'),
   completed_at = iif(status = 'PROCESSING', completed_at, ?),
   cancel_requested = iif(status = 'PROCESSING', 1, cancel_requested)
-  WHERE id = ? AND status IN ('PENDING', 'SCHEDULED', 'RETRYING', 'PROCESSING') RETURNING *`;
+  WHERE seq = ? AND status IN ('PENDING', 'SCHEDULED', 'RETRYING', 'PROCESSING') RETURNING *`;
 
-// params: now, id
+// params: now, JSON array of seqs
 const RETRY_SQL = `UPDATE tasks SET status = 'PENDING', attempts = 0, run_at = ?,
   completed_at = NULL, started_at = NULL, result = NULL, cancel_requested = 0,
   lease_expires_at = NULL, attempt_token = NULL
-  WHERE id = ? AND status IN ('FAILED', 'CANCELLED') RETURNING *`;
+  WHERE seq IN (SELECT value FROM json_each(?)) AND status IN ('FAILED', 'CANCELLED')
+  RETURNING *`;
+// params: now, JSON array of seqs
+const BULK_CANCEL_SQL = `UPDATE tasks SET status = 'CANCELLED', completed_at = ?
+  WHERE seq IN (SELECT value FROM json_each(?)) AND ${WAITING_PREDICATE} RETURNING id`;
+// params: JSON array of seqs
+const BULK_DELETE_SQL = `DELETE FROM tasks WHERE seq IN (SELECT value FROM json_each(?))`;
 
-/** List filters as bits of a {@linkcode listSql} key. */
-const LIST_BY_STATUS = 1, LIST_BY_NAME = 2, LIST_BY_QUEUE = 4, LIST_AFTER_CURSOR = 8;
-/** With LIST_BY_STATUS, for a status the partial listing index holds. */
-const LIST_BY_LISTED_STATUS = 16;
-// params: the filters present, in this order, then limit
-const listSql = sqlByKey((filters: number) => {
+/** Filters as bits of a {@linkcode filterWhere} key. */
+const BY_STATUS = 1, BY_NAME = 2, BY_QUEUE = 4, AFTER_CURSOR = 8, BY_ID_PREFIX = 32;
+const BY_ARGS_TEXT = 64;
+/** With BY_STATUS, for a status the partial listing index holds. */
+const BY_LISTED_STATUS = 16;
+/**
+ * The WHERE clause of a filter key; its parameters in this order: status, name, queue, id prefix
+ * (low and high bound), args text, cursor seq.
+ */
+function filterWhere(filters: number): string {
   const where = [
-    filters & LIST_BY_STATUS && "status = ?",
-    filters & LIST_BY_LISTED_STATUS && LISTED_PREDICATE,
-    filters & LIST_BY_NAME && "name = ?",
-    filters & LIST_BY_QUEUE && "queue = ?",
-    filters & LIST_AFTER_CURSOR && "seq < ?",
+    filters & BY_STATUS && "status = ?",
+    filters & BY_LISTED_STATUS && LISTED_PREDICATE,
+    filters & BY_NAME && "name = ?",
+    filters & BY_QUEUE && "queue = ?",
+    // A range, so the unique index on id serves it.
+    filters & BY_ID_PREFIX && "id >= ? AND id < ?",
+    filters & BY_ARGS_TEXT && "instr(args, ?) > 0",
+    filters & AFTER_CURSOR && "seq < ?",
   ].filter(Boolean);
-  return `SELECT * FROM tasks ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
-    ORDER BY seq DESC LIMIT ?`;
-});
+  return where.length ? `WHERE ${where.join(" AND ")}` : "";
+}
+// params: the filter's, then limit
+const listSql = sqlByKey((filters: number) =>
+  `SELECT * FROM tasks ${filterWhere(filters)} ORDER BY seq DESC LIMIT ?`
+);
+// params: the filter's
+const countSql = sqlByKey((filters: number) =>
+  `SELECT count(*) AS n FROM tasks ${filterWhere(filters)}`
+);
+// params: the filter's, then the action's statuses, then limit
+const bulkPickSql = sqlByKey(([filters, statuses]: readonly [number, number]) =>
+  `SELECT seq, queue, status FROM tasks ${filterWhere(filters) || "WHERE 1"}
+    AND status IN (${placeholders(statuses)}) ORDER BY seq LIMIT ?`
+);
 
-const STATS_SQL = "SELECT queue, status, count(*) AS n FROM tasks GROUP BY queue, status";
+const STATS_SQL = "SELECT queue, status, n FROM task_counts WHERE n <> 0";
+// params: queue or null, status or null
+const COUNTED_SQL = `SELECT coalesce(sum(n), 0) AS n FROM task_counts
+  WHERE (?1 IS NULL OR queue = ?1) AND (?2 IS NULL OR status = ?2)`;
+// params: since (bucket start), until
+const HISTORY_SQL =
+  "SELECT at, completed, failed, retried FROM task_history WHERE at >= ? AND at < ? ORDER BY at";
+const TRIM_HISTORY_SQL = "DELETE FROM task_history WHERE at < ?";
 
 // INDEXED BY: otherwise the planner walks every row of the statuses, not only the old ones.
-// params: before, ...statuses
+// params: before, ...statuses, limit
 const pruneSql = sqlByKey((statuses: number) =>
-  `DELETE FROM tasks INDEXED BY tasks_completed
-  WHERE completed_at < ? AND status IN (${placeholders(statuses)})`
+  `DELETE FROM tasks WHERE seq IN (SELECT seq FROM tasks INDEXED BY tasks_completed
+    WHERE completed_at < ? AND status IN (${placeholders(statuses)}) LIMIT ?)
+  RETURNING queue, status`
 );
+
+const QUEUES_SQL = `SELECT q.name, coalesce(s.paused, 0) AS paused, s.updated_at
+  FROM (SELECT queue AS name FROM task_counts WHERE n <> 0 UNION SELECT name FROM queues) q
+  LEFT JOIN queues s ON s.name = q.name ORDER BY q.name`;
+// params: name, paused, now
+const SET_PAUSED_SQL = `INSERT INTO queues (name, paused, updated_at) VALUES (?, ?, ?)
+  ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, updated_at = excluded.updated_at
+  RETURNING name, paused, updated_at`;
+
+const REGISTER_WORKER_SQL = `INSERT OR REPLACE INTO workers
+  (id, host, pid, started_at, last_beat_at, queues, concurrency, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`;
+const BEAT_SQL = "UPDATE workers SET last_beat_at = ? WHERE id = ?";
+const BEAT_META_SQL = "UPDATE workers SET last_beat_at = ?, meta = ? WHERE id = ?";
+const REMOVE_WORKER_SQL = "DELETE FROM workers WHERE id = ?";
+const WORKERS_SQL = "SELECT * FROM workers ORDER BY started_at, id";
+
+// Takes a free or expired leadership, or extends one the holder has. params: name, holder,
+// expires_at, now
+const LEAD_SQL = `INSERT INTO leaders (name, holder, expires_at) VALUES (?1, ?2, ?3)
+  ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+  WHERE leaders.holder = excluded.holder OR leaders.expires_at <= ?4`;
+const LEADER_SQL = "SELECT name, holder, expires_at FROM leaders WHERE name = ?";
+const RESIGN_SQL = "DELETE FROM leaders WHERE name = ? AND holder = ?";
 
 /** The priority of each rank, without a search per row. */
 const PRIORITY_BY_RANK: readonly TaskPriority[] = (() => {
@@ -369,14 +450,16 @@ function resolveOptions(options: SqliteStoreOptions): Required<SqliteStoreOption
 export class SqliteTaskStore implements TaskStore {
   #driver: SqliteDriver;
   #closed = false;
-  #events = new StoreEvents();
-  readonly #watchIntervalMillis: number;
-  #watchTimer: ReturnType<typeof setInterval> | undefined;
-  #dataVersion = 0;
+  readonly notifier: DataVersionNotifier;
+  /** The application's transaction while one is open: other work on the connection waits. */
+  #transaction: { tx: SqliteTransaction; done: Promise<void>; events: StoreEvent[] } | undefined;
+  readonly #inserts = new GroupCommit((groups: readonly (readonly NewTask[])[]) =>
+    this.#insertGroups(groups)
+  );
 
   private constructor(driver: SqliteDriver, watchIntervalMillis: number) {
     this.#driver = driver;
-    this.#watchIntervalMillis = watchIntervalMillis;
+    this.notifier = new DataVersionNotifier(driver, watchIntervalMillis);
   }
 
   /**
@@ -415,26 +498,73 @@ export class SqliteTaskStore implements TaskStore {
     await migrate(this.#open());
   }
 
-  async insert(tasks: readonly NewTask[]): Promise<void> {
-    if (tasks.length === 0) return;
-    await this.#write((db) => {
-      // Chunks of INSERT_CHUNK_ROWS rows, then halving chunks for the rest, so at most
-      // log2(INSERT_CHUNK_ROWS) + 1 distinct statements are ever prepared.
-      for (let start = 0; start < tasks.length;) {
-        let rows = INSERT_CHUNK_ROWS;
-        while (rows > tasks.length - start) rows >>= 1;
-        const params: SqlValue[] = [];
-        for (let i = start; i < start + rows; i++) pushInsertParams(params, tasks[i]!);
-        db.run(insertSql(rows), params);
-        start += rows;
+  /**
+   * Runs `body` in one `BEGIN IMMEDIATE` transaction on the store's own connection, so an
+   * application that keeps its tables in the same file can write them and enqueue atomically:
+   * pass `{ tx }` to `enqueue`/`insert`. Commits when `body` resolves, rolls back when it throws;
+   * tasks enqueued in it run only once it committed. While it is open, the store's other work
+   * (a worker's claims in this process) waits, so keep it short, and inside it use only `tx` and
+   * `{ tx }` inserts: awaiting another call on this store there would wait for itself.
+   *
+   * @example
+   * ```ts
+   * await store.transaction(async (tx) => {
+   *   tx.run("INSERT INTO orders (id, total) VALUES (?, ?)", [orderId, 42]);
+   *   await dispatcher.enqueue("ship-order", { orderId }, { tx });
+   * });
+   * ```
+   */
+  async transaction<T>(body: (tx: SqliteTransaction) => Promise<T> | T): Promise<T> {
+    while (this.#transaction) await this.#transaction.done;
+    const db = this.#open();
+    let end!: () => void;
+    const tx = new SqliteTransaction(db);
+    const open = { tx, done: new Promise<void>((resolve) => (end = resolve)), events: [] };
+    // Taken before the first await, so work started after this call waits for it.
+    this.#transaction = open;
+    try {
+      await retryWhileBusy(db, () => db.run("BEGIN IMMEDIATE"));
+      const result = await body(tx);
+      db.run("COMMIT");
+      tx.ended = true;
+      this.#transaction = undefined;
+      end();
+      for (const event of open.events) this.notifier.notify(event);
+      return result;
+    } catch (error) {
+      tx.ended = true;
+      if (db.inTransaction) {
+        try {
+          db.run("ROLLBACK");
+        } catch {
+          // SQLite already rolled back.
+        }
       }
-    });
-    const earliest = new Map<string, number>();
-    for (const task of tasks) {
-      const runAt = earliest.get(task.queue);
-      if (runAt === undefined || task.runAt < runAt) earliest.set(task.queue, task.runAt);
+      this.#transaction = undefined;
+      end();
+      throw error;
     }
-    for (const [queue, runAt] of earliest) this.#events.emit({ type: "inserted", queue, runAt });
+  }
+
+  async insert(tasks: readonly NewTask[], options: InsertOptions = {}): Promise<InsertResult[]> {
+    if (tasks.length === 0) return [];
+    if (options.tx === undefined) return await this.#inserts.submit(tasks);
+    const open = this.#transaction;
+    if (!(options.tx instanceof SqliteTransaction) || open?.tx !== options.tx || open.tx.ended) {
+      throw new TypeError(
+        "tx must be the open transaction SqliteTaskStore.transaction passed to its callback",
+      );
+    }
+    const results = writeTasks(this.#driver, tasks);
+    open.events.push(...insertedEvents(tasks));
+    return results;
+  }
+
+  /** Inserts the groups of concurrent `insert` calls in one transaction (see GroupCommit). */
+  async #insertGroups(groups: readonly (readonly NewTask[])[]): Promise<InsertResult[][]> {
+    const results = await this.#write((db) => groups.map((tasks) => writeTasks(db, tasks)));
+    for (const event of insertedEvents(groups.flat())) this.notifier.notify(event);
+    return results;
   }
 
   get(id: string): Promise<TaskRecord | null> {
@@ -445,13 +575,23 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   async claim(request: ClaimRequest): Promise<TaskRecord[]> {
-    const rows = await this.#write((db) => claimRows(db, request));
+    const rows = await this.#write((db) => {
+      const tally = new Tally();
+      const claimed = claimRows(db, request, tally);
+      tally.apply(db);
+      return claimed;
+    });
     return rows.sort(byClaimOrder).map(rowToRecord);
   }
 
   async finish(outcomes: readonly Outcome[]): Promise<(TaskRecord | null)[]> {
     if (outcomes.length === 0) return [];
-    const rows = await this.#write((db) => outcomes.map((outcome) => finishOne(db, outcome)));
+    const rows = await this.#write((db) => {
+      const tally = new Tally();
+      const finished = outcomes.map((outcome) => finishOne(db, outcome, tally));
+      tally.apply(db);
+      return finished;
+    });
     return this.#finished(rows);
   }
 
@@ -459,12 +599,15 @@ export class SqliteTaskStore implements TaskStore {
     outcomes: readonly Outcome[],
     request: ClaimRequest,
   ): Promise<{ finished: (TaskRecord | null)[]; claimed: TaskRecord[] }> {
-    const [finishedRows, claimedRows] = await this.#write((db) =>
-      [
-        outcomes.map((outcome) => finishOne(db, outcome)),
-        claimRows(db, request),
-      ] as const
-    );
+    const [finishedRows, claimedRows] = await this.#write((db) => {
+      const tally = new Tally();
+      const done = [
+        outcomes.map((outcome) => finishOne(db, outcome, tally)),
+        claimRows(db, request, tally),
+      ] as const;
+      tally.apply(db);
+      return done;
+    });
     return {
       finished: this.#finished(finishedRows),
       claimed: claimedRows.sort(byClaimOrder).map(rowToRecord),
@@ -475,7 +618,7 @@ export class SqliteTaskStore implements TaskStore {
   #finished(rows: readonly (TaskRow | undefined)[]): (TaskRecord | null)[] {
     const records = rows.map((row) => row ? rowToRecord(row) : null);
     const ids = records.flatMap((record) => record ? [record.id] : []);
-    if (ids.length > 0) this.#events.emit({ type: "finished", ids });
+    if (ids.length > 0) this.notifier.notify({ type: "finished", ids });
     return records;
   }
 
@@ -514,10 +657,20 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   async cancel(id: string, now: number): Promise<TaskRecord | null> {
-    const row = await this.#write((db) => db.get<TaskRow>(CANCEL_SQL, [now, id]));
+    const row = await this.#write((db) => {
+      const before = db.get<StatusRow>(STATUS_SQL, [id]);
+      if (!before) return undefined;
+      const after = db.get<TaskRow>(CANCEL_SQL, [now, before.seq]);
+      if (after) {
+        const tally = new Tally();
+        tally.move(after.queue, before.status, after.status);
+        tally.apply(db);
+      }
+      return after;
+    });
     if (row === undefined) return null;
     const record = rowToRecord(row);
-    this.#events.emit(
+    this.notifier.notify(
       record.status === "PROCESSING"
         ? { type: "cancelRequested", id }
         : { type: "finished", ids: [id] },
@@ -526,46 +679,55 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   async retry(id: string, now: number): Promise<TaskRecord | null> {
-    const row = await this.#write((db) => db.get<TaskRow>(RETRY_SQL, [now, id]));
+    const row = await this.#write((db) => {
+      const before = db.get<StatusRow>(STATUS_SQL, [id]);
+      if (!before) return undefined;
+      const [after] = db.all<TaskRow>(RETRY_SQL, [now, JSON.stringify([before.seq])]);
+      if (after) {
+        const tally = new Tally();
+        tally.move(after.queue, before.status, after.status);
+        tally.apply(db);
+      }
+      return after;
+    });
     if (row === undefined) return null;
     const record = rowToRecord(row);
-    this.#events.emit({ type: "inserted", queue: record.queue, runAt: record.runAt });
+    this.notifier.notify({ type: "inserted", queue: record.queue, runAt: record.runAt });
     return record;
   }
 
   async list(query: ListQuery): Promise<TaskPage> {
-    const { status, name, queue, limit, cursor } = query;
+    const { limit, cursor } = query;
     if (!Number.isInteger(limit) || limit < 0) {
       throw new RangeError(`limit must be an integer >= 0, got ${limit}`);
     }
-    const params: SqlValue[] = [];
-    let filters = 0;
-    if (status !== undefined) {
-      params.push(status);
-      filters |= LIST_BY_STATUS;
-      if (status !== "PENDING" && status !== "SCHEDULED") filters |= LIST_BY_LISTED_STATUS;
-    }
-    if (name !== undefined) {
-      params.push(name);
-      filters |= LIST_BY_NAME;
-    }
-    if (queue !== undefined) {
-      params.push(queue);
-      filters |= LIST_BY_QUEUE;
-    }
+    const [filters, params] = filterParams(query);
+    let key = filters;
     if (cursor !== undefined) {
-      params.push(parseCursor(cursor));
-      filters |= LIST_AFTER_CURSOR;
+      params.push(decodeCursor(cursor, ["number"] as const)[0]);
+      key |= AFTER_CURSOR;
     }
     params.push(limit + 1);
-    const rows = await this.#read((db) => db.all<TaskRow>(listSql(filters), params));
+    const rows = await this.#read((db) => db.all<TaskRow>(listSql(key), params));
     const more = rows.length > limit;
     if (more) rows.length = limit;
     const last = rows[rows.length - 1];
     return {
       tasks: rows.map(rowToRecord),
-      nextCursor: more && last !== undefined ? String(last.seq) : null,
+      nextCursor: more && last !== undefined ? encodeCursor([last.seq]) : null,
     };
+  }
+
+  async count(filter: TaskFilter): Promise<number> {
+    const { name, idPrefix, argsContains } = filter;
+    if (name === undefined && idPrefix === undefined && argsContains === undefined) {
+      // Status and queue alone: the counters answer without a scan.
+      return await this.#read((db) =>
+        db.get<{ n: number }>(COUNTED_SQL, [filter.queue ?? null, filter.status ?? null])?.n ?? 0
+      );
+    }
+    const [filters, params] = filterParams(filter);
+    return await this.#read((db) => db.get<{ n: number }>(countSql(filters), params)?.n ?? 0);
   }
 
   async stats(): Promise<TaskStats> {
@@ -581,55 +743,144 @@ export class SqliteTaskStore implements TaskStore {
     return stats;
   }
 
-  prune(before: number, statuses: readonly TaskStatus[]): Promise<number> {
-    if (statuses.length === 0) return Promise.resolve(0);
-    return this.#write((db) => db.run(pruneSql(statuses.length), [before, ...statuses]).changes);
+  history(since: number, until: number): Promise<HistoryPoint[]> {
+    const from = since - (since % HISTORY_BUCKET_MILLIS);
+    return this.#read((db) =>
+      db.all<HistoryPoint>(HISTORY_SQL, [from, until]).map((
+        { at, completed, failed, retried },
+      ) => ({
+        at,
+        completed,
+        failed,
+        retried,
+      }))
+    );
+  }
+
+  async bulk(request: BulkRequest): Promise<number> {
+    const { action, filter, limit, now } = request;
+    assertBatchLimit(limit);
+    const statuses = bulkStatuses(action);
+    const [filters, params] = filterParams(filter);
+    params.push(...statuses, limit);
+    const { changed, events } = await this.#write((db) => {
+      const picked = db.all<StatusRow & { queue: string }>(
+        bulkPickSql([filters, statuses.length]),
+        params,
+      );
+      const seqs = JSON.stringify(picked.map((row) => row.seq));
+      const tally = new Tally();
+      const events: StoreEvent[] = [];
+      if (action === "delete") {
+        db.run(BULK_DELETE_SQL, [seqs]);
+        for (const row of picked) tally.count(row.queue, row.status, -1);
+      } else if (action === "cancel") {
+        const ids = db.all<{ id: string }>(BULK_CANCEL_SQL, [now, seqs]).map((row) => row.id);
+        for (const row of picked) tally.move(row.queue, row.status, "CANCELLED");
+        if (ids.length) events.push({ type: "finished", ids });
+      } else {
+        const rows = db.all<TaskRow>(RETRY_SQL, [now, seqs]);
+        for (const row of picked) tally.move(row.queue, row.status, "PENDING");
+        events.push(...insertedEvents(rows.map(rowToRecord)));
+      }
+      tally.apply(db);
+      return { changed: picked.length, events };
+    });
+    for (const event of events) this.notifier.notify(event);
+    return changed;
+  }
+
+  async prune(request: PruneRequest): Promise<number> {
+    const { before, statuses, limit } = request;
+    assertBatchLimit(limit);
+    if (statuses.length === 0) return 0;
+    return await this.#write((db) => {
+      const rows = db.all<{ queue: string; status: TaskStatus }>(pruneSql(statuses.length), [
+        before,
+        ...statuses,
+        limit,
+      ]);
+      const tally = new Tally();
+      for (const row of rows) tally.count(row.queue, row.status, -1);
+      tally.apply(db);
+      db.run(TRIM_HISTORY_SQL, [before - HISTORY_KEEP_MILLIS]);
+      return rows.length;
+    });
+  }
+
+  listQueues(): Promise<QueueState[]> {
+    return this.#read((db) =>
+      db.all<{ name: string; paused: number; updated_at: number | null }>(QUEUES_SQL).map(
+        toQueueState,
+      )
+    );
+  }
+
+  async setQueuePaused(name: string, paused: boolean, now: number): Promise<QueueState> {
+    const row = await this.#write((db) =>
+      db.get<{ name: string; paused: number; updated_at: number | null }>(SET_PAUSED_SQL, [
+        name,
+        paused ? 1 : 0,
+        now,
+      ])!
+    );
+    if (!paused) this.notifier.notify({ type: "inserted", queue: name, runAt: now });
+    return toQueueState(row);
+  }
+
+  async registerWorker(info: WorkerInfo): Promise<void> {
+    await this.#write((db) =>
+      db.run(REGISTER_WORKER_SQL, [
+        info.id,
+        info.host,
+        info.pid,
+        info.startedAt,
+        info.lastBeatAt,
+        JSON.stringify(info.queues),
+        info.concurrency,
+        JSON.stringify(info.meta),
+      ])
+    );
+  }
+
+  heartbeatWorker(id: string, now: number, meta?: JsonValue): Promise<boolean> {
+    return this.#write((db) =>
+      (meta === undefined
+        ? db.run(BEAT_SQL, [now, id])
+        : db.run(BEAT_META_SQL, [now, JSON.stringify(meta), id])).changes > 0
+    );
+  }
+
+  async removeWorker(id: string): Promise<void> {
+    await this.#write((db) => db.run(REMOVE_WORKER_SQL, [id]));
+  }
+
+  listWorkers(): Promise<WorkerInfo[]> {
+    return this.#read((db) => db.all<WorkerRow>(WORKERS_SQL).map(toWorkerInfo));
+  }
+
+  lead(request: LeadRequest): Promise<Leadership> {
+    const { name, holder, now, ttlMillis } = request;
+    return this.#write((db) => {
+      db.run(LEAD_SQL, [name, holder, now + ttlMillis, now]);
+      const row = db.get<{ name: string; holder: string; expires_at: number }>(LEADER_SQL, [name])!;
+      return { name: row.name, holder: row.holder, expiresAt: row.expires_at };
+    });
+  }
+
+  async resign(name: string, holder: string): Promise<void> {
+    await this.#write((db) => db.run(RESIGN_SQL, [name, holder]));
   }
 
   listen(listener: (event: StoreEvent) => void): () => void {
-    const unlisten = this.#events.listen(listener);
-    this.#watch();
-    return () => {
-      unlisten();
-      this.#watch();
-    };
+    return this.notifier.listen(listener);
   }
 
-  close(): Promise<void> {
-    if (!this.#closed) {
-      this.#closed = true;
-      clearInterval(this.#watchTimer);
-      this.#driver.close();
-    }
-    return Promise.resolve();
-  }
-
-  /** Polls `PRAGMA data_version` while anyone listens; it changes when another connection commits. */
-  #watch(): void {
-    const wanted = this.#events.size > 0 && this.#watchIntervalMillis > 0 && !this.#closed;
-    if (wanted === (this.#watchTimer !== undefined)) return;
-    if (!wanted) {
-      clearInterval(this.#watchTimer);
-      this.#watchTimer = undefined;
-      return;
-    }
-    this.#dataVersion = this.#readDataVersion();
-    this.#watchTimer = setInterval(() => {
-      if (this.#closed) return;
-      const version = this.#readDataVersion();
-      if (version === this.#dataVersion) return;
-      this.#dataVersion = version;
-      this.#events.emit({ type: "changed" });
-    }, this.#watchIntervalMillis);
-  }
-
-  #readDataVersion(): number {
-    try {
-      return this.#driver.all<{ data_version: number }>("PRAGMA data_version")[0]?.data_version ??
-        0;
-    } catch {
-      return this.#dataVersion; // busy or closing: try again next tick
-    }
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.notifier.close();
+    this.#driver.close();
   }
 
   /** The driver, or an error once the store is closed. */
@@ -638,8 +889,14 @@ export class SqliteTaskStore implements TaskStore {
     return this.#driver;
   }
 
+  /** Waits while the application's transaction holds the connection. */
+  async #idle(): Promise<void> {
+    while (this.#transaction) await this.#transaction.done;
+  }
+
   /** Runs `body` in one `BEGIN IMMEDIATE` transaction, retried while the database is busy. */
   async #write<T>(body: (db: SqliteDriver) => T): Promise<T> {
+    if (this.#transaction) await this.#idle();
     return await retryWhileBusy(this.#open(), () => {
       const db = this.#open();
       return immediateTransaction(db, () => body(db));
@@ -648,26 +905,173 @@ export class SqliteTaskStore implements TaskStore {
 
   /** Runs the read `body` outside a transaction, retried while the database is busy. */
   async #read<T>(body: (db: SqliteDriver) => T): Promise<T> {
+    if (this.#transaction) await this.#idle();
     return await retryWhileBusy(this.#open(), () => body(this.#open()));
   }
 }
 
-/** Applies one outcome inside `finish`'s transaction; the updated row, or undefined if stale. */
+/**
+ * The application's handle on a transaction of {@linkcode SqliteTaskStore.transaction}: its
+ * statements run on the store's connection inside that transaction. Valid only until the
+ * callback settles.
+ */
+export class SqliteTransaction {
+  /** Set once the transaction committed or rolled back. */
+  ended = false;
+  readonly #db: SqliteDriver;
+
+  /** @internal Made by {@linkcode SqliteTaskStore.transaction}. */
+  constructor(db: SqliteDriver) {
+    this.#db = db;
+  }
+
+  /** Runs a statement for its effect; `changes` counts the rows it wrote. */
+  run(sql: string, params: readonly SqlValue[] = []): { changes: number } {
+    return this.#live().run(sql, params);
+  }
+
+  /** All rows of a query. */
+  all<T>(sql: string, params: readonly SqlValue[] = []): T[] {
+    return this.#live().all<T>(sql, params);
+  }
+
+  /** The first row of a query, or undefined. */
+  get<T>(sql: string, params: readonly SqlValue[] = []): T | undefined {
+    return this.#live().get<T>(sql, params);
+  }
+
+  #live(): SqliteDriver {
+    if (this.ended) {
+      throw new Error("The transaction has ended; run statements inside its callback");
+    }
+    return this.#db;
+  }
+}
+
+interface StatusRow {
+  seq: number;
+  status: TaskStatus;
+}
+
+interface WorkerRow {
+  id: string;
+  host: string;
+  pid: number;
+  started_at: number;
+  last_beat_at: number;
+  queues: string;
+  concurrency: number;
+  meta: string;
+}
+
+function toWorkerInfo(row: WorkerRow): WorkerInfo {
+  return {
+    id: row.id,
+    host: row.host,
+    pid: row.pid,
+    startedAt: row.started_at,
+    lastBeatAt: row.last_beat_at,
+    queues: JSON.parse(row.queues) as string[],
+    concurrency: row.concurrency,
+    meta: JSON.parse(row.meta) as JsonValue,
+  };
+}
+
+function toQueueState(
+  row: { name: string; paused: number; updated_at: number | null },
+): QueueState {
+  return { name: row.name, paused: row.paused !== 0, updatedAt: row.updated_at };
+}
+
+/** Writes tasks in the caller's transaction, with their counters; one result per task. */
+function writeTasks(db: SqliteDriver, tasks: readonly NewTask[]): InsertResult[] {
+  const tally = new Tally();
+  // Chunks of INSERT_CHUNK_ROWS rows, then halving chunks for the rest, so at most
+  // log2(INSERT_CHUNK_ROWS) + 1 distinct statements are ever prepared.
+  for (let start = 0; start < tasks.length;) {
+    let rows = INSERT_CHUNK_ROWS;
+    while (rows > tasks.length - start) rows >>= 1;
+    const params: SqlValue[] = [];
+    for (let i = start; i < start + rows; i++) {
+      const task = tasks[i]!;
+      pushInsertParams(params, task);
+      tally.count(task.queue, task.status, 1);
+    }
+    db.run(insertSql(rows), params);
+    start += rows;
+  }
+  tally.apply(db);
+  return tasks.map((task) => ({ id: task.id, inserted: true }));
+}
+
+/** One `inserted` event per queue, with the earliest due time. */
+function insertedEvents(tasks: readonly Pick<TaskRecord, "queue" | "runAt">[]): StoreEvent[] {
+  const earliest = new Map<string, number>();
+  for (const task of tasks) {
+    const runAt = earliest.get(task.queue);
+    if (runAt === undefined || task.runAt < runAt) earliest.set(task.queue, task.runAt);
+  }
+  return [...earliest].map(([queue, runAt]) => ({ type: "inserted", queue, runAt }));
+}
+
+/** The {@linkcode filterWhere} key and parameters of a filter. */
+function filterParams(filter: TaskFilter): [number, SqlValue[]] {
+  const params: SqlValue[] = [];
+  let filters = 0;
+  const { status, name, queue, idPrefix, argsContains } = filter;
+  if (status !== undefined) {
+    params.push(status);
+    filters |= BY_STATUS;
+    if (status !== "PENDING" && status !== "SCHEDULED") filters |= BY_LISTED_STATUS;
+  }
+  if (name !== undefined) {
+    params.push(name);
+    filters |= BY_NAME;
+  }
+  if (queue !== undefined) {
+    params.push(queue);
+    filters |= BY_QUEUE;
+  }
+  if (idPrefix !== undefined) {
+    // Ids hold only hex digits and dashes, all below "~".
+    params.push(idPrefix, `${idPrefix}~`);
+    filters |= BY_ID_PREFIX;
+  }
+  if (argsContains !== undefined) {
+    params.push(argsContains);
+    filters |= BY_ARGS_TEXT;
+  }
+  return [filters, params];
+}
+
 /** Claims up to `request.limit` due tasks (see {@linkcode TaskStore.claim}); unsorted. */
-function claimRows(db: SqliteDriver, request: ClaimRequest): TaskRow[] {
+function claimRows(db: SqliteDriver, request: ClaimRequest, tally: Tally): TaskRow[] {
   const { workerId, queues, limit, now, leaseMillis } = request;
   if (limit <= 0 || queues.length === 0) return [];
-  return db.all<TaskRow>(claimSql(queues.length), [
+  const picked = db.all<StatusRow>(pickSql(queues.length), [now, ...queues, limit]);
+  if (picked.length === 0) return [];
+  const rows = db.all<TaskRow>(TAKE_SQL, [
     workerId,
     now + leaseMillis,
     now,
-    now,
-    ...queues,
-    limit,
+    JSON.stringify(picked.map((row) => row.seq)),
   ]);
+  const before = new Map(picked.map((row) => [row.seq, row.status]));
+  for (const row of rows) tally.move(row.queue, before.get(row.seq)!, "PROCESSING");
+  return rows;
 }
 
-function finishOne(db: SqliteDriver, outcome: Outcome): TaskRow | undefined {
+/** Applies one outcome inside `finish`'s transaction; the updated row, or undefined if stale. */
+function finishOne(db: SqliteDriver, outcome: Outcome, tally: Tally): TaskRow | undefined {
+  const row = applyOutcome(db, outcome);
+  if (row) {
+    tally.move(row.queue, "PROCESSING", row.status);
+    tally.ended(row.status, outcome.now);
+  }
+  return row;
+}
+
+function applyOutcome(db: SqliteDriver, outcome: Outcome): TaskRow | undefined {
   const { id, token, now } = outcome;
   switch (outcome.kind) {
     case "completed":
@@ -691,14 +1095,4 @@ function finishOne(db: SqliteDriver, outcome: Outcome): TaskRow | undefined {
         `Unknown outcome kind ${JSON.stringify((outcome as { kind: unknown }).kind)}`,
       );
   }
-}
-
-/** The seq a list cursor stands for. */
-function parseCursor(cursor: string): number {
-  if (!/^\d{1,15}$/.test(cursor)) {
-    throw new RangeError(
-      `cursor must be the nextCursor of an earlier page, got ${JSON.stringify(cursor)}`,
-    );
-  }
-  return Number(cursor);
 }
