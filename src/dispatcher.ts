@@ -14,7 +14,7 @@ import { newTaskId } from "./id.ts";
 import type { JsonValue } from "./json.ts";
 import { setLongTimeout } from "./long_timer.ts";
 import { checkEnqueueField, parseEnqueueOptions } from "./enqueue_input.ts";
-import { defaultRegistry, parseArgs, type TaskRegistry } from "./registry.ts";
+import { assertName, defaultRegistry, parseArgs, type TaskRegistry } from "./registry.ts";
 import { resolveRetryConfig, type RetryConfig } from "./retry.ts";
 import {
   type BulkRequest,
