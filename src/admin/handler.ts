@@ -39,9 +39,11 @@ import {
   constantTimeEqual,
   crossOriginRefusal,
   HostAllowList,
+  isValidHost,
   LOOPBACK_HOSTS,
 } from "./security.ts";
 import { positiveInteger } from "../options.ts";
+import { MAX_TIMER_CHUNK_MILLIS } from "../long_timer.ts";
 
 /** Default largest request body: 1 MiB. */
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
@@ -184,6 +186,11 @@ export function createAdminHandler(options: AdminHandlerOptions): AdminHandler {
     options.heartbeatMillis ?? DEFAULT_HEARTBEAT_MILLIS,
     "heartbeatMillis",
   );
+  if (heartbeatMillis > MAX_TIMER_CHUNK_MILLIS) {
+    throw new RangeError(
+      `heartbeatMillis must be at most ${MAX_TIMER_CHUNK_MILLIS} (about 24.8 days), got ${heartbeatMillis}`,
+    );
+  }
   const maxEventStreams = positiveInteger(
     options.maxEventStreams ?? DEFAULT_MAX_EVENT_STREAMS,
     "maxEventStreams",
@@ -462,13 +469,25 @@ export function createAdminHandler(options: AdminHandlerOptions): AdminHandler {
     connection: AdminConnection = NO_CONNECTION,
   ): Promise<Response> {
     try {
-      const url = new URL(request.url);
+      const hostHeader = request.headers.get("host");
+      // The runtime builds the URL from the Host header: a malformed one gives no URL at all.
+      const url = URL.canParse(request.url) ? new URL(request.url) : null;
+      if (url === null || (hostHeader !== null && !isValidHost(hostHeader))) {
+        throw hostHeader === null
+          ? new HttpError(400, "The request has no Host header; send one, as HTTP/1.1 requires")
+          : new HttpError(
+            400,
+            `The Host header must be a host name or IP address with an optional port (1-65535), got ${
+              JSON.stringify(hostHeader.slice(0, 100))
+            }`,
+          );
+      }
       const path = url.pathname;
       if (path === "/healthz") {
         if (request.method !== "GET") throw methodNotAllowed(["GET"]);
         return jsonResponse({ status: "ok" });
       }
-      const host = request.headers.get("host") ?? url.host;
+      const host = hostHeader ?? url.host;
       if (!hosts.allows(host)) {
         throw new HttpError(
           403,
