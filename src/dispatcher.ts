@@ -368,7 +368,7 @@ export class TaskDispatcher {
 
   #build(name: string, args: unknown, options: EnqueueOptions, now: number): TaskRecord {
     // The one parser of enqueue input (shared with the CLI and the admin API).
-    const taskName = checkEnqueueField("name", name, "Task name") as string;
+    const taskName = checkEnqueueField("name", name, "name") as string;
     const definition = this.#registry.get(taskName);
     const parsed = parseEnqueueOptions(options);
     parseArgs(definition, args);
