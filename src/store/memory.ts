@@ -31,6 +31,7 @@ import {
   type ProgressReport,
   type PruneRequest,
   type QueueState,
+  type StartMark,
   type StoreEvent,
   type TaskFilter,
   type TaskPage,
@@ -155,7 +156,8 @@ export class InMemoryTaskStore implements TaskStore {
         const entry = index.peekDue(request.now);
         if (entry && (!best || byClaimOrder(entry, best.entry))) best = { index, entry };
       }
-      if (!best) break;
+      // The best due task is below the floor: so is every other.
+      if (!best || best.entry.rank < (request.minPriority ?? 0)) break;
       best.index.ready.pop();
       const row = best.entry.row;
       row.version++;
@@ -165,17 +167,25 @@ export class InMemoryTaskStore implements TaskStore {
       task.attemptToken = crypto.randomUUID();
       task.workerId = request.workerId;
       task.leaseExpiresAt = request.now + request.leaseMillis;
-      task.startedAt = request.now;
+      task.startedAt = null;
       claimed.push(copyTask(task));
     }
     return Promise.resolve(claimed);
   }
 
-  finish(outcomes: readonly Outcome[]): Promise<(TaskRecord | null)[]> {
+  finish(
+    outcomes: readonly Outcome[],
+    started: readonly StartMark[] = [],
+  ): Promise<(TaskRecord | null)[]> {
+    for (const mark of started) {
+      const task = this.#held(mark.id, mark.token);
+      if (task) task.startedAt = mark.at;
+    }
     const applied: string[] = [];
     const results = outcomes.map((outcome) => {
       const task = this.#held(outcome.id, outcome.token);
       if (!task) return null;
+      if (outcome.startedAt !== undefined) task.startedAt = outcome.startedAt;
       applyOutcome(task, outcome);
       this.#countHistory(task.status, outcome.now);
       if (WAITING.has(task.status)) this.#index(this.#rows.get(task.id)!);
@@ -189,8 +199,9 @@ export class InMemoryTaskStore implements TaskStore {
   async finishAndClaim(
     outcomes: readonly Outcome[],
     request: ClaimRequest,
+    started: readonly StartMark[] = [],
   ): Promise<{ finished: (TaskRecord | null)[]; claimed: TaskRecord[] }> {
-    const finished = await this.finish(outcomes);
+    const finished = await this.finish(outcomes, started);
     return { finished, claimed: await this.claim(request) };
   }
 

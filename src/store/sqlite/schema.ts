@@ -112,6 +112,15 @@ export const MIGRATIONS: readonly string[] = [
     expires_at INTEGER NOT NULL
   ) WITHOUT ROWID;
   `,
+  // Version 3: the UDP ports of processes listening for wake-ups (see `wake.ts`).
+  `
+  CREATE TABLE listeners (
+    port INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    PRIMARY KEY (host, port)
+  ) WITHOUT ROWID;
+  `,
 ];
 
 /** The newest schema version this code knows and writes. */

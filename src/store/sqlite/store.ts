@@ -4,6 +4,7 @@
  * @module
  */
 
+import { hostname } from "node:os";
 import { SchemaVersionError } from "../../errors.ts";
 import type { JsonValue } from "../../json.ts";
 import {
@@ -38,6 +39,7 @@ import {
   type ProgressReport,
   type PruneRequest,
   type QueueState,
+  type StartMark,
   type StoreEvent,
   type TaskFilter,
   type TaskPage,
@@ -154,18 +156,22 @@ const GET_SQL = "SELECT * FROM tasks WHERE id = ?";
 
 // The claim picks rows first (their status before the claim feeds the counters), then takes
 // them by seq. Paused queues are skipped here, so every process honours a pause at its next claim.
-// params: now (due), ...queues, limit
+// params: now (due), minPriority, ...queues, limit
 const pickSql = sqlByKey((queues: number) =>
-  `SELECT seq, status FROM tasks WHERE ${WAITING_PREDICATE} AND run_at <= ?
+  `SELECT seq, status FROM tasks WHERE ${WAITING_PREDICATE} AND run_at <= ? AND priority >= ?
     AND queue IN (${placeholders(queues)})
     AND queue NOT IN (SELECT name FROM queues WHERE paused = 1)
     ORDER BY priority DESC, run_at, seq LIMIT ?`
 );
-// params: workerId, leaseExpiresAt, now (started_at), JSON array of seqs
+// Claimed is not started: a start mark sets started_at when the task runs.
+// params: workerId, leaseExpiresAt, JSON array of seqs
 const TAKE_SQL = `UPDATE tasks SET status = 'PROCESSING', attempts = attempts + 1,
     attempt_token = lower(hex(randomblob(16))), worker_id = ?, lease_expires_at = ?,
-    started_at = ?
+    started_at = NULL
   WHERE seq IN (SELECT value FROM json_each(?)) RETURNING *`;
+// params: at, id, token
+const MARK_STARTED_SQL =
+  "UPDATE tasks SET started_at = ? WHERE id = ? AND attempt_token = ? AND status = 'PROCESSING'";
 
 /** Applies only while the outcome's claim still holds the task. */
 const FENCE = "WHERE id = ? AND attempt_token = ? AND status = 'PROCESSING' RETURNING *";
@@ -303,6 +309,10 @@ const LEAD_SQL = `INSERT INTO leaders (name, holder, expires_at) VALUES (?1, ?2,
   WHERE leaders.holder = excluded.holder OR leaders.expires_at <= ?4`;
 const LEADER_SQL = "SELECT name, holder, expires_at FROM leaders WHERE name = ?";
 const RESIGN_SQL = "DELETE FROM leaders WHERE name = ? AND holder = ?";
+
+const REGISTER_LISTENER_SQL = "INSERT OR REPLACE INTO listeners (port, host, pid) VALUES (?, ?, ?)";
+const FORGET_LISTENER_SQL = "DELETE FROM listeners WHERE host = ? AND port = ?";
+const LISTENERS_SQL = "SELECT port, pid FROM listeners WHERE host = ?";
 
 /** The priority of each rank, without a search per row. */
 const PRIORITY_BY_RANK: readonly TaskPriority[] = (() => {
@@ -450,6 +460,7 @@ function resolveOptions(options: SqliteStoreOptions): Required<SqliteStoreOption
 export class SqliteTaskStore implements TaskStore {
   #driver: SqliteDriver;
   #closed = false;
+  #closing: Promise<void> | undefined;
   readonly notifier: DataVersionNotifier;
   /** The application's transaction while one is open: other work on the connection waits. */
   #transaction: { tx: SqliteTransaction; done: Promise<void>; events: StoreEvent[] } | undefined;
@@ -459,7 +470,27 @@ export class SqliteTaskStore implements TaskStore {
 
   private constructor(driver: SqliteDriver, watchIntervalMillis: number) {
     this.#driver = driver;
-    this.notifier = new DataVersionNotifier(driver, watchIntervalMillis);
+    this.notifier = new DataVersionNotifier(driver, watchIntervalMillis, {
+      register: async ({ port, host, pid }) => {
+        await this.#write((db) => db.run(REGISTER_LISTENER_SQL, [port, host, pid]));
+      },
+      unregister: async (port) => {
+        await this.#write((db) => db.run(FORGET_LISTENER_SQL, [hostname(), port]));
+      },
+      peers: (host) =>
+        this.#read((db) =>
+          db.all<{ port: number; pid: number }>(LISTENERS_SQL, [host]).map(({ port, pid }) => ({
+            port,
+            pid,
+          }))
+        ),
+      forget: async (ports) => {
+        const host = hostname();
+        await this.#write((db) =>
+          ports.forEach((port) => db.run(FORGET_LISTENER_SQL, [host, port]))
+        );
+      },
+    });
   }
 
   /**
@@ -584,9 +615,13 @@ export class SqliteTaskStore implements TaskStore {
     return rows.sort(byClaimOrder).map(rowToRecord);
   }
 
-  async finish(outcomes: readonly Outcome[]): Promise<(TaskRecord | null)[]> {
-    if (outcomes.length === 0) return [];
+  async finish(
+    outcomes: readonly Outcome[],
+    started: readonly StartMark[] = [],
+  ): Promise<(TaskRecord | null)[]> {
+    if (outcomes.length === 0 && started.length === 0) return [];
     const rows = await this.#write((db) => {
+      markStarted(db, started);
       const tally = new Tally();
       const finished = outcomes.map((outcome) => finishOne(db, outcome, tally));
       tally.apply(db);
@@ -598,8 +633,10 @@ export class SqliteTaskStore implements TaskStore {
   async finishAndClaim(
     outcomes: readonly Outcome[],
     request: ClaimRequest,
+    started: readonly StartMark[] = [],
   ): Promise<{ finished: (TaskRecord | null)[]; claimed: TaskRecord[] }> {
     const [finishedRows, claimedRows] = await this.#write((db) => {
+      markStarted(db, started);
       const tally = new Tally();
       const done = [
         outcomes.map((outcome) => finishOne(db, outcome, tally)),
@@ -877,10 +914,13 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await this.notifier.close();
-    this.#driver.close();
+    if (this.#closed || this.#closing) return await this.#closing;
+    // The notifier first: it removes its wake-up row through this store.
+    this.#closing = this.notifier.close().finally(() => {
+      this.#closed = true;
+      this.#driver.close();
+    });
+    await this.#closing;
   }
 
   /** The driver, or an error once the store is closed. */
@@ -1048,12 +1088,16 @@ function filterParams(filter: TaskFilter): [number, SqlValue[]] {
 function claimRows(db: SqliteDriver, request: ClaimRequest, tally: Tally): TaskRow[] {
   const { workerId, queues, limit, now, leaseMillis } = request;
   if (limit <= 0 || queues.length === 0) return [];
-  const picked = db.all<StatusRow>(pickSql(queues.length), [now, ...queues, limit]);
+  const picked = db.all<StatusRow>(pickSql(queues.length), [
+    now,
+    request.minPriority ?? 0,
+    ...queues,
+    limit,
+  ]);
   if (picked.length === 0) return [];
   const rows = db.all<TaskRow>(TAKE_SQL, [
     workerId,
     now + leaseMillis,
-    now,
     JSON.stringify(picked.map((row) => row.seq)),
   ]);
   const before = new Map(picked.map((row) => [row.seq, row.status]));
@@ -1061,8 +1105,16 @@ function claimRows(db: SqliteDriver, request: ClaimRequest, tally: Tally): TaskR
   return rows;
 }
 
+/** Records start marks inside a write's transaction (stale ones change nothing). */
+function markStarted(db: SqliteDriver, started: readonly StartMark[]): void {
+  for (const { id, token, at } of started) db.run(MARK_STARTED_SQL, [at, id, token]);
+}
+
 /** Applies one outcome inside `finish`'s transaction; the updated row, or undefined if stale. */
 function finishOne(db: SqliteDriver, outcome: Outcome, tally: Tally): TaskRow | undefined {
+  if (outcome.startedAt !== undefined) {
+    db.run(MARK_STARTED_SQL, [outcome.startedAt, outcome.id, outcome.token]);
+  }
   const row = applyOutcome(db, outcome);
   if (row) {
     tally.move(row.queue, "PROCESSING", row.status);
