@@ -19,6 +19,7 @@ import { findNonJson, MAX_JSON_BYTES, MAX_JSON_DEPTH } from "../src/json.ts";
 import { TaskRegistry } from "../src/registry.ts";
 import { nominalBackoff, resolveRetryConfig } from "../src/retry.ts";
 import { InMemoryTaskStore } from "../src/store/memory.ts";
+import { SqliteTaskStore } from "../src/store/sqlite/store.ts";
 import { FakeClock } from "./_helpers.ts";
 
 const DAY = 86_400_000;
@@ -180,6 +181,27 @@ describe("enqueue input: own properties only", () => {
       assert.throws(() => new TaskRegistry().get(key), /Unknown task/);
     }
   });
+
+  for (const backend of ["memory", "sqlite"] as const) {
+    it(`queues called "constructor" and "toString" are counted as their own (${backend})`, async () => {
+      const store = backend === "memory"
+        ? new InMemoryTaskStore()
+        : await SqliteTaskStore.open(":memory:");
+      await store.migrate();
+      const registry = new TaskRegistry();
+      registry.register("toString", () => {});
+      const dispatcher = new TaskDispatcher(store, { registry });
+      await dispatcher.enqueue("toString", {}, { queue: "constructor" });
+      await dispatcher.enqueue("toString", {}, { queue: "toString" });
+      const { queues } = await dispatcher.stats();
+      assert.deepEqual(Object.keys(queues).sort(), ["constructor", "toString"]);
+      assert.equal(queues["constructor"]?.PENDING, 1);
+      assert.equal(queues["toString"]?.PENDING, 1);
+      assert.equal(typeof Object.prototype.toString, "function");
+      assert.equal(Object.hasOwn(Object.prototype.toString, "PENDING"), false);
+      await store.close();
+    });
+  }
 
   it("a getter that throws is reported as unreadable, without its stack", () => {
     const options = {
