@@ -42,21 +42,26 @@ export function findNonJson(value: unknown, path: string, limits: JsonLimits = {
   const maxDepth = limits.maxDepth ?? MAX_JSON_DEPTH;
   const maxBytes = limits.maxBytes ?? MAX_JSON_BYTES;
   const seen = new Set<object>();
-  // A lower bound of the JSON size so far (a UTF-16 unit is at least one UTF-8 byte), so a huge
-  // value is refused without walking all of it.
+  // Bounds of the JSON size so far, in UTF-8 bytes: the lower one refuses a huge value without
+  // walking all of it (a UTF-16 unit is at least one byte); below the upper one (a unit is at
+  // most 6 bytes, escaped; a number at most 24) the text need not be made to be measured.
   let bytes = 0;
+  let upper = 0;
   const tooLarge = () =>
     `${path} is larger than ${maxBytes} bytes as JSON; at most ${maxBytes} are allowed`;
   const visit = (v: unknown, at: string, depth: number): string | null => {
     switch (typeof v) {
       case "string":
         bytes += v.length + 2;
+        upper += 6 * v.length + 2;
         return null;
       case "boolean":
         bytes += 4;
+        upper += 5;
         return null;
       case "number":
         bytes += 1;
+        upper += 24;
         return Number.isFinite(v) ? null : `${at} is ${v}, which JSON cannot represent`;
       case "undefined":
         return `${at} is undefined`;
@@ -67,6 +72,7 @@ export function findNonJson(value: unknown, path: string, limits: JsonLimits = {
     }
     if (v === null) {
       bytes += 4;
+      upper += 4;
       return null;
     }
     if (depth > maxDepth) {
@@ -76,11 +82,13 @@ export function findNonJson(value: unknown, path: string, limits: JsonLimits = {
     if (seen.has(obj)) return `${at} refers back to itself (a cycle)`;
     seen.add(obj);
     bytes += 2;
+    upper += 2;
     try {
       if (Array.isArray(obj)) {
         for (let i = 0; i < obj.length; i++) {
           const problem = visit(obj[i], `${at}[${i}]`, depth + 1);
           if (problem) return problem;
+          upper++;
           if (++bytes > maxBytes) return tooLarge();
         }
         return null;
@@ -95,6 +103,7 @@ export function findNonJson(value: unknown, path: string, limits: JsonLimits = {
         const problem = visit(inner, `${at}.${key}`, depth + 1);
         if (problem) return problem;
         bytes += key.length + 4;
+        upper += 6 * key.length + 4;
         if (bytes > maxBytes) return tooLarge();
       }
       return null;
@@ -107,6 +116,7 @@ export function findNonJson(value: unknown, path: string, limits: JsonLimits = {
   const problem = visit(value, path, 1);
   if (problem) return problem;
   if (bytes > maxBytes) return tooLarge();
+  if (upper <= maxBytes) return null;
   let text: string | undefined;
   try {
     text = JSON.stringify(value);
