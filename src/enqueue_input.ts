@@ -144,14 +144,15 @@ const prioritySchema = v.pipe(
   v.transform((text) => text as TaskPriority),
 );
 
+// The duration first: a number of ms is the common case, and a failed branch costs an issue.
 const timeoutSchema = v.union([
+  durationSchema(1, MAX_TIMEOUT_MILLIS),
   v.pipe(v.null()),
   v.pipe(
     v.string(),
     v.check((text) => text.trim().toLowerCase() === "none"),
     v.transform(() => null),
   ),
-  durationSchema(1, MAX_TIMEOUT_MILLIS),
 ]);
 
 const attemptsSchema = v.pipe(
@@ -207,6 +208,8 @@ export const ENQUEUE_REQUEST_FIELDS: readonly string[] = REQUEST_KEYS;
 export const ENQUEUE_OPTION_FIELDS: readonly string[] = OPTION_KEYS;
 
 const plain: FieldLabel = (field) => field;
+/** Errors name one field: parsing stops at the first issue. */
+const FIRST_ISSUE = { abortEarly: true } as const;
 
 /**
  * Checks and normalizes the library's enqueue options. Throws {@linkcode EnqueueInputError}
@@ -222,7 +225,7 @@ export function parseEnqueueOptions(
   input: unknown,
   label: FieldLabel = plain,
 ): ParsedEnqueueOptions {
-  if (input === undefined) return {};
+  if (input === undefined || isEmptyPlainObject(input)) return {};
   const parsed = run(enqueueOptionsSchema, input, "options", OPTION_KEYS, label);
   return compact(parsed);
 }
@@ -257,6 +260,16 @@ export function parseEnqueueRequest(
   return { name, args: args ?? {}, options };
 }
 
+/** `{}` as most enqueues pass it: nothing to parse. */
+function isEmptyPlainObject(input: unknown): boolean {
+  try {
+    return typeof input === "object" && input !== null &&
+      Object.getPrototypeOf(input) === Object.prototype && Object.keys(input).length === 0;
+  } catch {
+    return false; // A proxy that throws: the parser reports it.
+  }
+}
+
 /** The fields {@linkcode checkEnqueueField} checks on their own. */
 export type EnqueueField = "name" | keyof typeof OPTION_ENTRIES;
 
@@ -270,8 +283,10 @@ export type EnqueueField = "name" | keyof typeof OPTION_ENTRIES;
  * ```
  */
 export function checkEnqueueField(field: EnqueueField, value: unknown, label: string): unknown {
+  // The common case, without building a parse result: a well-formed name.
+  if (field === "name" && typeof value === "string" && NAME_PATTERN.test(value)) return value;
   const schema = field === "name" ? nameSchema : OPTION_ENTRIES[field];
-  const result = v.safeParse(schema, value, { abortEarly: true });
+  const result = v.safeParse(schema, value, FIRST_ISSUE);
   if (result.success && result.output !== undefined) return result.output;
   throw fieldError(field, value, () => label);
 }
@@ -301,7 +316,7 @@ function run<T extends v.GenericSchema>(
     if (Object.hasOwn(input, "retryConfig") && typeof retry === "object" && retry !== null) {
       checkKeys(retry, RETRY_KEYS, "retryConfig.");
     }
-    const result = v.safeParse(schema, input, { abortEarly: true });
+    const result = v.safeParse(schema, input, FIRST_ISSUE);
     if (result.success) return result.output;
     const field = v.getDotPath(result.issues[0]) ?? "";
     throw fieldError(field, valueAt(input, field), label);
