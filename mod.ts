@@ -111,7 +111,21 @@ export {
   type TaskOptions,
   TaskRegistry,
 } from "./src/registry.ts";
-export { LeaseRescuer } from "./src/rescuer.ts";
+export { LeaseRescuer, RESCUE_BATCH } from "./src/rescuer.ts";
+export {
+  DEFAULT_LEADER_TTL_MILLIS,
+  LeaderElector,
+  type LeaderElectorOptions,
+  type LeadershipEvent,
+  MAINTENANCE_LEADERSHIP,
+} from "./src/leader.ts";
+export {
+  DEFAULT_HEARTBEAT_INTERVAL,
+  DEFAULT_HEARTBEAT_TIMEOUT,
+  type WorkerGoneEvent,
+  WorkerHeartbeat,
+  type WorkerHeartbeatOptions,
+} from "./src/heartbeat.ts";
 export {
   backoffDelay,
   DEFAULT_RETRY_CONFIG,

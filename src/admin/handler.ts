@@ -139,6 +139,7 @@ const NO_CONNECTION: AdminConnection = { disableIdleTimeout() {} };
  * - `GET /api/tasks/:id`, `POST /api/tasks/:id/cancel`, `POST /api/tasks/:id/retry`
  * - `GET /api/tasks/:id/wait?timeout=30s` (200 when final, 202 with the task on timeout)
  * - `GET /api/events` (Server-Sent Events)
+ * - `GET /api/workers` (the worker registry: `{ workers: WorkerInfo[] }`)
  *
  * Errors are `{ "error": message, "details"?: ... }`. Throws `TypeError`/`RangeError` for a bad
  * option.
@@ -275,6 +276,11 @@ export function createAdminHandler(options: AdminHandlerOptions): AdminHandler {
       run: (params) => waitForTask(params),
     },
     { method: "GET", pattern: /^\/api\/events$/, run: (params) => events(params) },
+    {
+      method: "GET",
+      pattern: /^\/api\/workers$/,
+      run: async () => jsonResponse({ workers: await store.listWorkers() }),
+    },
   ];
 
   function dashboardResponse(): Response {

@@ -9,6 +9,7 @@ import { type Command, commandHelp, defineCommand, parseCommandArgs } from "./co
 import { cancelCommand } from "./commands/cancel.ts";
 import { enqueueCommand } from "./commands/enqueue.ts";
 import { getCommand } from "./commands/get.ts";
+import { initCommand } from "./commands/init.ts";
 import { listCommand } from "./commands/list.ts";
 import { migrateCommand } from "./commands/migrate.ts";
 import { pruneCommand } from "./commands/prune.ts";
@@ -16,6 +17,7 @@ import { retryCommand } from "./commands/retry.ts";
 import { statsCommand } from "./commands/stats.ts";
 import { versionCommand } from "./commands/version.ts";
 import { workerCommand } from "./commands/worker.ts";
+import { workersCommand } from "./commands/workers.ts";
 import { EXIT_OK, EXIT_USAGE, exitCodeOf, isExpected, oneLine, UsageError } from "./exit.ts";
 import { Output } from "./output.ts";
 import { VERSION } from "./version.ts";
@@ -41,11 +43,13 @@ export const COMMANDS: readonly Command[] = [
   getCommand,
   listCommand,
   statsCommand,
+  workersCommand,
   cancelCommand,
   retryCommand,
   migrateCommand,
   pruneCommand,
   versionCommand,
+  initCommand,
   helpCommand,
 ];
 

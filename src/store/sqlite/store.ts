@@ -5,7 +5,6 @@
  */
 
 import { hostname } from "node:os";
-import { SchemaVersionError } from "../../errors.ts";
 import type { JsonValue } from "../../json.ts";
 import {
   PRIORITY_RANK,
@@ -48,12 +47,13 @@ import {
   type WorkerInfo,
 } from "../store.ts";
 import {
+  DEFAULT_SQLITE_LOCK_TIMEOUT_MILLIS,
   immediateTransaction,
   retryWhileBusy,
   type SqliteDriver,
   type SqlValue,
 } from "./driver.ts";
-import { openSqliteDriver } from "./open.ts";
+import { openTaskDatabase } from "./connect.ts";
 import { GroupCommit } from "../_group_commit.ts";
 import { DataVersionNotifier } from "./notifier.ts";
 import { LISTED_PREDICATE, migrate, SCHEMA_VERSION, WAITING_PREDICATE } from "./schema.ts";
@@ -74,11 +74,23 @@ export interface SqliteStoreOptions {
   durability?: SqliteDurability;
   /**
    * How long one statement waits for another connection's write lock before SQLite reports the
-   * database busy (`PRAGMA busy_timeout`), in ms. The wait blocks the thread; a write still busy
-   * after it is retried a few times with asynchronous pauses. Default
-   * {@linkcode DEFAULT_SQLITE_BUSY_TIMEOUT_MILLIS} (5000).
+   * database busy (`PRAGMA busy_timeout`), in ms; at most `lockTimeoutMillis`. The wait blocks
+   * the thread; an operation still busy after it is retried with asynchronous pauses until
+   * `lockTimeoutMillis`. Default {@linkcode DEFAULT_SQLITE_BUSY_TIMEOUT_MILLIS} (5000).
    */
   busyTimeoutMillis?: number;
+  /**
+   * How long an operation (opening included) waits in total for a lock another connection holds
+   * before it fails with `DatabaseLockedError`, which names the processes holding it when the OS
+   * tells (Linux). Default {@linkcode DEFAULT_SQLITE_LOCK_TIMEOUT_MILLIS} (5000).
+   */
+  lockTimeoutMillis?: number;
+  /**
+   * Open an existing database read-only: nothing is written (no migration, no journal mode), a
+   * read-only file or folder is fine, and every write fails with `ReadOnlyDatabaseError`. A
+   * database with an older schema is refused with `MigrationNeededError`. Default false.
+   */
+  readOnly?: boolean;
   /**
    * While anyone listens (a running worker, a `waitFor`), how often to check whether another
    * process committed (`PRAGMA data_version`), in ms; a change wakes listeners with a `changed`
@@ -92,6 +104,8 @@ export interface SqliteStoreOptions {
 export const DEFAULT_SQLITE_DURABILITY: SqliteDurability = "normal";
 /** The default {@linkcode SqliteStoreOptions.busyTimeoutMillis}. */
 export const DEFAULT_SQLITE_BUSY_TIMEOUT_MILLIS = 5000;
+/** The default {@linkcode SqliteStoreOptions.lockTimeoutMillis}. */
+export { DEFAULT_SQLITE_LOCK_TIMEOUT_MILLIS } from "./driver.ts";
 /** The default {@linkcode SqliteStoreOptions.watchIntervalMillis}. */
 export const DEFAULT_SQLITE_WATCH_INTERVAL_MILLIS = 10;
 
@@ -175,8 +189,12 @@ const MARK_STARTED_SQL =
 
 /** Applies only while the outcome's claim still holds the task. */
 const FENCE = "WHERE id = ? AND attempt_token = ? AND status = 'PROCESSING' RETURNING *";
-/** Every applied outcome ends the attempt's lease; `worker_id` stays for the record. */
-const END_ATTEMPT = "attempt_token = NULL, lease_expires_at = NULL";
+/**
+ * Every applied outcome ends the attempt's lease (`worker_id` stays for the record) and records
+ * its start when no start mark did. Its parameter (startedAt or null) precedes the fence's.
+ */
+const END_ATTEMPT =
+  "attempt_token = NULL, lease_expires_at = NULL, started_at = coalesce(?, started_at)";
 
 // Each kind makes its own changes; then, when a cancel was requested, every kind but
 // `completed` ends CANCELLED at `now` (the same rule as the in-memory store).
@@ -408,7 +426,13 @@ function resolveOptions(options: SqliteStoreOptions): Required<SqliteStoreOption
   if (typeof options !== "object" || options === null) {
     throw new TypeError(`SQLite store options must be an object, got ${String(options)}`);
   }
-  const known = ["durability", "busyTimeoutMillis", "watchIntervalMillis"];
+  const known = [
+    "durability",
+    "busyTimeoutMillis",
+    "lockTimeoutMillis",
+    "readOnly",
+    "watchIntervalMillis",
+  ];
   for (const key of Object.keys(options)) {
     if (!known.includes(key)) {
       throw new TypeError(
@@ -422,16 +446,21 @@ function resolveOptions(options: SqliteStoreOptions): Required<SqliteStoreOption
       `durability must be "normal" or "full", got ${JSON.stringify(durability)}`,
     );
   }
-  const busyTimeoutMillis = options.busyTimeoutMillis ?? DEFAULT_SQLITE_BUSY_TIMEOUT_MILLIS;
-  if (typeof busyTimeoutMillis !== "number") {
-    throw new TypeError(`busyTimeoutMillis must be a number, got ${String(busyTimeoutMillis)}`);
-  }
-  if (
-    !Number.isInteger(busyTimeoutMillis) || busyTimeoutMillis < 0 || busyTimeoutMillis > 2 ** 31 - 1
-  ) {
-    throw new RangeError(
-      `busyTimeoutMillis must be an integer from 0 to ${2 ** 31 - 1}, got ${busyTimeoutMillis}`,
-    );
+  const millis = (name: keyof SqliteStoreOptions, fallback: number): number => {
+    const value = options[name] ?? fallback;
+    if (typeof value !== "number") {
+      throw new TypeError(`${name} must be a number, got ${String(value)}`);
+    }
+    if (!Number.isInteger(value) || value < 0 || value > 2 ** 31 - 1) {
+      throw new RangeError(`${name} must be an integer from 0 to ${2 ** 31 - 1}, got ${value}`);
+    }
+    return value;
+  };
+  const busyTimeoutMillis = millis("busyTimeoutMillis", DEFAULT_SQLITE_BUSY_TIMEOUT_MILLIS);
+  const lockTimeoutMillis = millis("lockTimeoutMillis", DEFAULT_SQLITE_LOCK_TIMEOUT_MILLIS);
+  const readOnly = options.readOnly ?? false;
+  if (typeof readOnly !== "boolean") {
+    throw new TypeError(`readOnly must be a boolean, got ${String(readOnly)}`);
   }
   const watchIntervalMillis = options.watchIntervalMillis ?? DEFAULT_SQLITE_WATCH_INTERVAL_MILLIS;
   if (
@@ -442,7 +471,7 @@ function resolveOptions(options: SqliteStoreOptions): Required<SqliteStoreOption
       `watchIntervalMillis must be an integer >= 0, got ${String(watchIntervalMillis)}`,
     );
   }
-  return { durability, busyTimeoutMillis, watchIntervalMillis };
+  return { durability, busyTimeoutMillis, lockTimeoutMillis, readOnly, watchIntervalMillis };
 }
 
 /**
@@ -495,28 +524,18 @@ export class SqliteTaskStore implements TaskStore {
 
   /**
    * Opens (creating if needed) the database at `path` (or `":memory:"`), sets WAL mode and the
-   * pragmas the options ask for, and migrates the schema. Throws a `TypeError`/`RangeError` for a
-   * bad option, an `Error` naming the path when the file cannot be opened, and
-   * `SchemaVersionError` when the file was written by a newer aether-tasks.
+   * pragmas the options ask for, and migrates the schema; with `readOnly`, opens an existing
+   * database without writing anything. A file that is not an aether-tasks database is refused
+   * unchanged. Throws a `TypeError`/`RangeError` for a bad option, `ForeignDatabaseError` for a
+   * file that is not ours, `ReadOnlyDatabaseError` when a writable open finds the file or its
+   * folder read-only, `MigrationNeededError` when a read-only open finds an older schema,
+   * `SchemaVersionError` when the file was written by a newer aether-tasks,
+   * `DatabaseLockedError` when another connection holds a lock past `lockTimeoutMillis`, and an
+   * `Error` naming the path when the file cannot be opened.
    */
   static async open(path: string, options: SqliteStoreOptions = {}): Promise<SqliteTaskStore> {
-    const { durability, busyTimeoutMillis, watchIntervalMillis } = resolveOptions(options);
-    const driver = await openSqliteDriver(path);
-    try {
-      // The busy timeout first, so the other pragmas wait for a lock instead of failing.
-      driver.exec(`PRAGMA busy_timeout = ${busyTimeoutMillis}`);
-      await retryWhileBusy(driver, () => {
-        driver.exec("PRAGMA journal_mode = WAL");
-        driver.exec(`PRAGMA synchronous = ${durability === "full" ? "FULL" : "NORMAL"}`);
-        driver.exec("PRAGMA foreign_keys = ON");
-      });
-      await migrate(driver);
-    } catch (error) {
-      driver.close();
-      if (error instanceof SchemaVersionError) throw error;
-      const reason = error instanceof Error ? error.message : String(error);
-      throw new Error(`Cannot open the SQLite database "${path}": ${reason}`, { cause: error });
-    }
+    const { watchIntervalMillis, ...database } = resolveOptions(options);
+    const driver = await openTaskDatabase(path, database);
     return new SqliteTaskStore(driver, watchIntervalMillis);
   }
 
@@ -1116,9 +1135,6 @@ function markStarted(db: SqliteDriver, started: readonly StartMark[]): void {
 
 /** Applies one outcome inside `finish`'s transaction; the updated row, or undefined if stale. */
 function finishOne(db: SqliteDriver, outcome: Outcome, tally: Tally): TaskRow | undefined {
-  if (outcome.startedAt !== undefined) {
-    db.run(MARK_STARTED_SQL, [outcome.startedAt, outcome.id, outcome.token]);
-  }
   const row = applyOutcome(db, outcome);
   if (row) {
     tally.move(row.queue, "PROCESSING", row.status);
@@ -1129,23 +1145,43 @@ function finishOne(db: SqliteDriver, outcome: Outcome, tally: Tally): TaskRow | 
 
 function applyOutcome(db: SqliteDriver, outcome: Outcome): TaskRow | undefined {
   const { id, token, now } = outcome;
+  const started = outcome.startedAt ?? null;
   switch (outcome.kind) {
     case "completed":
-      return db.get<TaskRow>(FINISH_SQL.completed, [jsonOrNull(outcome.result), now, id, token]);
+      return db.get<TaskRow>(FINISH_SQL.completed, [
+        jsonOrNull(outcome.result),
+        now,
+        started,
+        id,
+        token,
+      ]);
     case "retry":
       return db.get<TaskRow>(FINISH_SQL.retry, [
         outcome.runAt,
         now,
         JSON.stringify(outcome.error),
+        started,
         id,
         token,
       ]);
     case "failed":
-      return db.get<TaskRow>(FINISH_SQL.failed, [now, JSON.stringify(outcome.error), id, token]);
+      return db.get<TaskRow>(FINISH_SQL.failed, [
+        now,
+        JSON.stringify(outcome.error),
+        started,
+        id,
+        token,
+      ]);
     case "cancelled":
-      return db.get<TaskRow>(FINISH_SQL.cancelled, [now, jsonOrNull(outcome.error), id, token]);
+      return db.get<TaskRow>(FINISH_SQL.cancelled, [
+        now,
+        jsonOrNull(outcome.error),
+        started,
+        id,
+        token,
+      ]);
     case "released":
-      return db.get<TaskRow>(FINISH_SQL.released, [now, now, id, token]);
+      return db.get<TaskRow>(FINISH_SQL.released, [now, now, started, id, token]);
     default:
       throw new TypeError(
         `Unknown outcome kind ${JSON.stringify((outcome as { kind: unknown }).kind)}`,
