@@ -94,8 +94,10 @@ export const enqueueCommand = defineCommand({
     "  aether-tasks enqueue resize '{}' --timeout 30s --wait --wait-timeout 2m\n" +
     "  aether-tasks enqueue --file tasks.ndjson",
     `--file: each line is {"name": …, "args": …, "priority": …, "delay": …, "queue": …, ` +
-    `"maxAttempts": …, "timeout": …}; only name is required, delay and timeout are durations ` +
-    `("30s") or ms. Flags such as --priority apply to lines that do not set them. Bad lines are ` +
+    `"maxAttempts": …, "timeout": …, "retryConfig": {…}}; only name is required. Lines, flags, ` +
+    `the library and the admin API take the same forms and ranges: priority in any case, delay ` +
+    `0-3650d and timeout 1ms-365d as durations ("30s") or ms numbers (timeout "none" for no limit), ` +
+    `maxAttempts 1-1000. Flags such as --priority apply to lines that do not set them. Bad lines are ` +
     `reported (line number and problem) and not written; the others are. Exit 1 if any line was rejected.`,
   ],
   async run({ values, positionals, out, env }) {
