@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { beforeEach, describe, it } from "node:test";
 import * as v from "valibot";
+import { createAdminHandler } from "../src/admin/handler.ts";
 import { TaskDispatcher } from "../src/dispatcher.ts";
 import {
   EnqueueInputError,
@@ -311,5 +312,56 @@ describe("enqueue input through the dispatcher", () => {
       /progress is larger than 1048576 bytes/,
     );
     assert.equal(findNonJson({ ok: [1, "a", null, { b: true }] }, "result"), null);
+  });
+});
+
+describe("the fronts take the same forms (the cases of issue 11)", () => {
+  it(`POST /api/tasks takes "timeout": "none", any-case priorities and "maxAttempts": "3"`, async () => {
+    const store = new InMemoryTaskStore();
+    const registry = new TaskRegistry();
+    registry.register("noop", () => {});
+    const dispatcher = new TaskDispatcher(store, { registry });
+    const handler = createAdminHandler({ store, dispatcher });
+    const post = (json: unknown) =>
+      handler(
+        new Request("http://localhost/api/tasks", {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(json),
+        }),
+      );
+    const created = await post({
+      name: "noop",
+      timeout: "none",
+      priority: "high",
+      maxAttempts: "3",
+      delay: "5m",
+    });
+    assert.equal(created.status, 201);
+    const { id } = await created.json() as { id: string };
+    const task = await dispatcher.getTask(id);
+    assert.deepEqual(
+      [task?.timeoutMillis, task?.priority, task?.maxAttempts, task?.status],
+      [null, "HIGH", 3, "SCHEDULED"],
+    );
+    // The same line through the NDJSON parser and the library's options give the same task.
+    assert.deepEqual(
+      parseEnqueueRequest({ name: "noop", timeout: "none", priority: "high", maxAttempts: "3" })
+        .options,
+      { timeout: null, priority: "HIGH", retryConfig: { maxAttempts: 3 } },
+    );
+    const refused = await post({ name: "noop", delay: "250" });
+    assert.equal(refused.status, 400);
+    assert.deepEqual(await refused.json(), {
+      error: 'delay must be a duration from 0 to 10 years, as ms or a duration such as "30s", ' +
+        '"5m" or "1h30m", got "250"',
+      details: {
+        field: "delay",
+        expected: 'a duration from 0 to 10 years, as ms or a duration such as "30s", "5m" or ' +
+          '"1h30m"',
+      },
+    });
+    await assert.rejects(dispatcher.enqueue("noop", {}, { delay: "250" as never }), /got "250"/);
+    handler.close();
   });
 });
