@@ -41,8 +41,9 @@ export interface ImportOptions {
 /**
  * Reads NDJSON from `path` (`-` for stdin). Each non-blank line is an object
  * `{"name": …, "args": …, "priority": …, "delay": …, "queue": …, "maxAttempts": …, "timeout": …}`
- * where only `name` is required, read by the one enqueue parser (`parseEnqueueRequest`). A file that cannot be read throws {@linkcode UsageError};
- * a store error while writing throws, saying how many lines were written before it.
+ * where only `name` is required, read by the one enqueue parser (`parseEnqueueRequest`). A file
+ * that cannot be read throws {@linkcode UsageError}; a store error while writing throws, saying how
+ * many lines were written before it.
  */
 export async function importTasks(
   dispatcher: TaskDispatcher,
