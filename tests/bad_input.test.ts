@@ -480,6 +480,18 @@ describe("generated bad input is refused on every front, naming the field, writi
     await check.close();
     assert.equal((await captured(() => runCli(["enqueue", "add", '{"a":1,"b":2}'], env))).code, 0);
   });
+
+  it("one page limit: list --limit and GET /api/tasks?limit= refuse 0 and 1001 alike", async () => {
+    const env = { NO_COLOR: "1", AETHER_DB: join(dir.path, "tasks.db") };
+    for (const limit of ["0", "1001"]) {
+      const { code, stderr } = await captured(() => runCli(["list", "--limit", limit], env));
+      const response = await handler(new Request(`http://localhost/api/tasks?limit=${limit}`));
+      const { error } = await response.json() as { error: string };
+      assert.equal(code, 2);
+      assert.equal(response.status, 400);
+      assert.equal(stderr.trim(), `aether-tasks: --${error}`);
+    }
+  });
 });
 
 /** Runs `run` with the process's stdout and stderr captured. */
