@@ -88,7 +88,12 @@ export {
 export { defineTask, type TaskSpec } from "./src/handlers/define.ts";
 export { HandlerLoadError, loadHandlers } from "./src/handlers/load.ts";
 export { type JsonValue, MAX_JSON_BYTES, MAX_JSON_DEPTH } from "./src/json.ts";
-export { type LongTimer, MAX_TIMER_CHUNK_MILLIS, setLongTimeout } from "./src/long_timer.ts";
+export {
+  type LongTimer,
+  MAX_TIMER_CHUNK_MILLIS,
+  setLongInterval,
+  setLongTimeout,
+} from "./src/long_timer.ts";
 export {
   DEFAULT_ABORT_GRACE_MILLIS,
   DEFAULT_MAX_HEAP_MEGABYTES,

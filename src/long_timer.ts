@@ -5,7 +5,12 @@
  * @module
  */
 
-import { clearTimeout as clearNodeTimeout, setTimeout as setNodeTimeout } from "node:timers";
+import {
+  clearInterval as clearNodeInterval,
+  clearTimeout as clearNodeTimeout,
+  setInterval as setNodeInterval,
+  setTimeout as setNodeTimeout,
+} from "node:timers";
 
 /** The longest delay one runtime timer takes as written: 2^31−1 ms, about 24.8 days. */
 export const MAX_TIMER_CHUNK_MILLIS = 2 ** 31 - 1;
@@ -75,6 +80,67 @@ export function setLongTimeout(
     unref() {
       unrefd = true;
       unrefHandle(handle);
+      return timer;
+    },
+  };
+  return timer;
+}
+
+/**
+ * Calls `callback` every `millis` ms until cleared, for any `millis`: up to
+ * {@linkcode MAX_TIMER_CHUNK_MILLIS} it is the runtime's `setInterval`; above, each period is a
+ * {@linkcode setLongTimeout}. `Infinity` never fires. Throws a `RangeError` for a negative or
+ * NaN period.
+ *
+ * @example
+ * ```ts
+ * const renewal = setLongInterval(() => renewLeases(), leaseMillis / 3);
+ * renewal.clear();
+ * ```
+ */
+export function setLongInterval(
+  callback: () => void,
+  millis: number,
+  timers: TimerFunctions = RUNTIME_TIMERS,
+): LongTimer {
+  if (typeof millis !== "number" || !(millis >= 0)) {
+    throw new RangeError(`An interval must be a number of ms >= 0, got ${String(millis)}`);
+  }
+  if (millis <= MAX_TIMER_CHUNK_MILLIS && timers === RUNTIME_TIMERS) {
+    const handle = setNodeInterval(callback, millis);
+    const timer: LongTimer = {
+      clear: () => clearNodeInterval(handle),
+      unref() {
+        handle.unref?.();
+        return timer;
+      },
+    };
+    return timer;
+  }
+  let current: LongTimer | undefined;
+  let cleared = false;
+  let unrefd = false;
+  const schedule = () => {
+    current = setLongTimeout(
+      () => {
+        if (cleared) return;
+        schedule();
+        callback();
+      },
+      millis,
+      timers,
+    );
+    if (unrefd) current.unref();
+  };
+  schedule();
+  const timer: LongTimer = {
+    clear() {
+      cleared = true;
+      current?.clear();
+    },
+    unref() {
+      unrefd = true;
+      current?.unref();
       return timer;
     },
   };

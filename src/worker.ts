@@ -14,7 +14,7 @@ import {
   type TaskExecutor,
 } from "./executor.ts";
 import { findNonJson, type JsonValue } from "./json.ts";
-import { clearLongTimeout, type LongTimer, setLongTimeout } from "./long_timer.ts";
+import { clearLongTimeout, type LongTimer, setLongInterval, setLongTimeout } from "./long_timer.ts";
 import { failureOutcome, toTaskError } from "./outcome.ts";
 import { assertName, DEFAULT_QUEUE, defaultRegistry, type TaskRegistry } from "./registry.ts";
 import { LeaseRescuer } from "./rescuer.ts";
@@ -161,7 +161,7 @@ export class TaskWorker {
   #resolveIdle: (() => void) | undefined;
   #dueTimer: LongTimer | undefined;
   #dueAt = Infinity;
-  #renewTimer: ReturnType<typeof setInterval> | undefined;
+  #renewTimer: LongTimer | undefined;
   #unlisten: (() => void) | undefined;
   #settled = new Set<() => void>();
   /** Drain rate (tasks per second), smoothed over the commits that carried outcomes. */
@@ -279,7 +279,10 @@ export class TaskWorker {
       } else if (event.type === "cancelRequested") this.#cancel(event.id);
     });
     const renewEvery = Math.max(1, Math.floor(this.#leaseMillis / 3));
-    this.#renewTimer = setInterval(() => void this.renewLeases().catch(this.#onError), renewEvery);
+    this.#renewTimer = setLongInterval(
+      () => void this.renewLeases().catch(this.#onError),
+      renewEvery,
+    );
     this.heartbeat.start();
     this.leader.start();
     this.#rescuer.start();
@@ -744,7 +747,7 @@ export class TaskWorker {
     this.#completer.stop();
     await this.#completer.drain();
     this.#deadlines.clear();
-    clearInterval(this.#renewTimer);
+    this.#renewTimer?.clear();
     // Leave the registry last: until the tasks are given back, a crash here is noticed at once.
     await this.heartbeat.stop().catch(this.#onError);
     await this.#executor.close?.();

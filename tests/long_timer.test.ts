@@ -8,7 +8,12 @@ import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { TaskDispatcher } from "../src/dispatcher.ts";
 import { WaitTimeoutError } from "../src/errors.ts";
-import { MAX_TIMER_CHUNK_MILLIS, setLongTimeout, type TimerFunctions } from "../src/long_timer.ts";
+import {
+  MAX_TIMER_CHUNK_MILLIS,
+  setLongInterval,
+  setLongTimeout,
+  type TimerFunctions,
+} from "../src/long_timer.ts";
 import { TaskRegistry } from "../src/registry.ts";
 import { InMemoryTaskStore } from "../src/store/memory.ts";
 import { TaskWorker } from "../src/worker.ts";
@@ -90,6 +95,33 @@ describe("setLongTimeout", () => {
   });
 });
 
+describe("setLongInterval", () => {
+  it("a period of 30 days fires after each whole period, in chunks, until cleared", () => {
+    const fake = fakeTimers();
+    let fired = 0;
+    const timer = setLongInterval(() => fired++, 30 * DAY, fake.timers);
+    fake.fireNext();
+    assert.equal(fired, 0, "fired after the first chunk");
+    fake.fireNext();
+    assert.equal(fired, 1);
+    fake.fireNext();
+    fake.fireNext();
+    assert.equal(fired, 2);
+    timer.clear();
+    assert.equal(fake.pending.size, 0);
+    assert.ok(fake.delays.every((d) => d <= MAX_TIMER_CHUNK_MILLIS));
+  });
+
+  it("a short period is the runtime's own interval; a negative one is refused", async () => {
+    let fired = 0;
+    const timer = setLongInterval(() => fired++, 1);
+    await sleep(30);
+    timer.clear();
+    assert.ok(fired >= 2, `fired ${fired} times`);
+    assert.throws(() => setLongInterval(() => {}, -1), RangeError);
+  });
+});
+
 describe("long durations in the worker and the dispatcher", () => {
   const setup = () => {
     const store = new InMemoryTaskStore();
@@ -149,6 +181,36 @@ describe("long durations in the worker and the dispatcher", () => {
     await sleep(30);
     await worker.stop({ graceMillis: 0 });
     assert.ok(claims <= 2, `claimed ${claims} times in 30 ms`);
+  });
+
+  it("a lease of 100 days does not renew leases in a loop (every third is over 2^31-1 ms)", async () => {
+    let renewals = 0;
+    class CountingStore extends InMemoryTaskStore {
+      override renewLeases(...request: Parameters<InMemoryTaskStore["renewLeases"]>) {
+        renewals++;
+        return super.renewLeases(...request);
+      }
+    }
+    const store = new CountingStore();
+    const registry = new TaskRegistry();
+    const started = Promise.withResolvers<void>();
+    const release = Promise.withResolvers<void>();
+    registry.register("hold", async () => {
+      started.resolve();
+      await release.promise;
+    });
+    const worker = new TaskWorker(store, {
+      registry,
+      pollInterval: 60_000,
+      leaseMillis: 100 * DAY,
+    });
+    worker.start();
+    await new TaskDispatcher(store, { registry }).enqueue("hold", {});
+    await started.promise;
+    await sleep(30);
+    assert.ok(renewals <= 2, `renewed ${renewals} times in 30 ms`);
+    release.resolve();
+    await worker.stop({ graceMillis: 1000 });
   });
 
   it("waitFor with a 30-day timeout and poll interval does not spin re-reading the task", async () => {
