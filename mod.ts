@@ -57,6 +57,16 @@ export {
   type WaitOptions,
 } from "./src/dispatcher.ts";
 export {
+  EnqueueInputError,
+  MAX_DELAY_MILLIS,
+  MAX_NAME_LENGTH,
+  MAX_TIMEOUT_MILLIS,
+  type ParsedEnqueueOptions,
+  type ParsedEnqueueRequest,
+  parseEnqueueOptions,
+  parseEnqueueRequest,
+} from "./src/enqueue_input.ts";
+export {
   AmbiguousIdError,
   type ArgumentIssue,
   IllegalTransitionError,
@@ -78,7 +88,13 @@ export {
 } from "./src/executor.ts";
 export { defineTask, type TaskSpec } from "./src/handlers/define.ts";
 export { HandlerLoadError, loadHandlers } from "./src/handlers/load.ts";
-export { type JsonValue } from "./src/json.ts";
+export { type JsonValue, MAX_JSON_BYTES, MAX_JSON_DEPTH } from "./src/json.ts";
+export {
+  type LongTimer,
+  MAX_TIMER_CHUNK_MILLIS,
+  setLongInterval,
+  setLongTimeout,
+} from "./src/long_timer.ts";
 export {
   DEFAULT_ABORT_GRACE_MILLIS,
   DEFAULT_MAX_HEAP_MEGABYTES,
@@ -119,6 +135,9 @@ export {
 export {
   backoffDelay,
   DEFAULT_RETRY_CONFIG,
+  MAX_ATTEMPTS,
+  MAX_BACKOFF_DELAY_MILLIS,
+  MAX_BACKOFF_MULTIPLIER,
   nominalBackoff,
   type RetryConfig,
 } from "./src/retry.ts";

@@ -12,14 +12,9 @@ import {
 } from "./errors.ts";
 import { newTaskId } from "./id.ts";
 import type { JsonValue } from "./json.ts";
-import {
-  assertName,
-  assertPriority,
-  assertTimeout,
-  defaultRegistry,
-  parseArgs,
-  type TaskRegistry,
-} from "./registry.ts";
+import { setLongTimeout } from "./long_timer.ts";
+import { checkEnqueueField, parseEnqueueOptions } from "./enqueue_input.ts";
+import { assertName, defaultRegistry, parseArgs, type TaskRegistry } from "./registry.ts";
 import { resolveRetryConfig, type RetryConfig } from "./retry.ts";
 import {
   type BulkRequest,
@@ -109,8 +104,6 @@ export const DEFAULT_LIST_LIMIT = 50;
 export const MAX_LIST_LIMIT = 1000;
 /** Default re-read interval of {@linkcode TaskDispatcher.waitFor}. */
 export const DEFAULT_WAIT_POLL_MILLIS = 250;
-
-const ENQUEUE_OPTION_KEYS = new Set(["priority", "delay", "queue", "retryConfig", "timeout"]);
 
 /**
  * Enqueues tasks into a store and manages them: get, cancel, retry, list, stats, wait.
@@ -336,6 +329,9 @@ export class TaskDispatcher {
     if (timeout !== undefined && (!Number.isFinite(timeout) || timeout < 0)) {
       throw new RangeError(`timeout must be a number of ms >= 0, got ${String(timeout)}`);
     }
+    if (typeof pollInterval !== "number" || !(pollInterval > 0)) {
+      throw new RangeError(`pollInterval must be a number of ms > 0, got ${String(pollInterval)}`);
+    }
     signal?.throwIfAborted();
     let wake: () => void = () => {};
     const unlisten = this.#store.listen((event) => {
@@ -352,15 +348,15 @@ export class TaskDispatcher {
         if (left <= 0) throw new WaitTimeoutError(id, timeout ?? 0);
         await new Promise<void>((resolve, reject) => {
           const done = () => {
-            clearTimeout(timer);
+            timer.clear();
             signal?.removeEventListener("abort", onAbort);
             resolve();
           };
           const onAbort = () => {
-            clearTimeout(timer);
+            timer.clear();
             reject(signal?.reason);
           };
-          const timer = setTimeout(done, Math.min(left, pollInterval));
+          const timer = setLongTimeout(done, Math.min(left, pollInterval));
           signal?.addEventListener("abort", onAbort, { once: true });
           wake = done;
         });
@@ -371,42 +367,25 @@ export class TaskDispatcher {
   }
 
   #build(name: string, args: unknown, options: EnqueueOptions, now: number): TaskRecord {
-    assertName(name, "Task name");
-    const definition = this.#registry.get(name);
-    if (typeof options !== "object" || options === null) {
-      throw new TypeError(`Enqueue options must be an object, got ${String(options)}`);
-    }
-    for (const key of Object.keys(options)) {
-      if (!ENQUEUE_OPTION_KEYS.has(key)) {
-        throw new TypeError(
-          `Unknown enqueue option "${key}"; expected one of ${[...ENQUEUE_OPTION_KEYS].join(", ")}`,
-        );
-      }
-    }
+    // The one parser of enqueue input (shared with the CLI and the admin API).
+    const taskName = checkEnqueueField("name", name, "name") as string;
+    const definition = this.#registry.get(taskName);
+    const parsed = parseEnqueueOptions(options);
     parseArgs(definition, args);
-    const delay = options.delay ?? 0;
-    if (typeof delay !== "number" || !Number.isFinite(delay) || delay < 0) {
-      throw new RangeError(`delay must be a number of milliseconds >= 0, got ${String(delay)}`);
-    }
-    const priority = options.priority ?? definition.priority;
-    assertPriority(priority, "priority");
-    const queue = options.queue ?? definition.queue;
-    assertName(queue, "queue");
-    const timeout = options.timeout === undefined ? definition.timeout : options.timeout;
-    assertTimeout(timeout, "timeout");
-    const retryConfig = options.retryConfig === undefined
+    const delay = parsed.delay ?? 0;
+    const timeout = parsed.timeout === undefined ? definition.timeout : parsed.timeout;
+    const retryConfig = parsed.retryConfig === undefined
       ? definition.retryConfig
-      : resolveRetryConfig(options.retryConfig, definition.retryConfig);
-    const runAt = now + Math.round(delay);
+      : resolveRetryConfig(parsed.retryConfig, definition.retryConfig);
     return newTaskRecord({
       id: newTaskId(now),
-      name,
-      queue,
+      name: taskName,
+      queue: parsed.queue ?? definition.queue,
       // Checked as plain JSON above; stores copy or serialize it, so later changes don't leak in.
       args: args as JsonValue,
       status: delay > 0 ? TaskStatus.SCHEDULED : TaskStatus.PENDING,
-      priority,
-      runAt,
+      priority: parsed.priority ?? definition.priority,
+      runAt: now + delay,
       createdAt: now,
       retryConfig,
       timeoutMillis: timeout,

@@ -4,11 +4,12 @@
  */
 
 import * as v from "valibot";
+import { MAX_TIMEOUT_MILLIS, NAME_PATTERN } from "./enqueue_input.ts";
 import { InvalidArgumentsError, UnknownTaskError } from "./errors.ts";
 import { findNonJson } from "./json.ts";
 import { resolveRetryConfig, type RetryConfig } from "./retry.ts";
 import { suggest } from "./suggest.ts";
-import { TaskPriority } from "./task.ts";
+import { PRIORITY_RANK, TaskPriority } from "./task.ts";
 
 /** A valibot schema for task arguments (synchronous). */
 export type ArgsSchema<T = unknown> = v.GenericSchema<unknown, T>;
@@ -62,8 +63,6 @@ export const DEFAULT_QUEUE = "default";
 /** How long one attempt may run when nothing says otherwise: 5 minutes. */
 export const DEFAULT_TIMEOUT_MILLIS = 5 * 60_000;
 
-const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:\-\/]{0,127}$/;
-
 /** Throws unless `name` is a valid task or queue name. */
 export function assertName(name: unknown, label: string): asserts name is string {
   if (typeof name !== "string" || !NAME_PATTERN.test(name)) {
@@ -75,22 +74,25 @@ export function assertName(name: unknown, label: string): asserts name is string
   }
 }
 
-/** Throws unless `timeout` is null or a positive integer of milliseconds. */
+/** Throws unless `timeout` is null or an integer of milliseconds from 1 to 365 days. */
 export function assertTimeout(timeout: unknown, label: string): asserts timeout is number | null {
   if (
-    timeout !== null && (typeof timeout !== "number" || !Number.isInteger(timeout) || timeout <= 0)
+    timeout !== null &&
+    (typeof timeout !== "number" || !Number.isInteger(timeout) || timeout < 1 ||
+      timeout > MAX_TIMEOUT_MILLIS)
   ) {
     throw new RangeError(
-      `${label} must be a positive integer of milliseconds or null, got ${String(timeout)}`,
+      `${label} must be an integer of milliseconds from 1 to ${MAX_TIMEOUT_MILLIS} (365 days) ` +
+        `or null, got ${String(timeout)}`,
     );
   }
 }
 
-/** Throws unless `priority` is one of LOW, NORMAL, HIGH, CRITICAL. */
+/** Throws unless `priority` is one of LOW, NORMAL, HIGH, CRITICAL (own keys only). */
 export function assertPriority(priority: unknown, label: string): asserts priority is TaskPriority {
-  if (typeof priority !== "string" || !(priority in TaskPriority)) {
+  if (typeof priority !== "string" || !Object.hasOwn(PRIORITY_RANK, priority)) {
     const hint = typeof priority === "string"
-      ? suggest(priority.toUpperCase(), Object.keys(TaskPriority))
+      ? suggest(priority.toUpperCase(), Object.keys(PRIORITY_RANK))
       : [];
     throw new RangeError(
       `${label} must be one of LOW, NORMAL, HIGH, CRITICAL, got ${
@@ -148,7 +150,17 @@ export function parseArgs<TArgs>(definition: TaskDefinition<TArgs>, args: unknow
     }]);
   }
   if (!definition.schema) return args as TArgs;
-  const parsed = v.safeParse(definition.schema, args);
+  let parsed;
+  try {
+    parsed = v.safeParse(definition.schema, args);
+  } catch (error) {
+    // A getter or proxy that threw only on this second read, or a schema that throws.
+    const message = error instanceof Error ? error.message : String(error);
+    throw new InvalidArgumentsError(definition.name, [{
+      path: "args",
+      message: `args could not be read: ${message.split("\n")[0]}`,
+    }]);
+  }
   if (parsed.success) return parsed.output;
   throw new InvalidArgumentsError(
     definition.name,

@@ -14,6 +14,7 @@ import {
   type TaskExecutor,
 } from "./executor.ts";
 import { findNonJson, type JsonValue } from "./json.ts";
+import { clearLongTimeout, type LongTimer, setLongInterval, setLongTimeout } from "./long_timer.ts";
 import { failureOutcome, toTaskError } from "./outcome.ts";
 import { assertName, DEFAULT_QUEUE, defaultRegistry, type TaskRegistry } from "./registry.ts";
 import { LeaseRescuer } from "./rescuer.ts";
@@ -158,9 +159,9 @@ export class TaskWorker {
   #reserved = 0;
   #priorityClaim: Promise<void> | undefined;
   #resolveIdle: (() => void) | undefined;
-  #dueTimer: ReturnType<typeof setTimeout> | undefined;
+  #dueTimer: LongTimer | undefined;
   #dueAt = Infinity;
-  #renewTimer: ReturnType<typeof setInterval> | undefined;
+  #renewTimer: LongTimer | undefined;
   #unlisten: (() => void) | undefined;
   #settled = new Set<() => void>();
   /** Drain rate (tasks per second), smoothed over the commits that carried outcomes. */
@@ -278,7 +279,10 @@ export class TaskWorker {
       } else if (event.type === "cancelRequested") this.#cancel(event.id);
     });
     const renewEvery = Math.max(1, Math.floor(this.#leaseMillis / 3));
-    this.#renewTimer = setInterval(() => void this.renewLeases().catch(this.#onError), renewEvery);
+    this.#renewTimer = setLongInterval(
+      () => void this.renewLeases().catch(this.#onError),
+      renewEvery,
+    );
     this.heartbeat.start();
     this.leader.start();
     this.#rescuer.start();
@@ -466,11 +470,11 @@ export class TaskWorker {
     }
     return new Promise((resolve) => {
       const done = () => {
-        clearTimeout(timer);
+        timer.clear();
         this.#resolveIdle = undefined;
         resolve();
       };
-      const timer = setTimeout(done, this.#pollInterval);
+      const timer = setLongTimeout(done, this.#pollInterval);
       this.#resolveIdle = done;
     });
   }
@@ -479,9 +483,9 @@ export class TaskWorker {
     const delay = runAt - this.#clock.now();
     if (delay <= 0) return this.wake();
     if (runAt >= this.#dueAt) return;
-    clearTimeout(this.#dueTimer);
+    clearLongTimeout(this.#dueTimer);
     this.#dueAt = runAt;
-    this.#dueTimer = setTimeout(() => {
+    this.#dueTimer = setLongTimeout(() => {
       this.#dueAt = Infinity;
       this.wake();
     }, Math.min(delay, 2 ** 31 - 1));
@@ -705,14 +709,14 @@ export class TaskWorker {
     if (!this.#running.size) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
-        clearTimeout(timer);
+        timer.clear();
         this.#settled.delete(check);
         resolve();
       };
       const check = () => {
         if (!this.#running.size) done();
       };
-      const timer = setTimeout(done, Math.min(millis, 2 ** 31 - 1));
+      const timer = setLongTimeout(done, millis);
       this.#settled.add(check);
     });
   }
@@ -725,7 +729,7 @@ export class TaskWorker {
     }
     this.#state = "stopping";
     this.#unlisten?.();
-    clearTimeout(this.#dueTimer);
+    clearLongTimeout(this.#dueTimer);
     this.#resolveIdle?.();
     await this.#loop;
     await this.#priorityClaim;
@@ -755,7 +759,7 @@ export class TaskWorker {
     this.#completer.stop();
     await this.#completer.drain();
     this.#deadlines.clear();
-    clearInterval(this.#renewTimer);
+    this.#renewTimer?.clear();
     // Leave the registry last: until the tasks are given back, a crash here is noticed at once.
     await this.heartbeat.stop().catch(this.#onError);
     await this.#executor.close?.();

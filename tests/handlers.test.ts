@@ -91,7 +91,7 @@ describe("defineTask", () => {
   it("refuses a bad option when the module loads, naming the task", () => {
     assert.throws(
       () => defineTask({ name: "bad", timeout: -5, run: () => null }),
-      /The timeout of task "bad" must be a positive integer of milliseconds or null, got -5/,
+      /The timeout of task "bad" must be an integer of milliseconds from 1 to 31536000000 \(365 days\) or null, got -5/,
     );
     assert.throws(() => defineTask({ name: "has space", run: () => null }), /Task name must be/);
     assert.equal(isDefinedTask({ name: "plain", run: () => null }), false);

@@ -292,7 +292,11 @@ export class InMemoryTaskStore implements TaskStore {
     for (const { task } of this.#rows.values()) {
       stats.total++;
       stats.byStatus[task.status]++;
-      (stats.queues[task.queue] ??= emptyCounts())[task.status]++;
+      // Own keys only: a queue may be called "constructor" or "toString".
+      const counts = Object.hasOwn(stats.queues, task.queue)
+        ? stats.queues[task.queue]!
+        : (stats.queues[task.queue] = emptyCounts());
+      counts[task.status]++;
     }
     return Promise.resolve(stats);
   }

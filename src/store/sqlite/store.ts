@@ -794,7 +794,11 @@ export class SqliteTaskStore implements TaskStore {
     for (const { queue, status, n } of rows) {
       stats.total += n;
       stats.byStatus[status] += n;
-      (stats.queues[queue] ??= emptyCounts())[status] += n;
+      // Own keys only: a queue may be called "constructor" or "toString".
+      const counts = Object.hasOwn(stats.queues, queue)
+        ? stats.queues[queue]!
+        : (stats.queues[queue] = emptyCounts());
+      counts[status] += n;
     }
     return stats;
   }
