@@ -169,3 +169,19 @@ export class StoreConnectionError extends Error {
     super(message, options);
   }
 }
+
+/**
+ * A write failed because the database's disk (or its `max_page_count`) is full: SQLite reported
+ * SQLITE_FULL, "database or disk is full". Nothing of the failed write was stored; writes work
+ * again once space is freed.
+ */
+export class StorageFullError extends Error {
+  override name = "StorageFullError";
+  constructor(readonly path: string, options?: ErrorOptions) {
+    super(
+      `The database "${path}" cannot grow: its disk is full (SQLite: "database or disk is full"); ` +
+        `nothing was written; free space, then try again`,
+      options,
+    );
+  }
+}

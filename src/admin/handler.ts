@@ -13,6 +13,7 @@ import {
   IllegalTransitionError,
   InvalidArgumentsError,
   InvalidCursorError,
+  StorageFullError,
   TaskNotFoundError,
   UnknownTaskError,
   WaitTimeoutError,
@@ -229,12 +230,16 @@ export function createAdminHandler(options: AdminHandlerOptions): AdminHandler {
       method: "GET",
       pattern: /^\/readyz$/,
       run: async () => {
+        let full: StorageFullError | undefined;
         try {
           await store.stats();
+          full = await storageFull(store);
         } catch (error) {
           onError(error);
           throw new HttpError(503, "The store is not reachable or not migrated");
         }
+        // Not ready while writes fail: a balancer sends enqueues elsewhere until space is freed.
+        if (full) throw new HttpError(503, full.message, { reason: "storage-full" }, RETRY_LATER);
         return jsonResponse({ status: "ready" });
       },
     },
@@ -458,6 +463,7 @@ export function createAdminHandler(options: AdminHandlerOptions): AdminHandler {
     if (error instanceof InvalidCursorError || error instanceof AmbiguousIdError) {
       return errorResponse(new HttpError(400, error.message));
     }
+    if (error instanceof StorageFullError) return errorResponse(storageFullResponse(error));
     if (error instanceof UnknownTaskError) {
       return errorResponse(
         new HttpError(400, error.message, { task: error.taskName, suggestions: error.suggestions }),
@@ -533,6 +539,23 @@ export function createAdminHandler(options: AdminHandlerOptions): AdminHandler {
       metrics.close();
     },
   });
+}
+
+const RETRY_LATER = { "retry-after": "30" };
+
+/** 507 Insufficient Storage for a write that failed on a full disk; try again later. */
+function storageFullResponse(error: StorageFullError): HttpError {
+  return new HttpError(507, error.message, { reason: "storage-full" }, RETRY_LATER);
+}
+
+/**
+ * The store's {@linkcode StorageFullError} while its writes fail for lack of space (the SQLite
+ * store tells; other stores do not, and count as writable).
+ */
+async function storageFull(store: TaskStore): Promise<StorageFullError | undefined> {
+  const check = (store as { storageFull?: () => Promise<StorageFullError | undefined> })
+    .storageFull;
+  return typeof check === "function" ? await check.call(store) : undefined;
 }
 
 function methodNotAllowed(allowed: string[]): HttpError {

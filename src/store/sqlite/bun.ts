@@ -4,6 +4,7 @@
  */
 
 import { constants, Database } from "bun:sqlite";
+import { StorageFullError } from "../../errors.ts";
 import {
   DEFAULT_SQLITE_LOCK_TIMEOUT_MILLIS,
   immutableUri,
@@ -53,13 +54,24 @@ export function openBunSqliteDriver(
     }
     return statement;
   };
+  // SQLITE_FULL (a full disk, or max_page_count reached) becomes StorageFullError.
+  const full = <T>(call: () => T): T => {
+    try {
+      return call();
+    } catch (error) {
+      if (codeOf(error) === "SQLITE_FULL") throw new StorageFullError(path, { cause: error });
+      throw error;
+    }
+  };
   return {
-    exec: (sql) => db.exec(sql),
+    exec: (sql) => full(() => db.exec(sql)),
     all: <T>(sql: string, params?: readonly SqlValue[]) =>
-      (params ? prepare(sql).all(...params) : prepare(sql).all()) as T[],
+      full(() => (params ? prepare(sql).all(...params) : prepare(sql).all()) as T[]),
     get: <T>(sql: string, params?: readonly SqlValue[]) =>
-      ((params ? prepare(sql).get(...params) : prepare(sql).get()) ?? undefined) as T | undefined,
-    run: (sql, params) => params ? prepare(sql).run(...params) : prepare(sql).run(),
+      full(() =>
+        ((params ? prepare(sql).get(...params) : prepare(sql).get()) ?? undefined) as T | undefined
+      ),
+    run: (sql, params) => full(() => params ? prepare(sql).run(...params) : prepare(sql).run()),
     get inTransaction() {
       return db.inTransaction;
     },

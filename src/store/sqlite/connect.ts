@@ -17,6 +17,7 @@ import {
 import { retryWhileBusy, type SqliteDriver, type SqlValue } from "./driver.ts";
 import { openSqliteDriver } from "./open.ts";
 import { checkOwnership, referenceSchemas } from "./ownership.ts";
+import { DEFAULT_WAL_LIMIT_BYTES } from "./wal_keeper.ts";
 import { migrate, MIGRATIONS, readSchemaVersion, SCHEMA_VERSION } from "./schema.ts";
 
 /** Options of {@linkcode openTaskDatabase}, already validated. */
@@ -30,7 +31,8 @@ export interface TaskDatabaseOptions {
 /**
  * Connects to the task database at `path` (or `":memory:"`).
  *
- * Writable: a new or empty file becomes ours; one of ours is set to WAL mode and migrated;
+ * Writable: a new or empty file becomes ours; one of ours is set to WAL mode (with a
+ * `journal_size_limit` of {@linkcode DEFAULT_WAL_LIMIT_BYTES}) and migrated;
  * anything else is refused unchanged. A file or folder that cannot be written is refused at once.
  *
  * Read-only (`readOnly`): nothing is written — no migration, no journal mode; a database in a
@@ -97,6 +99,8 @@ export async function openTaskDatabase(
       connected.exec("PRAGMA journal_mode = WAL");
       connected.exec(`PRAGMA synchronous = ${options.durability === "full" ? "FULL" : "NORMAL"}`);
       connected.exec("PRAGMA foreign_keys = ON");
+      // A WAL that grew while a reader held it open is cut back to this when it is next reset.
+      connected.exec(`PRAGMA journal_size_limit = ${DEFAULT_WAL_LIMIT_BYTES}`);
     });
     await migrate(connected);
     return connected;

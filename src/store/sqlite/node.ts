@@ -5,6 +5,7 @@
  */
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { StorageFullError } from "../../errors.ts";
 import {
   DEFAULT_SQLITE_LOCK_TIMEOUT_MILLIS,
   immutableUri,
@@ -34,16 +35,28 @@ export function openNodeSqliteDriver(
     }
     return statement;
   };
+  // SQLITE_FULL (13: a full disk, or max_page_count reached) becomes StorageFullError.
+  const full = <T>(call: () => T): T => {
+    try {
+      return call();
+    } catch (error) {
+      if (hasCode(error, 13, "database or disk is full")) {
+        throw new StorageFullError(path, { cause: error });
+      }
+      throw error;
+    }
+  };
   return {
-    exec: (sql) => db.exec(sql),
+    exec: (sql) => full(() => db.exec(sql)),
     all: <T>(sql: string, params?: readonly SqlValue[]) =>
-      (params ? prepare(sql).all(...params) : prepare(sql).all()) as T[],
+      full(() => (params ? prepare(sql).all(...params) : prepare(sql).all()) as T[]),
     get: <T>(sql: string, params?: readonly SqlValue[]) =>
-      (params ? prepare(sql).get(...params) : prepare(sql).get()) as T | undefined,
-    run: (sql, params) => {
-      const { changes } = params ? prepare(sql).run(...params) : prepare(sql).run();
-      return { changes: Number(changes) };
-    },
+      full(() => (params ? prepare(sql).get(...params) : prepare(sql).get()) as T | undefined),
+    run: (sql, params) =>
+      full(() => {
+        const { changes } = params ? prepare(sql).run(...params) : prepare(sql).run();
+        return { changes: Number(changes) };
+      }),
     get inTransaction() {
       return db.isTransaction;
     },

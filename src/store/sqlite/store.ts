@@ -58,6 +58,8 @@ import { GroupCommit } from "../_group_commit.ts";
 import { DataVersionNotifier } from "./notifier.ts";
 import { LISTED_PREDICATE, migrate, SCHEMA_VERSION, WAITING_PREDICATE } from "./schema.ts";
 import { Tally } from "./tally.ts";
+import { WalKeeper } from "./wal_keeper.ts";
+import { StorageFullError } from "../../errors.ts";
 
 /**
  * How durable a commit is once its promise resolves.
@@ -331,6 +333,12 @@ const RESIGN_SQL = "DELETE FROM leaders WHERE name = ? AND holder = ?";
 const REGISTER_LISTENER_SQL = "INSERT OR REPLACE INTO listeners (port, host, pid) VALUES (?, ?, ?)";
 const FORGET_LISTENER_SQL = "DELETE FROM listeners WHERE host = ? AND port = ?";
 const LISTENERS_SQL = "SELECT port, pid FROM listeners WHERE host = ?";
+// The storage probe: a row about the size of a task, written and deleted in one committed
+// transaction, so it needs free pages (or room for the WAL) as an insert does, and leaves nothing.
+const PROBE_INSERT_SQL = "INSERT INTO leaders (name, holder, expires_at) VALUES (?, ?, 0)";
+const PROBE_DELETE_SQL = "DELETE FROM leaders WHERE name = ?";
+const PROBE_NAME = "aether-tasks:storage-probe";
+const PROBE_BYTES = 8192;
 
 /** The priority of each rank, without a search per row. */
 const PRIORITY_BY_RANK: readonly TaskPriority[] = (() => {
@@ -491,6 +499,10 @@ export class SqliteTaskStore implements TaskStore {
   #closed = false;
   #closing: Promise<void> | undefined;
   readonly notifier: DataVersionNotifier;
+  /** Keeps the WAL bounded while anyone listens (a worker); none in memory or read-only. */
+  readonly #walKeeper: WalKeeper | undefined;
+  /** The last write that failed for lack of space, until an insert or a probe succeeds. */
+  #storageFull: StorageFullError | undefined;
   /** The application's transaction while one is open: other work on the connection waits. */
   #transaction: { tx: SqliteTransaction; done: Promise<void>; events: StoreEvent[] } | undefined;
   readonly #inserts = new GroupCommit((groups: readonly (readonly NewTask[])[]) =>
@@ -499,6 +511,8 @@ export class SqliteTaskStore implements TaskStore {
 
   private constructor(driver: SqliteDriver, watchIntervalMillis: number) {
     this.#driver = driver;
+    const onDisk = driver.path !== ":memory:" && driver.path !== "";
+    this.#walKeeper = onDisk && !driver.readOnly ? new WalKeeper(driver) : undefined;
     this.notifier = new DataVersionNotifier(driver, watchIntervalMillis, {
       register: async ({ port, host, pid }) => {
         await this.#write((db) => db.run(REGISTER_LISTENER_SQL, [port, host, pid]));
@@ -576,12 +590,14 @@ export class SqliteTaskStore implements TaskStore {
       await retryWhileBusy(db, () => db.run("BEGIN IMMEDIATE"));
       const result = await body(tx);
       db.run("COMMIT");
+      this.#storageFull = undefined;
       tx.ended = true;
       this.#transaction = undefined;
       end();
       for (const event of open.events) this.notifier.notify(event);
       return result;
     } catch (error) {
+      if (error instanceof StorageFullError) this.#storageFull = error;
       tx.ended = true;
       if (db.inTransaction) {
         try {
@@ -613,6 +629,7 @@ export class SqliteTaskStore implements TaskStore {
   /** Inserts the groups of concurrent `insert` calls in one transaction (see GroupCommit). */
   async #insertGroups(groups: readonly (readonly NewTask[])[]): Promise<InsertResult[][]> {
     const results = await this.#write((db) => groups.map((tasks) => writeTasks(db, tasks)));
+    this.#storageFull = undefined;
     for (const event of insertedEvents(groups.flat())) this.notifier.notify(event);
     return results;
   }
@@ -933,11 +950,43 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   listen(listener: (event: StoreEvent) => void): () => void {
-    return this.notifier.listen(listener);
+    const unlisten = this.notifier.listen(listener);
+    if (!this.#closed) this.#walKeeper?.start();
+    return () => {
+      unlisten();
+      if (this.notifier.size === 0) void this.#walKeeper?.stop();
+    };
+  }
+
+  /**
+   * Whether writes fail for lack of space: undefined when they work, else the
+   * {@linkcode StorageFullError} of the last failed write. Once a write failed so, each call
+   * tries a small probe write (a row about the size of a task, written and deleted in one
+   * transaction) and reports writable again when it commits; an insert that commits does too.
+   * (`/readyz` asks it: not ready while the disk is full.)
+   */
+  async storageFull(): Promise<StorageFullError | undefined> {
+    if (this.#storageFull === undefined) return undefined;
+    try {
+      await this.#write((db) => {
+        db.run(PROBE_INSERT_SQL, [PROBE_NAME, "x".repeat(PROBE_BYTES)]);
+        db.run(PROBE_DELETE_SQL, [PROBE_NAME]);
+      });
+      this.#storageFull = undefined;
+    } catch (error) {
+      if (!(error instanceof StorageFullError)) throw error;
+    }
+    return this.#storageFull;
+  }
+
+  /** @internal The WAL keeper, for tests that drive it with `runOnce()`. */
+  get walKeeper(): WalKeeper | undefined {
+    return this.#walKeeper;
   }
 
   async close(): Promise<void> {
     if (this.#closed || this.#closing) return await this.#closing;
+    void this.#walKeeper?.stop(); // synchronous: clears its timer
     // The notifier first: it removes its wake-up row through this store.
     this.#closing = this.notifier.close().finally(() => {
       this.#closed = true;
@@ -960,10 +1009,15 @@ export class SqliteTaskStore implements TaskStore {
   /** Runs `body` in one `BEGIN IMMEDIATE` transaction, retried while the database is busy. */
   async #write<T>(body: (db: SqliteDriver) => T): Promise<T> {
     if (this.#transaction) await this.#idle();
-    return await retryWhileBusy(this.#open(), () => {
-      const db = this.#open();
-      return immediateTransaction(db, () => body(db));
-    });
+    try {
+      return await retryWhileBusy(this.#open(), () => {
+        const db = this.#open();
+        return immediateTransaction(db, () => body(db));
+      });
+    } catch (error) {
+      if (error instanceof StorageFullError) this.#storageFull = error;
+      throw error;
+    }
   }
 
   /** Runs the read `body` outside a transaction, retried while the database is busy. */
