@@ -13,6 +13,7 @@ import {
   MigrationNeededError,
   ReadOnlyDatabaseError,
   SchemaVersionError,
+  StorageFullError,
   TaskNotFoundError,
   UnknownTaskError,
 } from "../errors.ts";
@@ -51,7 +52,8 @@ export function exitCodeOf(error: unknown): number {
 /** Errors whose message says everything; the CLI prints the stack of others with `AETHER_DEBUG=1`. */
 export function isExpected(error: unknown): boolean {
   return exitCodeOf(error) === EXIT_USAGE || error instanceof TaskNotFoundError ||
-    error instanceof IllegalTransitionError || error instanceof DatabaseLockedError;
+    error instanceof IllegalTransitionError || error instanceof DatabaseLockedError ||
+    error instanceof StorageFullError;
 }
 
 /** The message of an error on one line. */
