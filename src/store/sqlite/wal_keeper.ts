@@ -17,8 +17,12 @@ import {
 } from "../../long_timer.ts";
 import type { SqliteDriver } from "./driver.ts";
 
-/** The WAL size above which the keeper truncates it, and our `journal_size_limit`: 16 MiB. */
-export const DEFAULT_WAL_LIMIT_BYTES = 16 * 1024 * 1024;
+/**
+ * The WAL size above which the keeper truncates it, and our `journal_size_limit` (what a reset
+ * WAL is cut back to): 8 MiB, twice what SQLite's automatic checkpoint (1000 pages of 4 KiB)
+ * lets it reach in normal work, and half of the 16 MB the WAL is promised to stay under.
+ */
+export const DEFAULT_WAL_LIMIT_BYTES = 8 * 1024 * 1024;
 /** How often the keeper checks the WAL size: every 5 s. */
 export const DEFAULT_WAL_CHECK_INTERVAL_MILLIS = 5000;
 
@@ -53,7 +57,7 @@ export interface WalCheck {
  *
  * @example
  * ```ts
- * const keeper = new WalKeeper(driver, { limitBytes: 16 * 1024 * 1024 });
+ * const keeper = new WalKeeper(driver, { limitBytes: 8 * 1024 * 1024 });
  * keeper.start();
  * await keeper.stop();
  * ```
