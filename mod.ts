@@ -73,6 +73,7 @@ export {
   InvalidArgumentsError,
   InvalidCursorError,
   SchemaVersionError,
+  StorageFullError,
   StoreConnectionError,
   TaskNotFoundError,
   UnknownTaskError,
@@ -160,6 +161,7 @@ export {
   SqliteTransaction,
 } from "./src/store/sqlite/store.ts";
 export { DataVersionNotifier } from "./src/store/sqlite/notifier.ts";
+export { DEFAULT_WAL_LIMIT_BYTES } from "./src/store/sqlite/wal_keeper.ts";
 export {
   DEFAULT_PG_CLOCK,
   DEFAULT_PG_CONNECT_TIMEOUT_SECONDS,
