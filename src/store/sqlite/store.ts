@@ -590,7 +590,6 @@ export class SqliteTaskStore implements TaskStore {
       await retryWhileBusy(db, () => db.run("BEGIN IMMEDIATE"));
       const result = await body(tx);
       db.run("COMMIT");
-      this.#storageFull = undefined;
       tx.ended = true;
       this.#transaction = undefined;
       end();
