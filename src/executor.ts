@@ -78,6 +78,7 @@ export class InProcessExecutor implements TaskExecutor {
       attempt: task.attempts,
       maxAttempts: task.maxAttempts,
       signal: control.signal,
+      scheduledFor: task.scheduledFor ?? null,
       progress: (value) => control.progress(value),
       log: (...parts) => control.log(parts.map(formatLogPart).join(" ")),
     };

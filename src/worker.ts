@@ -15,7 +15,11 @@ import { findNonJson, type JsonValue } from "./json.ts";
 import { failureOutcome, toTaskError } from "./outcome.ts";
 import { assertName, DEFAULT_QUEUE, defaultRegistry, type TaskRegistry } from "./registry.ts";
 import { LeaseRescuer } from "./rescuer.ts";
-import { TaskSignals } from "./signals.ts";
+import { defaultSignals, type TaskSignals } from "./signals.ts";
+import { type FlowLimitOptions, parseFlowLimits } from "./flow_limits.ts";
+import { Pruner, type Retention } from "./pruner.ts";
+import { Scheduler } from "./scheduler.ts";
+import type { FlowLimits } from "./store/store.ts";
 import type { ClaimRequest, Outcome, StoreEvent, TaskStore } from "./store/store.ts";
 import { type TaskRecord, TaskStatus } from "./task.ts";
 import { positiveInteger } from "./options.ts";
@@ -52,8 +56,28 @@ export interface TaskWorkerOptions {
   rescueInterval?: number;
   /** Identifies this worker in claims. Default `worker-<random>`. */
   workerId?: string;
-  /** Emits life-cycle events. Default: a new {@linkcode TaskSignals}. */
+  /** Emits life-cycle events. Default: the process-wide {@linkcode defaultSignals}. */
   signals?: TaskSignals;
+  /**
+   * Flow limits of queues, stored when the worker starts (global across processes: the last
+   * writer wins): `{ mail: { rateLimit: { limit: 10, per: "1s" }, maxRunning: 5 } }`. Task
+   * names' limits come from their definitions (`defineTask({ rateLimit, maxRunning })`).
+   */
+  queueLimits?: Readonly<Record<string, FlowLimitOptions>>;
+  /**
+   * Runs a {@linkcode Scheduler} over `registry` (or `schedulerRegistry`): fires cron
+   * schedules, each slot once across every process. At start it writes the schedules the
+   * definitions declare and retires those removed from code. Default true.
+   */
+  scheduler?: boolean;
+  /** The tasks the scheduler may enqueue when `executor` runs them elsewhere (e.g. a pool). */
+  schedulerRegistry?: TaskRegistry;
+  /**
+   * Deletes finished tasks past their retention, while this worker leads maintenance:
+   * per-status ms or null (never), over {@linkcode DEFAULT_RETENTION}; false turns pruning off.
+   * Default: the default retention.
+   */
+  retention?: Partial<Retention> | false;
   /** Default {@linkcode systemClock}. */
   clock?: Clock;
   /** Source of jitter, in [0, 1). Default `Math.random`. */
@@ -95,6 +119,12 @@ export class TaskWorker {
   readonly #random: () => number;
   readonly #onError: (error: unknown) => void;
   readonly #rescuer: LeaseRescuer;
+  readonly #scheduler: Scheduler | undefined;
+  readonly #pruner: Pruner | undefined;
+  readonly #registry: TaskRegistry;
+  readonly #queueLimits: [string, FlowLimits][];
+  /** A limit held tasks back at the last claim: a finish anywhere may free capacity. */
+  #heldBack = false;
 
   readonly #running = new Map<string, Attempt>();
   #outcomes: { attempt: Attempt; outcome: Outcome }[] = [];
@@ -134,7 +164,12 @@ export class TaskWorker {
     queues.forEach((q, i) => assertName(q, `queues[${i}]`));
     this.#queues = [...new Set(queues)];
     this.workerId = options.workerId ?? `worker-${crypto.randomUUID().slice(0, 8)}`;
-    this.signals = options.signals ?? new TaskSignals();
+    this.signals = options.signals ?? defaultSignals;
+    this.#registry = options.schedulerRegistry ?? options.registry ?? defaultRegistry;
+    this.#queueLimits = Object.entries(options.queueLimits ?? {}).map(([queue, limits]) => {
+      assertName(queue, "queueLimits queue");
+      return [queue, parseFlowLimits(limits, `queueLimits.${queue}`)];
+    });
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? Math.random;
     this.#onError = options.onError ??
@@ -146,6 +181,21 @@ export class TaskWorker {
       signals: this.signals,
       onError: this.#onError,
     });
+    if (options.scheduler ?? true) {
+      this.#scheduler = new Scheduler(store, {
+        registry: this.#registry,
+        clock: this.#clock,
+        onError: this.#onError,
+      });
+    }
+    if (options.retention !== false) {
+      this.#pruner = new Pruner(store, {
+        ...(options.retention ? { retention: options.retention } : {}),
+        holder: this.workerId,
+        clock: this.#clock,
+        onError: this.#onError,
+      });
+    }
   }
 
   /** Tasks this worker is running now. */
@@ -160,15 +210,47 @@ export class TaskWorker {
     const queues = new Set(this.#queues);
     this.#unlisten = this.#store.listen((event: StoreEvent) => {
       if (event.type === "inserted" && queues.has(event.queue)) this.#wakeAt(event.runAt);
-      else if (event.type === "changed") this.wake();
-      else if (event.type === "cancelRequested") {
+      else if (event.type === "changed" || (event.type === "finished" && this.#heldBack)) {
+        this.wake();
+      } else if (event.type === "cancelRequested") {
         this.#abort(event.id, "cancel", "The task was cancelled");
       }
     });
     const renewEvery = Math.max(1, Math.floor(this.#leaseMillis / 3));
     this.#renewTimer = setInterval(() => void this.renewLeases().catch(this.#onError), renewEvery);
     this.#rescuer.start();
-    this.#loop = this.#claimLoop();
+    this.#loop = this.#prepare().then(() => this.#claimLoop());
+  }
+
+  /** The scheduler pass at `clock.now()` (for tests that drive the clock). */
+  runScheduler(): Promise<unknown> {
+    return this.#scheduler?.runOnce() ?? Promise.resolve();
+  }
+
+  /** One retention pass now; returns how many tasks it deleted. */
+  prune(): Promise<number> {
+    return this.#pruner?.runOnce() ?? Promise.resolve(0);
+  }
+
+  /** Stores limits and code schedules, then starts the scheduler and the pruner. */
+  async #prepare(): Promise<void> {
+    const now = this.#clock.now();
+    try {
+      for (const [queue, limits] of this.#queueLimits) {
+        await this.#store.setLimits("queue", queue, limits, now);
+      }
+      for (const definition of this.#registry.definitions()) {
+        if (definition.limits) {
+          await this.#store.setLimits("task", definition.name, definition.limits, now);
+        }
+      }
+      await this.#scheduler?.syncCodeSchedules();
+    } catch (error) {
+      this.#onError(error);
+    }
+    if (this.#state !== "running") return;
+    this.#scheduler?.start();
+    this.#pruner?.start();
   }
 
   /** Asks the loop to claim now (the clock may have moved, or another process enqueued). */
@@ -238,14 +320,22 @@ export class TaskWorker {
   }
 
   #claimRequest(limit: number): ClaimRequest {
+    this.#heldBack = false;
     return {
       workerId: this.workerId,
       queues: this.#queues,
       limit,
       now: this.#clock.now(),
       leaseMillis: this.#leaseMillis,
+      onHeldBack: this.#onHeldBack,
     };
   }
+
+  /** A limit held tasks back: look again when the rate window frees, or when a task finishes. */
+  readonly #onHeldBack = (retryAt: number | null): void => {
+    this.#heldBack = true;
+    if (retryAt !== null) this.#wakeAt(retryAt);
+  };
 
   #idle(): Promise<void> {
     // A wake-up only matters with a free slot; with none, #release wakes the loop when one frees.
@@ -492,6 +582,8 @@ export class TaskWorker {
     this.#resolveIdle?.();
     await this.#loop;
     await this.#rescuer.stop();
+    await this.#scheduler?.stop();
+    await this.#pruner?.stop();
     await this.#whenIdle(grace);
     for (const id of [...this.#running.keys()]) {
       this.#abort(id, "shutdown", "The worker is shutting down");

@@ -36,6 +36,7 @@ function context(overrides: Partial<TaskContext> = {}) {
     attempt: 1,
     maxAttempts: 1,
     signal: new AbortController().signal,
+    scheduledFor: null,
     progress: (value) => {
       progress.push(value);
       return Promise.resolve();

@@ -190,6 +190,7 @@ async function run(command: RunCommand, definitions: Map<string, TaskDefinition>
     attempt: command.attempt,
     maxAttempts: command.maxAttempts,
     signal: controller.signal,
+    scheduledFor: command.scheduledFor ?? null,
     progress: (value) => requestProgress(job, value),
     log: (...parts) => send({ t: "log", job, line: parts.map(formatLogPart).join(" ") }),
   };
