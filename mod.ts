@@ -48,7 +48,9 @@ export {
   DEFAULT_WAIT_POLL_MILLIS,
   type EnqueueOptions,
   type EnqueueRequest,
+  type EnqueueResult,
   MAX_LIST_LIMIT,
+  type ScheduleInfo,
   TaskDispatcher,
   type TaskDispatcherOptions,
   type WaitOptions,
@@ -96,6 +98,31 @@ export {
   TaskRegistry,
 } from "./src/registry.ts";
 export { LeaseRescuer } from "./src/rescuer.ts";
+export { type FlowLimitOptions, parseRateLimit, type RateLimitOptions } from "./src/flow_limits.ts";
+export {
+  DEFAULT_PRUNE_BATCH,
+  DEFAULT_PRUNE_INTERVAL_MILLIS,
+  DEFAULT_RETENTION,
+  MAINTENANCE_LEADERSHIP,
+  parseRetention,
+  Pruner,
+  type PrunerOptions,
+  type Retention,
+} from "./src/pruner.ts";
+export {
+  DEFAULT_CATCH_UP_WINDOW_MILLIS,
+  MAX_CATCH_UP_SLOTS,
+  nextFireTimes,
+  type ScheduleOptions,
+  SLOT_GRACE_MILLIS,
+} from "./src/schedule.ts";
+export {
+  DEFAULT_SCHEDULE_REFRESH_MILLIS,
+  Scheduler,
+  type SchedulerOptions,
+  type SchedulerPass,
+} from "./src/scheduler.ts";
+export { DEFAULT_UNIQUE_BY, type UniqueField, type UniqueOptions } from "./src/unique.ts";
 export {
   backoffDelay,
   DEFAULT_RETRY_CONFIG,
@@ -103,6 +130,7 @@ export {
   type RetryConfig,
 } from "./src/retry.ts";
 export {
+  defaultSignals,
   type LeaseLostEvent,
   Signal,
   type TaskEvent,
@@ -119,14 +147,23 @@ export {
   type SqliteStoreOptions,
   SqliteTaskStore,
 } from "./src/store/sqlite/store.ts";
+export { UNIQUE_REQUIRED_STATUSES } from "./src/store/store.ts";
 export type {
+  CatchUpPolicy,
   ClaimRequest,
+  FlowLimit,
+  FlowLimits,
   LeaseRef,
   LeaseRenewal,
   ListQuery,
   NewTask,
   Outcome,
+  OverlapPolicy,
   ProgressReport,
+  RateLimit,
+  ScheduleRecord,
+  SlotRecord,
+  SlotResult,
   StoreEvent,
   TaskPage,
   TaskStats,

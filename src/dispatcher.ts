@@ -338,15 +338,15 @@ export class TaskDispatcher {
    * `{ rateLimit: { limit: 10, per: "1s" }, maxRunning: 5 }`; a side left out or null is
    * unlimited, so `{}` removes the queue's limits.
    */
-  setQueueLimits(queue: string, limits: FlowLimitOptions): Promise<FlowLimit> {
+  async setQueueLimits(queue: string, limits: FlowLimitOptions): Promise<FlowLimit> {
     assertName(queue, "queue");
-    return this.#store.setLimits("queue", queue, parseFlowLimits(limits), this.#clock.now());
+    return await this.#store.setLimits("queue", queue, parseFlowLimits(limits), this.#clock.now());
   }
 
   /** {@linkcode setQueueLimits} for every task of one name, whatever its queue. */
-  setTaskLimits(name: string, limits: FlowLimitOptions): Promise<FlowLimit> {
+  async setTaskLimits(name: string, limits: FlowLimitOptions): Promise<FlowLimit> {
     assertName(name, "Task name");
-    return this.#store.setLimits("task", name, parseFlowLimits(limits), this.#clock.now());
+    return await this.#store.setLimits("task", name, parseFlowLimits(limits), this.#clock.now());
   }
 
   /** Every stored flow limit. */
