@@ -4,8 +4,8 @@
  * @module
  */
 
-import { findNonJson } from "./json.ts";
-import { parseArgs, type TaskContext, type TaskRegistry } from "./registry.ts";
+import { formatLogPart, runAttempt } from "./attempt.ts";
+import type { TaskRegistry } from "./registry.ts";
 import type { TaskRecord } from "./task.ts";
 
 /** What the worker lends an attempt. */
@@ -58,56 +58,22 @@ export class InProcessExecutor implements TaskExecutor {
   constructor(private readonly registry: TaskRegistry) {}
 
   async execute(task: TaskRecord, control: AttemptControl): Promise<AttemptResult> {
-    if (!this.registry.has(task.name)) {
-      return {
-        kind: "failed",
-        error: new Error(`No handler for task "${task.name}" is registered in this worker`),
-      };
-    }
-    const definition = this.registry.get(task.name);
-    let args: unknown;
-    try {
-      args = parseArgs(definition, task.args);
-    } catch (error) {
-      return { kind: "failed", error, permanent: true };
-    }
-    const ctx: TaskContext = {
-      taskId: task.id,
-      name: task.name,
-      queue: task.queue,
-      attempt: task.attempts,
-      maxAttempts: task.maxAttempts,
-      signal: control.signal,
-      scheduledFor: task.scheduledFor ?? null,
-      progress: (value) => control.progress(value),
-      log: (...parts) => control.log(parts.map(formatLogPart).join(" ")),
-    };
-    let stopWaiting = () => {};
-    const aborted = new Promise<never>((_, reject) => {
-      const onAbort = () => reject(control.signal.reason);
-      if (control.signal.aborted) onAbort();
-      control.signal.addEventListener("abort", onAbort, { once: true });
-      stopWaiting = () => control.signal.removeEventListener("abort", onAbort);
-    });
-    try {
-      const result = await Promise.race([
-        Promise.resolve().then(() => definition.run(args, ctx)),
-        aborted,
-      ]);
-      return { kind: "completed", result };
-    } catch (error) {
-      return { kind: "failed", error };
-    } finally {
-      stopWaiting();
-      aborted.catch(() => {});
-    }
+    const definition = this.registry.has(task.name) ? this.registry.get(task.name) : undefined;
+    return await runAttempt(
+      definition,
+      {
+        taskId: task.id,
+        name: task.name,
+        queue: task.queue,
+        args: task.args,
+        attempt: task.attempts,
+        maxAttempts: task.maxAttempts,
+        scheduledFor: task.scheduledFor ?? null,
+      },
+      control,
+      { settleOnAbort: true, missing: "registered in this worker" },
+    );
   }
 }
 
-/** Formats one `ctx.log` argument: strings as they are, errors by stack, the rest as JSON. */
-export function formatLogPart(part: unknown): string {
-  if (typeof part === "string") return part;
-  if (part instanceof Error) return part.stack ?? `${part.name}: ${part.message}`;
-  if (findNonJson(part, "value") === null) return JSON.stringify(part);
-  return String(part);
-}
+export { formatLogPart };

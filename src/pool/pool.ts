@@ -37,8 +37,6 @@
  * @module
  */
 
-import { workerEntryUrl } from "../adapter/bun/worker_url.ts";
-import { ProcessWorker, runsWorkersAsProcesses } from "../adapter/deno/process_worker.ts";
 import {
   AttemptAborted,
   type AttemptControl,
@@ -58,6 +56,11 @@ import {
   type WireError,
   type WorkerInit,
 } from "./_protocol.ts";
+import { CrashLedger } from "./crash_ledger.ts";
+import { Outbox } from "./outbox.ts";
+import { startWorker, type WorkerHandle } from "./spawn.ts";
+
+export { POOL_ENTRY_POINTS } from "./spawn.ts";
 
 /** Default time a handler has to settle after its attempt is aborted: 5 s. */
 export const DEFAULT_ABORT_GRACE_MILLIS = 5_000;
@@ -67,16 +70,9 @@ export const DEFAULT_POISON_THRESHOLD = 3;
 export const DEFAULT_RECYCLE_AFTER = 10_000;
 /** Default heap a Worker may use before it is replaced, in MB. */
 export const DEFAULT_MAX_HEAP_MEGABYTES = 1024;
-/**
- * Files `bun build --compile` must take as extra entry points beside the main one, relative to
- * the project root, so the pool's Workers exist inside the binary.
- */
-export const POOL_ENTRY_POINTS: readonly string[] = ["src/pool/worker_entry.ts"];
 
 /** How often each Worker samples its heap, in ms. */
 const HEAP_CHECK_MILLIS = 100;
-/** Tasks whose crash count or suspicion the pool keeps at most (oldest forgotten first). */
-const MAX_TRACKED_TASKS = 10_000;
 /** Longest pause between attempts to start a Worker whose handlers fail to load. */
 const MAX_RESPAWN_DELAY_MILLIS = 30_000;
 
@@ -137,33 +133,12 @@ export interface WorkerPoolStats {
 
 type WorkerState = "starting" | "ready" | "retiring" | "dead";
 
-/** The part of the Web `Worker` API the pool uses; a {@linkcode ProcessWorker} has it too. */
-interface WorkerHandle {
-  postMessage(message: string): void;
-  onmessage: ((event: MessageEvent<string>) => void) | null;
-  onerror: ((event: ErrorEvent) => void) | null;
-  onmessageerror: ((event: MessageEvent) => void) | null;
-  addEventListener(type: "close", listener: (event: Event) => void): void;
-  terminate(): void;
-}
-
-/** Starts a Worker running `worker_entry.ts`: a Web Worker, or under Deno a child process. */
-function startWorker(maxHeapBytes: number | null): WorkerHandle {
-  if (runsWorkersAsProcesses()) {
-    return new ProcessWorker({
-      maxHeapMegabytes: maxHeapBytes === null ? null : maxHeapBytes / 1_048_576,
-    });
-  }
-  const source = new URL("./worker_entry.ts", import.meta.url).href;
-  return new Worker(workerEntryUrl(source, POOL_ENTRY_POINTS[0]!), { type: "module" });
-}
-
 interface PoolWorker {
   readonly worker: WorkerHandle;
   state: WorkerState;
   /** Attempts sent to this Worker and not yet reported back. */
   readonly jobs: Map<number, Job>;
-  outbox: ToWorker[];
+  readonly outbox: Outbox<ToWorker>;
   dispatched: number;
   /** Reserved for one suspect task, which runs alone once the Worker is empty. */
   exclusive: boolean;
@@ -186,13 +161,6 @@ interface Job {
   graceTimer: ReturnType<typeof setTimeout> | undefined;
   resolve(result: AttemptResult): void;
   stopListening(): void;
-}
-
-/** Sets `key` as the newest entry of `map`, forgetting the oldest past the bound. */
-function remember<V>(map: Map<string, V>, key: string, value: V): void {
-  map.delete(key);
-  map.set(key, value);
-  if (map.size > MAX_TRACKED_TASKS) map.delete(map.keys().next().value!);
 }
 
 function integerAtLeast(value: unknown, min: number, name: string): number {
@@ -237,10 +205,7 @@ export class WorkerPool implements TaskExecutor {
   /** Attempts no Worker can take now (all reserved or restarting). */
   #waiting: Job[] = [];
   #nextJob = 0;
-  readonly #dirty = new Set<PoolWorker>();
-  #flushQueued = false;
-  readonly #crashCounts = new Map<string, number>();
-  readonly #suspects = new Map<string, true>();
+  #ledger: CrashLedger;
   #respawnTimer: ReturnType<typeof setTimeout> | undefined;
   #respawnFailures = 0;
   readonly #counters = { crashes: 0, killed: 0, recycles: 0, quarantined: 0 };
@@ -280,6 +245,7 @@ export class WorkerPool implements TaskExecutor {
       : integerAtLeast(heap, 1, "maxHeapMegabytes") * 1_048_576;
     this.#onError = options.onError ??
       ((error) => console.error("aether-tasks: worker pool:", error));
+    this.#ledger = new CrashLedger(this.#poisonThreshold);
   }
 
   /** Creates a pool and starts it. */
@@ -347,7 +313,7 @@ export class WorkerPool implements TaskExecutor {
         task,
         control,
         worker: undefined,
-        suspect: this.#suspects.has(task.id),
+        suspect: this.#ledger.isSuspect(task.id),
         settled: false,
         graceTimer: undefined,
         resolve,
@@ -418,7 +384,7 @@ export class WorkerPool implements TaskExecutor {
       worker,
       state: "starting",
       jobs: new Map(),
-      outbox: [],
+      outbox: new Outbox((batch) => worker.postMessage(encodeBatch(batch))),
       dispatched: 0,
       exclusive: false,
       heldSuspect: undefined,
@@ -543,8 +509,7 @@ export class WorkerPool implements TaskExecutor {
     if (w.state === "dead") return;
     w.state = "dead";
     this.#workers.delete(w);
-    this.#dirty.delete(w);
-    w.outbox = [];
+    w.outbox.clear();
     w.worker.terminate();
     for (const job of w.jobs.values()) {
       clearTimeout(job.graceTimer);
@@ -570,43 +535,22 @@ export class WorkerPool implements TaskExecutor {
     }
     this.#counters.crashes++;
     const jobs = [...w.jobs.values()];
-    const culprit = (named !== null ? w.jobs.get(named) : undefined) ??
-      (jobs.length === 1 ? jobs[0] : undefined);
+    const culprit = this.#ledger.culprit(named !== null ? w.jobs.get(named) : undefined, jobs);
     this.#terminate(w);
     for (const job of jobs) {
       if (job === culprit) {
-        this.#settle(job, this.#blame(job, cause, wire));
+        const { error, quarantined } = this.#ledger.blame(job.task.id, cause, wire);
+        if (quarantined) this.#counters.quarantined++;
+        this.#settle(
+          job,
+          quarantined ? { kind: "failed", error, permanent: true } : { kind: "failed", error },
+        );
       } else {
-        if (!culprit) remember(this.#suspects, job.task.id, true);
+        if (!culprit) this.#ledger.suspect(job.task.id);
         this.#settle(job, { kind: "released" });
       }
     }
     this.#replenish();
-  }
-
-  /** The result of an attempt that crashed its Worker; quarantines it at the threshold. */
-  #blame(job: Job, cause: CrashCause | "died", wire: WireError): AttemptResult {
-    const id = job.task.id;
-    const count = (this.#crashCounts.get(id) ?? 0) + 1;
-    this.#crashCounts.delete(id);
-    this.#suspects.delete(id);
-    const what = cause === "uncaught"
-      ? `The Worker running this task crashed with an uncaught error (thrown in a callback or an unawaited promise): ${wire.message}`
-      : cause === "died"
-      ? `The Worker running this task died: ${wire.message}`
-      : wire.message;
-    const error = new Error(what);
-    error.name = "WorkerCrashError";
-    if (wire.stack) error.stack = `${error.name}: ${what}\n  caused by: ${wire.stack}`;
-    if (count >= this.#poisonThreshold) {
-      this.#counters.quarantined++;
-      error.message =
-        `Quarantined as poison: this task crashed its Worker ${count} times. Last crash: ${what}`;
-      if (wire.stack) error.stack = `${error.name}: ${error.message}\n  caused by: ${wire.stack}`;
-      return { kind: "failed", error, permanent: true };
-    }
-    remember(this.#crashCounts, id, count);
-    return { kind: "failed", error };
   }
 
   // ---- Attempts ----
@@ -658,20 +602,7 @@ export class WorkerPool implements TaskExecutor {
   }
 
   #post(w: PoolWorker, message: ToWorker): void {
-    if (w.state === "dead") return;
-    w.outbox.push(message);
-    this.#dirty.add(w);
-    if (this.#flushQueued) return;
-    this.#flushQueued = true;
-    queueMicrotask(() => {
-      this.#flushQueued = false;
-      for (const dirty of this.#dirty) {
-        const batch = dirty.outbox;
-        dirty.outbox = [];
-        if (batch.length) dirty.worker.postMessage(encodeBatch(batch));
-      }
-      this.#dirty.clear();
-    });
+    if (w.state !== "dead") w.outbox.push(message);
   }
 
   /** The Worker reported how an attempt ended. */
@@ -681,8 +612,7 @@ export class WorkerPool implements TaskExecutor {
     clearTimeout(job.graceTimer);
     job.stopListening();
     w.jobs.delete(id);
-    if (result.kind === "completed") this.#crashCounts.delete(job.task.id);
-    this.#suspects.delete(job.task.id);
+    this.#ledger.reported(job.task.id, result.kind === "completed");
     this.#settle(job, result);
     if (w.jobs.size === 0) {
       if (w.heldSuspect) {

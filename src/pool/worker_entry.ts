@@ -10,10 +10,11 @@ import "../adapter/bun/plugin.ts";
 import { AsyncLocalStorage } from "node:async_hooks";
 import process from "node:process";
 import { interceptDenoExit } from "../adapter/deno/exit.ts";
-import { AttemptAborted, formatLogPart } from "../executor.ts";
+import { runAttempt } from "../attempt.ts";
+import { AttemptAborted } from "../executor.ts";
 import { HandlerLoadError, loadHandlerFiles } from "../handlers/load.ts";
-import { findNonJson, type JsonValue } from "../json.ts";
-import { parseArgs, type TaskContext, type TaskDefinition } from "../registry.ts";
+import type { JsonValue } from "../json.ts";
+import type { TaskDefinition } from "../registry.ts";
 import {
   type CrashCause,
   decodeBatch,
@@ -24,6 +25,7 @@ import {
   type ToWorker,
   type WorkerInit,
 } from "./_protocol.ts";
+import { Outbox } from "./outbox.ts";
 
 /** The part of the Worker global scope this file uses. */
 interface WorkerScope {
@@ -49,17 +51,7 @@ const progressRequests = new Map<number, { resolve(): void; reject(error: Error)
 let nextProgressRequest = 0;
 let crashed = false;
 
-let outbox: FromWorker[] = [];
-
-function send(message: FromWorker): void {
-  if (!outbox.length) queueMicrotask(flush);
-  outbox.push(message);
-}
-
-function flush(): void {
-  if (!outbox.length) return;
-  const batch = outbox;
-  outbox = [];
+const outbox = new Outbox<FromWorker>((batch) => {
   let data: string;
   try {
     data = encodeBatch(batch);
@@ -67,6 +59,10 @@ function flush(): void {
     data = encodeBatch(batch.map(encodable));
   }
   scope.postMessage(data);
+});
+
+function send(message: FromWorker): void {
+  outbox.push(message);
 }
 
 /** The message, or for one that cannot be encoded (a result too long for a string), a failure. */
@@ -90,7 +86,7 @@ function encodable(message: FromWorker): FromWorker {
 function reportCrash(cause: CrashCause, error: unknown, job: number | null): void {
   if (crashed) return;
   crashed = true;
-  flush();
+  outbox.flush();
   scope.postMessage(encodeBatch([{ t: "crash", cause, error: toWireError(error), job }]));
 }
 
@@ -170,53 +166,32 @@ function abort(job: number, reason: AttemptAborted): void {
 
 async function run(command: RunCommand, definitions: Map<string, TaskDefinition>): Promise<void> {
   const { job } = command;
-  const definition = definitions.get(command.name);
-  if (!definition) {
-    const error = new Error(`No handler for task "${command.name}" is loaded in this Worker`);
-    return send({ t: "failed", job, error: toWireError(error), permanent: false });
-  }
-  let args: unknown;
-  try {
-    args = parseArgs(definition, command.args);
-  } catch (error) {
-    return send({ t: "failed", job, error: toWireError(error), permanent: true });
-  }
   const controller = new AbortController();
   running.set(job, controller);
-  const ctx: TaskContext = {
-    taskId: command.taskId,
-    name: command.name,
-    queue: command.queue,
-    attempt: command.attempt,
-    maxAttempts: command.maxAttempts,
-    signal: controller.signal,
-    scheduledFor: command.scheduledFor ?? null,
-    progress: (value) => requestProgress(job, value),
-    log: (...parts) => send({ t: "log", job, line: parts.map(formatLogPart).join(" ") }),
-  };
   try {
-    const result = (await currentJob.run(job, () => definition.run(args, ctx))) ?? null;
-    const problem = findNonJson(result, "result");
-    if (problem) {
-      const error = new TypeError(`${problem}; a task's result must be plain JSON`);
-      send({ t: "failed", job, error: toWireError(error), permanent: false });
-    } else {
-      send({ t: "completed", job, result: result as JsonValue });
+    const outcome = await runAttempt(definitions.get(command.name), command, {
+      signal: controller.signal,
+      progress: (value) => requestProgress(job, value),
+      log: (line) => send({ t: "log", job, line }),
+    }, {
+      settleOnAbort: false,
+      missing: "loaded in this Worker",
+      call: (fn) => currentJob.run(job, fn),
+    });
+    if (outcome.kind === "completed") send({ t: "completed", job, result: outcome.result });
+    else {
+      send({ t: "failed", job, error: toWireError(outcome.error), permanent: outcome.permanent });
     }
-  } catch (error) {
-    send({ t: "failed", job, error: toWireError(error), permanent: false });
   } finally {
     running.delete(job);
   }
 }
 
-function requestProgress(job: number, value: unknown): Promise<void> {
-  const problem = findNonJson(value, "progress");
-  if (problem) return Promise.reject(new TypeError(`${problem}; progress must be plain JSON`));
+function requestProgress(job: number, value: JsonValue): Promise<void> {
   const request = nextProgressRequest++;
   return new Promise((resolve, reject) => {
     progressRequests.set(request, { resolve, reject });
-    send({ t: "progress", job, request, value: (value ?? null) as JsonValue });
+    send({ t: "progress", job, request, value });
   });
 }
 

@@ -131,7 +131,16 @@ export const MIGRATIONS: readonly string[] = [
     expires_at INTEGER NOT NULL
   ) WITHOUT ROWID;
   `,
-  // Version 3 (store contract v3): unique tasks, flow limits, schedules and their slot ledger.
+  // Version 3: the UDP ports of processes listening for wake-ups (see `wake.ts`).
+  `
+  CREATE TABLE listeners (
+    port INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    PRIMARY KEY (host, port)
+  ) WITHOUT ROWID;
+  `,
+  // Version 4 (store contract v3): unique tasks, flow limits, schedules and their slot ledger.
   // `unique_states` is a bitmask of UNIQUE_STATE_BITS; the partial unique index holds a task
   // only while its status is one of its unique states, so a second task with the key cannot be
   // stored then (tasks without a key, nearly all, stay out of it: inserts pay one test).

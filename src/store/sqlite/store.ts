@@ -4,6 +4,7 @@
  * @module
  */
 
+import { hostname } from "node:os";
 import { SchemaVersionError } from "../../errors.ts";
 import type { JsonValue } from "../../json.ts";
 import {
@@ -59,6 +60,7 @@ import {
   type SqlValue,
 } from "./driver.ts";
 import { openSqliteDriver } from "./open.ts";
+import { GroupCommit } from "../_group_commit.ts";
 import { DataVersionNotifier } from "./notifier.ts";
 import {
   LISTED_PREDICATE,
@@ -353,6 +355,10 @@ const LEAD_SQL = `INSERT INTO leaders (name, holder, expires_at) VALUES (?1, ?2,
 const LEADER_SQL = "SELECT name, holder, expires_at FROM leaders WHERE name = ?";
 const RESIGN_SQL = "DELETE FROM leaders WHERE name = ? AND holder = ?";
 
+const REGISTER_LISTENER_SQL = "INSERT OR REPLACE INTO listeners (port, host, pid) VALUES (?, ?, ?)";
+const FORGET_LISTENER_SQL = "DELETE FROM listeners WHERE host = ? AND port = ?";
+const LISTENERS_SQL = "SELECT port, pid FROM listeners WHERE host = ?";
+
 /** The priority of each rank, without a search per row. */
 const PRIORITY_BY_RANK: readonly TaskPriority[] = (() => {
   const byRank: TaskPriority[] = [];
@@ -500,13 +506,37 @@ function resolveOptions(options: SqliteStoreOptions): Required<SqliteStoreOption
 export class SqliteTaskStore implements TaskStore {
   #driver: SqliteDriver;
   #closed = false;
+  #closing: Promise<void> | undefined;
   readonly notifier: DataVersionNotifier;
   /** The application's transaction while one is open: other work on the connection waits. */
   #transaction: { tx: SqliteTransaction; done: Promise<void>; events: StoreEvent[] } | undefined;
+  readonly #inserts = new GroupCommit((groups: readonly (readonly NewTask[])[]) =>
+    this.#insertGroups(groups)
+  );
 
   private constructor(driver: SqliteDriver, watchIntervalMillis: number) {
     this.#driver = driver;
-    this.notifier = new DataVersionNotifier(driver, watchIntervalMillis);
+    this.notifier = new DataVersionNotifier(driver, watchIntervalMillis, {
+      register: async ({ port, host, pid }) => {
+        await this.#write((db) => db.run(REGISTER_LISTENER_SQL, [port, host, pid]));
+      },
+      unregister: async (port) => {
+        await this.#write((db) => db.run(FORGET_LISTENER_SQL, [hostname(), port]));
+      },
+      peers: (host) =>
+        this.#read((db) =>
+          db.all<{ port: number; pid: number }>(LISTENERS_SQL, [host]).map(({ port, pid }) => ({
+            port,
+            pid,
+          }))
+        ),
+      forget: async (ports) => {
+        const host = hostname();
+        await this.#write((db) =>
+          ports.forEach((port) => db.run(FORGET_LISTENER_SQL, [host, port]))
+        );
+      },
+    });
   }
 
   /**
@@ -595,26 +625,23 @@ export class SqliteTaskStore implements TaskStore {
 
   async insert(tasks: readonly NewTask[], options: InsertOptions = {}): Promise<InsertResult[]> {
     if (tasks.length === 0) return [];
-    let results: InsertResult[] = [];
-    const write = (db: SqliteDriver) => {
-      const tally = new Tally();
-      results = insertRows(db, tasks, tally);
-      tally.apply(db);
-    };
-    const events = () => insertedEvents(tasks.filter((_, i) => results[i]?.inserted));
-    if (options.tx !== undefined) {
-      const open = this.#transaction;
-      if (!(options.tx instanceof SqliteTransaction) || open?.tx !== options.tx || open.tx.ended) {
-        throw new TypeError(
-          "tx must be the open transaction SqliteTaskStore.transaction passed to its callback",
-        );
-      }
-      write(this.#driver);
-      open.events.push(...events());
-    } else {
-      await this.#write(write);
-      for (const event of events()) this.notifier.notify(event);
+    if (options.tx === undefined) return await this.#inserts.submit(tasks);
+    const open = this.#transaction;
+    if (!(options.tx instanceof SqliteTransaction) || open?.tx !== options.tx || open.tx.ended) {
+      throw new TypeError(
+        "tx must be the open transaction SqliteTaskStore.transaction passed to its callback",
+      );
     }
+    const results = writeTasks(this.#driver, tasks);
+    open.events.push(...insertedEvents(tasks.filter((_, i) => results[i]?.inserted)));
+    return results;
+  }
+
+  /** Inserts the groups of concurrent `insert` calls in one transaction (see GroupCommit). */
+  async #insertGroups(groups: readonly (readonly NewTask[])[]): Promise<InsertResult[][]> {
+    const results = await this.#write((db) => groups.map((tasks) => writeTasks(db, tasks)));
+    const inserted = groups.flatMap((tasks, g) => tasks.filter((_, i) => results[g]![i]?.inserted));
+    for (const event of insertedEvents(inserted)) this.notifier.notify(event);
     return results;
   }
 
@@ -1015,10 +1042,13 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await this.notifier.close();
-    this.#driver.close();
+    if (this.#closed || this.#closing) return await this.#closing;
+    // The notifier first: it removes its wake-up row through this store.
+    this.#closing = this.notifier.close().finally(() => {
+      this.#closed = true;
+      this.#driver.close();
+    });
+    await this.#closing;
   }
 
   /** The driver, or an error once the store is closed. */
@@ -1119,6 +1149,14 @@ function toQueueState(
   row: { name: string; paused: number; updated_at: number | null },
 ): QueueState {
   return { name: row.name, paused: row.paused !== 0, updatedAt: row.updated_at };
+}
+
+/** Writes tasks in the caller's transaction, with their counters; one result per task. */
+function writeTasks(db: SqliteDriver, tasks: readonly NewTask[]): InsertResult[] {
+  const tally = new Tally();
+  const results = insertRows(db, tasks, tally);
+  tally.apply(db);
+  return results;
 }
 
 /** One `inserted` event per queue, with the earliest due time. */
