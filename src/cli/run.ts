@@ -12,6 +12,8 @@ import { getCommand } from "./commands/get.ts";
 import { listCommand } from "./commands/list.ts";
 import { migrateCommand } from "./commands/migrate.ts";
 import { pruneCommand } from "./commands/prune.ts";
+import { queuesCommand } from "./commands/queues.ts";
+import { schedulesCommand } from "./commands/schedules.ts";
 import { retryCommand } from "./commands/retry.ts";
 import { statsCommand } from "./commands/stats.ts";
 import { versionCommand } from "./commands/version.ts";
@@ -45,6 +47,8 @@ export const COMMANDS: readonly Command[] = [
   retryCommand,
   migrateCommand,
   pruneCommand,
+  queuesCommand,
+  schedulesCommand,
   versionCommand,
   helpCommand,
 ];

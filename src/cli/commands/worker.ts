@@ -85,6 +85,8 @@ async function runWorker(config: WorkerConfig, palette: Palette): Promise<number
     );
     worker = new TaskWorker(store, {
       executor: pool,
+      schedulerRegistry: registry,
+      retention: config.retention.value,
       concurrency: config.concurrency.value,
       queues,
       pollInterval: config.pollInterval.value,
