@@ -41,6 +41,7 @@ import {
   LOOPBACK_HOSTS,
 } from "./security.ts";
 import { positiveInteger } from "../options.ts";
+import { flowRoutes } from "./flow_routes.ts";
 
 /** Default largest request body: 1 MiB. */
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
@@ -133,6 +134,7 @@ const NO_CONNECTION: AdminConnection = { disableIdleTimeout() {} };
  * - `GET /api/stats`, `GET /api/tasks?status=&name=&queue=&limit=&cursor=`, `POST /api/tasks`
  * - `GET /api/tasks/:id`, `POST /api/tasks/:id/cancel`, `POST /api/tasks/:id/retry`
  * - `GET /api/tasks/:id/wait?timeout=30s` (200 when final, 202 with the task on timeout)
+ * - `GET /api/queues`, `POST /api/queues/:queue/pause|resume`, `GET /api/schedules`
  * - `GET /api/events` (Server-Sent Events)
  *
  * Errors are `{ "error": message, "details"?: ... }`. Throws `TypeError`/`RangeError` for a bad
@@ -262,6 +264,7 @@ export function createAdminHandler(options: AdminHandlerOptions): AdminHandler {
       run: (params) => waitForTask(params),
     },
     { method: "GET", pattern: /^\/api\/events$/, run: (params) => events(params) },
+    ...flowRoutes(dispatcher, (request) => readJsonBody(request, maxBodyBytes, bodyTimeout)),
   ];
 
   function dashboardResponse(): Response {
