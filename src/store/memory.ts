@@ -124,7 +124,9 @@ export class InMemoryTaskStore implements TaskStore {
   #unique = new Map<string, Row>();
   /** Flow limits by `scope\0name`, and the start times of rate-limited ones. */
   #limits = new Map<string, FlowLimit>();
-  #starts = new Map<string, number[]>();
+  #starts = new Map<string, StartLog>();
+  /** PROCESSING tasks by `queue\0name` and `task\0name`, kept as claims and finishes apply. */
+  #running = new Map<string, number>();
   #schedules = new Map<string, ScheduleRecord>();
   /** Ledger rows by schedule id, then slot time. */
   #slots = new Map<string, Map<number, SlotRecord>>();
@@ -210,6 +212,7 @@ export class InMemoryTaskStore implements TaskStore {
       task.workerId = request.workerId;
       task.leaseExpiresAt = request.now + request.leaseMillis;
       task.startedAt = request.now;
+      this.#countRunning(task, 1);
       claimed.push(copyTask(task));
     }
     for (const { index, entry } of held) index.ready.push(entry);
@@ -220,23 +223,19 @@ export class InMemoryTaskStore implements TaskStore {
   /** The capacity of each flow limit for one claim (see `FlowLimit`). */
   #capacity(request: ClaimRequest) {
     const { now } = request;
-    const running = new Map<string, number>();
-    for (const { task } of this.#rows.values()) {
-      if (task.status !== TaskStatus.PROCESSING) continue;
-      for (const key of [`queue\0${task.queue}`, `task\0${task.name}`]) {
-        running.set(key, (running.get(key) ?? 0) + 1);
-      }
-    }
+    const running = this.#running;
     const left = new Map<string, { left: number; freesAt: number | null; started: number }>();
     for (const [key, limit] of this.#limits) {
       let n = limit.maxRunning === null ? Infinity : limit.maxRunning - (running.get(key) ?? 0);
       let freesAt: number | null = null;
       if (limit.rateLimit) {
         const { limit: most, perMillis } = limit.rateLimit;
-        const inWindow = (this.#starts.get(key) ?? []).filter((at) => at > now - perMillis);
-        if (most - inWindow.length <= n) {
-          n = most - inWindow.length;
-          freesAt = inWindow.length ? Math.min(...inWindow) + perMillis : null;
+        const log = this.#starts.get(key);
+        const inWindow = log?.countAfter(now - perMillis) ?? 0;
+        if (most - inWindow <= n) {
+          n = most - inWindow;
+          const oldest = log?.oldestAfter(now - perMillis);
+          freesAt = oldest === undefined ? null : oldest + perMillis;
         }
       }
       left.set(key, { left: Math.max(0, n), freesAt, started: 0 });
@@ -259,12 +258,11 @@ export class InMemoryTaskStore implements TaskStore {
         for (const [key, c] of left) {
           const limit = this.#limits.get(key)!;
           if (limit.scope === "queue" && !request.queues.includes(limit.name)) continue;
-          if (limit.rateLimit) {
-            const starts = (this.#starts.get(key) ?? []).filter((at) =>
-              at > now - limit.rateLimit!.perMillis - 60_000
-            );
-            for (let i = 0; i < c.started; i++) starts.push(now);
-            this.#starts.set(key, starts);
+          if (limit.rateLimit && c.started > 0) {
+            let log = this.#starts.get(key);
+            if (!log) this.#starts.set(key, log = new StartLog());
+            log.add(now, c.started);
+            log.trim(now - limit.rateLimit.perMillis - 60_000);
           }
           if (c.left === 0) {
             heldBack = true;
@@ -284,6 +282,7 @@ export class InMemoryTaskStore implements TaskStore {
       const task = this.#held(outcome.id, outcome.token);
       if (!task) return null;
       applyOutcome(task, outcome);
+      this.#countRunning(task, -1);
       this.#countHistory(task.status, outcome.now);
       if (WAITING.has(task.status)) this.#index(this.#rows.get(task.id)!);
       applied.push(task.id);
@@ -662,6 +661,12 @@ export class InMemoryTaskStore implements TaskStore {
       : undefined;
   }
 
+  #countRunning(task: TaskRecord, n: number): void {
+    for (const key of [`queue\0${task.queue}`, `task\0${task.name}`]) {
+      this.#running.set(key, (this.#running.get(key) ?? 0) + n);
+    }
+  }
+
   #countHistory(status: TaskStatus, now: number): void {
     const field = status === TaskStatus.COMPLETED
       ? "completed"
@@ -681,6 +686,55 @@ export class InMemoryTaskStore implements TaskStore {
     // Stores announce after commit; here the change is visible at once, but listeners run
     // after the caller's await, as they would with a real database.
     queueMicrotask(() => this.notifier.notify(event));
+  }
+}
+
+/**
+ * The starts of a rate-limited scope, as the SQLite store keeps them: one entry per claim with a
+ * time that never decreases (a claim with an older clock counts as later) and the running total,
+ * so a window's starts are two binary searches.
+ */
+class StartLog {
+  #at: number[] = [];
+  #cum: number[] = [];
+  /** The total of the entries trimmed away. */
+  #base = 0;
+
+  add(now: number, n: number): void {
+    const last = this.#at.length - 1;
+    this.#at.push(Math.max(now, this.#at[last] ?? now));
+    this.#cum.push((this.#cum[last] ?? this.#base) + n);
+  }
+
+  /** Starts with a time after `t`. */
+  countAfter(t: number): number {
+    const i = this.#firstAfter(t);
+    const total = this.#cum.at(-1) ?? this.#base;
+    return total - (i === 0 ? this.#base : this.#cum[i - 1]!);
+  }
+
+  /** The oldest time after `t`, if any. */
+  oldestAfter(t: number): number | undefined {
+    return this.#at[this.#firstAfter(t)];
+  }
+
+  /** Drops entries at or before `t`. */
+  trim(t: number): void {
+    const i = this.#firstAfter(t);
+    if (i === 0) return;
+    this.#base = this.#cum[i - 1]!;
+    this.#at.splice(0, i);
+    this.#cum.splice(0, i);
+  }
+
+  #firstAfter(t: number): number {
+    let lo = 0, hi = this.#at.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.#at[mid]! <= t) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 }
 

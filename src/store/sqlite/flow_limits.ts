@@ -23,6 +23,14 @@ export interface FlowLimitRow {
   updated_at: number;
 }
 
+/** A row of {@linkcode LIMITS_STATE_SQL}. */
+export interface FlowLimitStateRow extends FlowLimitRow {
+  running: number;
+  last_at: number | null;
+  last_cum: number | null;
+  before_cum: number | null;
+}
+
 /**
  * Starts older than the window by more than this are deleted. The margin keeps the starts a
  * claim with a slightly older clock than the newest claim still has to count.
@@ -39,24 +47,65 @@ export const SET_LIMITS_SQL = `INSERT INTO flow_limits
 export const DELETE_LIMITS_SQL = "DELETE FROM flow_limits WHERE scope = ? AND name = ?";
 const DELETE_STARTS_SQL = "DELETE FROM flow_starts WHERE scope = ? AND name = ?";
 
-const QUEUE_RUNNING_SQL =
-  "SELECT coalesce(sum(n), 0) AS n FROM task_counts WHERE queue = ? AND status = 'PROCESSING'";
-// INDEXED BY: the PROCESSING rows only, however many finished rows share the name.
-const NAME_RUNNING_SQL = `SELECT count(*) AS n FROM tasks INDEXED BY tasks_lease
-  WHERE status = 'PROCESSING' AND name = ?`;
-// Starts later than now - per in any process's clock (see FlowLimit), and the oldest of them.
-const WINDOW_SQL = `SELECT count(*) AS n, min(at) AS oldest FROM flow_starts
-  WHERE scope = ? AND name = ? AND at > ?`;
-const LOG_START_SQL = "INSERT INTO flow_starts (scope, name, at) VALUES (?, ?, ?)";
-const TRIM_STARTS_SQL = "DELETE FROM flow_starts WHERE scope = ? AND name = ? AND at <= ?";
+/**
+ * Every limit with what the claim needs to know of it, in one statement (so a claim with limits
+ * runs one query more, not several per limit): the PROCESSING count (from the counters for a
+ * queue, over the lease index for a task name), and for a rate limit the newest start row and
+ * the `cum` of the newest row at or before the window's start. The window's starts are
+ * `last_cum - coalesce(before_cum, 0)`: `before_cum` is null only when no row was ever trimmed
+ * (TRIM_STARTS_SQL keeps one), and since `at` never decreases every lookup is an index seek.
+ * params: now
+ */
+export const LIMITS_STATE_SQL = `SELECT l.*,
+  CASE WHEN l.max_running IS NULL THEN 0
+    WHEN l.scope = 'queue' THEN (SELECT coalesce(sum(n), 0) FROM task_counts
+      WHERE queue = l.name AND status = 'PROCESSING')
+    ELSE (SELECT count(*) FROM tasks INDEXED BY tasks_lease
+      WHERE status = 'PROCESSING' AND name = l.name) END AS running,
+  (SELECT at FROM flow_starts s WHERE s.scope = l.scope AND s.name = l.name
+    ORDER BY s.cum DESC LIMIT 1) AS last_at,
+  (SELECT cum FROM flow_starts s WHERE s.scope = l.scope AND s.name = l.name
+    ORDER BY s.cum DESC LIMIT 1) AS last_cum,
+  CASE WHEN l.rate_per_millis IS NULL THEN NULL ELSE (SELECT cum FROM flow_starts s
+    WHERE s.scope = l.scope AND s.name = l.name AND s.at <= ?1 - l.rate_per_millis
+    ORDER BY s.at DESC, s.cum DESC LIMIT 1) END AS before_cum
+  FROM flow_limits l`;
+// The oldest start inside the window: when it leaves, a start frees. params: scope, name, start
+const OLDEST_IN_WINDOW_SQL = `SELECT at FROM flow_starts WHERE scope = ? AND name = ? AND at > ?
+  ORDER BY at, cum LIMIT 1`;
+// params: JSON array of [scope, name, at, cum]
+const LOG_STARTS_SQL = `INSERT INTO flow_starts (scope, name, at, cum)
+  SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?)`;
+// Deletes rows before the cut-off but keeps the newest of them, the base later counts need.
+// params: scope, name, cut-off
+const TRIM_STARTS_SQL = `DELETE FROM flow_starts WHERE scope = ?1 AND name = ?2 AND at <= ?3
+  AND cum < (SELECT max(cum) FROM flow_starts WHERE scope = ?1 AND name = ?2 AND at <= ?3)`;
+/** Old start rows are trimmed each time a scope's total passes a multiple of this. */
+const TRIM_EVERY_STARTS = 256;
 
-/** params: now, ...queues, JSON array of excluded names, limit */
-const pickLimitedSql = (queues: number) =>
-  `SELECT seq, status, queue, name FROM tasks WHERE ${WAITING_PREDICATE} AND run_at <= ?
-    AND queue IN (${Array.from({ length: queues }, () => "?").join(", ")})
-    AND queue NOT IN (SELECT name FROM queues WHERE paused = 1)
-    AND name NOT IN (SELECT value FROM json_each(?))
-    ORDER BY priority DESC, run_at, seq LIMIT ?`;
+/**
+ * params: now, ...queues, [JSON array of excluded names,] limit. Without name limits it reads
+ * neither the name nor a list of exclusions (each costs the pick about a fifth).
+ */
+const pickLimitedSql = (() => {
+  const built = new Map<string, string>();
+  return (queues: number, byName: boolean, excluding: boolean) => {
+    const key = `${queues} ${byName} ${excluding}`;
+    let sql = built.get(key);
+    if (sql === undefined) {
+      built.set(
+        key,
+        sql = `SELECT seq, status, queue${byName ? ", name" : ""} FROM tasks
+          WHERE ${WAITING_PREDICATE} AND run_at <= ?
+          AND queue IN (${Array.from({ length: queues }, () => "?").join(", ")})
+          AND queue NOT IN (SELECT name FROM queues WHERE paused = 1)
+          ${excluding ? "AND name NOT IN (SELECT value FROM json_each(?))" : ""}
+          ORDER BY priority DESC, run_at, seq LIMIT ?`,
+      );
+    }
+    return sql;
+  };
+})();
 
 /** The record of a row. */
 export function toFlowLimit(row: FlowLimitRow): FlowLimit {
@@ -102,6 +151,8 @@ interface Capacity {
   left: number;
   /** When the rate window next frees a start, if the rate is what binds. */
   freesAt: number | null;
+  /** The newest start row, for the next one. */
+  last: { at: number; cum: number } | undefined;
 }
 
 /** A picked candidate. */
@@ -119,7 +170,7 @@ export interface PickedRow {
  */
 export function pickWithinLimits(
   db: SqliteDriver,
-  limits: readonly FlowLimitRow[],
+  limits: readonly FlowLimitStateRow[],
   queues: readonly string[],
   limit: number,
   now: number,
@@ -127,25 +178,23 @@ export function pickWithinLimits(
 ): { picked: PickedRow[]; heldBack: boolean; retryAt: number | null } {
   const capacities = new Map<string, Capacity>();
   for (const row of limits) {
-    const running = row.max_running === null ? 0 : db.get<{ n: number }>(
-      row.scope === "queue" ? QUEUE_RUNNING_SQL : NAME_RUNNING_SQL,
-      [row.name],
-    )?.n ?? 0;
-    let left = row.max_running === null ? Infinity : row.max_running - running;
+    let left = row.max_running === null ? Infinity : row.max_running - row.running;
     let freesAt: number | null = null;
+    const last = row.last_at === null || row.last_cum === null
+      ? undefined
+      : { at: row.last_at, cum: row.last_cum };
     if (row.rate_limit !== null && row.rate_per_millis !== null) {
-      const window = db.get<{ n: number; oldest: number | null }>(WINDOW_SQL, [
-        row.scope,
-        row.name,
-        now - row.rate_per_millis,
-      ])!;
-      const rateLeft = row.rate_limit - window.n;
+      const from = now - row.rate_per_millis;
+      const rateLeft = row.rate_limit - ((last?.cum ?? 0) - (row.before_cum ?? 0));
       if (rateLeft <= left) {
         left = rateLeft;
-        freesAt = window.oldest === null ? null : window.oldest + row.rate_per_millis;
+        if (rateLeft <= 0) {
+          const oldest = db.get<{ at: number }>(OLDEST_IN_WINDOW_SQL, [row.scope, row.name, from]);
+          freesAt = oldest === undefined ? null : oldest.at + row.rate_per_millis;
+        }
       }
     }
-    capacities.set(`${row.scope}\0${row.name}`, { row, left: Math.max(0, left), freesAt });
+    capacities.set(`${row.scope}\0${row.name}`, { row, left: Math.max(0, left), freesAt, last });
   }
   const capacityOf = (scope: "queue" | "task", name: string) => capacities.get(`${scope}\0${name}`);
   const open = (c: Capacity | undefined) => c === undefined || c.left > 0;
@@ -155,15 +204,17 @@ export function pickWithinLimits(
   for (const c of capacities.values()) {
     if (c.row.scope === "task" && c.left === 0) excludedNames.add(c.row.name);
   }
+  const nameLimited = limits.some((row) => row.scope === "task");
   let openQueues = queues.filter((q) => open(capacityOf("queue", q)));
   while (picked.length < limit && openQueues.length > 0) {
     const want = limit - picked.length;
-    const candidates = db.all<PickedRow>(pickLimitedSql(openQueues.length), [
-      now,
-      ...openQueues,
-      JSON.stringify([...excludedNames]),
-      want,
-    ]);
+    const excluding = excludedNames.size > 0;
+    const candidates = db.all<PickedRow>(
+      pickLimitedSql(openQueues.length, nameLimited, excluding),
+      excluding
+        ? [now, ...openQueues, JSON.stringify([...excludedNames]), want]
+        : [now, ...openQueues, want],
+    );
     const round: PickedRow[] = [];
     for (const row of candidates) {
       const byQueue = capacityOf("queue", row.queue);
@@ -186,12 +237,19 @@ export function pickWithinLimits(
 
   let heldBack = false;
   let retryAt: number | null = null;
+  const logged: [string, string, number, number][] = [];
   for (const c of capacities.values()) {
     const { scope, name, rate_limit, rate_per_millis } = c.row;
     const mine = picked.filter((row) => (scope === "queue" ? row.queue : row.name) === name);
-    if (rate_limit !== null && rate_per_millis !== null) {
-      for (let i = 0; i < mine.length; i++) db.run(LOG_START_SQL, [scope, name, now]);
-      db.run(TRIM_STARTS_SQL, [scope, name, now - rate_per_millis - STARTS_KEEP_MARGIN_MILLIS]);
+    if (rate_limit !== null && rate_per_millis !== null && mine.length > 0) {
+      // Never below the newest row's time: a claim with an older clock counts as later.
+      const at = Math.max(now, c.last?.at ?? now);
+      const before = c.last?.cum ?? 0;
+      const cum = before + mine.length;
+      logged.push([scope, name, at, cum]);
+      if (Math.floor(cum / TRIM_EVERY_STARTS) > Math.floor(before / TRIM_EVERY_STARTS)) {
+        db.run(TRIM_STARTS_SQL, [scope, name, now - rate_per_millis - STARTS_KEEP_MARGIN_MILLIS]);
+      }
     }
     if (c.left === 0) {
       heldBack = true;
@@ -200,5 +258,6 @@ export function pickWithinLimits(
       if (frees !== null && (retryAt === null || frees < retryAt)) retryAt = frees;
     }
   }
+  if (logged.length > 0) db.run(LOG_STARTS_SQL, [JSON.stringify(logged)]);
   return { picked, heldBack, retryAt };
 }

@@ -144,8 +144,9 @@ export const MIGRATIONS: readonly string[] = [
   // `unique_states` is a bitmask of UNIQUE_STATE_BITS; the partial unique index holds a task
   // only while its status is one of its unique states, so a second task with the key cannot be
   // stored then (tasks without a key, nearly all, stay out of it: inserts pay one test).
-  // `flow_starts` logs the starts of rate-limited queues and names, so the claim can count the
-  // starts of the sliding window. A slot's ledger row is written in the same transaction as
+  // `flow_starts` logs the starts of rate-limited queues and names, one row per claim: `at` (never
+  // below the previous row's, so it is monotonic) and `cum`, the starts so far; the starts of a
+  // sliding window are then two index seeks, however high the rate. A slot's ledger row is written in the same transaction as
   // the task it enqueues; the primary key makes two schedulers racing for it fire it once.
   `
   ALTER TABLE tasks ADD COLUMN unique_key TEXT;
@@ -165,9 +166,11 @@ export const MIGRATIONS: readonly string[] = [
   CREATE TABLE flow_starts (
     scope TEXT NOT NULL,
     name TEXT NOT NULL,
-    at INTEGER NOT NULL
-  );
-  CREATE INDEX flow_starts_at ON flow_starts (scope, name, at);
+    at INTEGER NOT NULL,
+    cum INTEGER NOT NULL,
+    PRIMARY KEY (scope, name, cum)
+  ) WITHOUT ROWID;
+  CREATE INDEX flow_starts_at ON flow_starts (scope, name, at, cum);
   CREATE TABLE schedules (
     id TEXT PRIMARY KEY,
     task TEXT NOT NULL,

@@ -72,7 +72,9 @@ import {
 } from "./schema.ts";
 import {
   type FlowLimitRow,
+  type FlowLimitStateRow,
   LIMITS_SQL,
+  LIMITS_STATE_SQL,
   pickWithinLimits,
   toFlowLimit,
   writeLimits,
@@ -1216,7 +1218,7 @@ function claimRows(db: SqliteDriver, request: ClaimRequest, tally: Tally): TaskR
   };
   // Flow limits: a small table, nearly always empty; without a limit on these queues (or on a
   // task name) the plain pick below runs unchanged.
-  const limits = db.all<FlowLimitRow>(LIMITS_SQL).filter((row) =>
+  const limits = db.all<FlowLimitStateRow>(LIMITS_STATE_SQL, [now]).filter((row) =>
     row.scope === "task" || queues.includes(row.name)
   );
   if (limits.length > 0) {
