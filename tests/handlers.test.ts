@@ -136,6 +136,16 @@ describe("loadHandlers", () => {
         /The priority of task "wrong-priority" must be one of .*got "URGENT"/,
       ],
       [
+        "bad_cron",
+        "nightly.ts",
+        /schedule "nightly": cron "0 25 \* \* \*" is not a valid cron expression/,
+      ],
+      [
+        "bad_timezone",
+        "nightly.ts",
+        /schedule "nightly": timezone must be an IANA time zone .*"Europe\/Atlantis"/,
+      ],
+      [
         "throws_on_load",
         "top_level.ts",
         /^the module failed to load: cannot start without a license key$/,
