@@ -124,6 +124,10 @@ export class Pruner {
     }
     this.retention = retention;
     this.#interval = positiveInteger(options.interval ?? DEFAULT_PRUNE_INTERVAL_MILLIS, "interval");
+    // A timer longer than 2^31-1 ms fires at once.
+    if (this.#interval > 2 ** 31 - 1) {
+      throw new RangeError(`interval must be at most ${2 ** 31 - 1} ms, got ${this.#interval}`);
+    }
     this.#batch = positiveInteger(options.batchSize ?? DEFAULT_PRUNE_BATCH, "batchSize");
     this.#holder = options.holder ?? `pruner-${crypto.randomUUID().slice(0, 8)}`;
     this.#clock = options.clock ?? systemClock;

@@ -13,6 +13,8 @@ import { cronOf, dueSlots } from "./schedule.ts";
 import { positiveInteger } from "./options.ts";
 import type { ScheduleInput, ScheduleRecord, TaskStore } from "./store/store.ts";
 
+/** The longest delay a timer takes (about 24.8 days); longer ones fire at once. */
+const MAX_TIMER_MILLIS = 2 ** 31 - 1;
 /** Default {@linkcode SchedulerOptions.refreshInterval}: how often schedules are re-read. */
 export const DEFAULT_SCHEDULE_REFRESH_MILLIS = 5000;
 
@@ -82,6 +84,11 @@ export class Scheduler {
       options.refreshInterval ?? DEFAULT_SCHEDULE_REFRESH_MILLIS,
       "refreshInterval",
     );
+    if (this.#refreshInterval > MAX_TIMER_MILLIS) {
+      throw new RangeError(
+        `refreshInterval must be at most ${MAX_TIMER_MILLIS} ms, got ${this.#refreshInterval}`,
+      );
+    }
     this.#onError = options.onError ??
       ((error) => console.error("aether-tasks: scheduler:", error));
   }
@@ -147,18 +154,26 @@ export class Scheduler {
         continue;
       }
       const from = record.lastSlotAt ?? record.createdAt;
-      for (const slotAt of dueSlots(known.job, record, from, now)) {
-        const result = await this.#dispatcher.fireSlot(record, slotAt);
-        if (result.outcome === "taken") {
-          // Another scheduler got there first (or the schedule changed): re-read soon.
-          stale = true;
-          continue;
+      try {
+        for (const slotAt of dueSlots(known.job, record, from, now)) {
+          const result = await this.#dispatcher.fireSlot(record, slotAt);
+          if (result.outcome === "taken") {
+            // Another scheduler got there first (or the schedule changed): re-read soon.
+            stale = true;
+            continue;
+          }
+          record.lastSlotAt = slotAt;
+          if (result.outcome === "fired") {
+            record.lastTaskId = result.taskId;
+            pass.fired++;
+          } else pass.skipped++;
         }
-        record.lastSlotAt = slotAt;
-        if (result.outcome === "fired") {
-          record.lastTaskId = result.taskId;
-          pass.fired++;
-        } else pass.skipped++;
+      } catch (error) {
+        // One schedule's failure (a busy store, a task whose schema changed) must not stop
+        // the others; its slot is tried again at the next pass.
+        this.#onError(error);
+        known.nextAt = null;
+        continue;
       }
       known.nextAt = nextAfter(known.job, Math.max(now, record.lastSlotAt ?? now));
       if (known.nextAt !== null && (pass.nextAt === null || known.nextAt < pass.nextAt)) {
