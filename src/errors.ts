@@ -98,3 +98,62 @@ export class AmbiguousIdError extends Error {
     );
   }
 }
+
+/**
+ * A SQLite file that is not an aether-tasks database: another application's (its
+ * `application_id` differs, or it holds tables of its own), or not a SQLite database at all.
+ * It was refused before anything was written to it.
+ */
+export class ForeignDatabaseError extends Error {
+  override name = "ForeignDatabaseError";
+  constructor(readonly path: string, readonly reason: string) {
+    super(
+      `Refusing to use "${path}": it is not an aether-tasks database (${reason}); ` +
+        `it was left unchanged`,
+    );
+  }
+}
+
+/** A write to a database that cannot be written: opened read-only, or a read-only file or folder. */
+export class ReadOnlyDatabaseError extends Error {
+  override name = "ReadOnlyDatabaseError";
+  constructor(readonly path: string, readonly reason: string) {
+    super(`The database "${path}" cannot be written: ${reason}`);
+  }
+}
+
+/** A database opened read-only has an older schema than this aether-tasks reads; migrate it first. */
+export class MigrationNeededError extends Error {
+  override name = "MigrationNeededError";
+  constructor(readonly path: string, readonly found: number, readonly known: number) {
+    super(
+      found === 0
+        ? `The database "${path}" is empty: no aether-tasks schema was created in it yet ` +
+          `(start a worker, enqueue a task or run migrate first)`
+        : `The database "${path}" has schema version ${found}, older than the ${known} this ` +
+          `aether-tasks reads, and was opened read-only; run migrate first`,
+    );
+  }
+}
+
+/**
+ * Another connection held a lock on the database for longer than the lock timeout.
+ * `holders` describes the processes that hold it (`pid 123 (sqlite3)`) when the OS tells.
+ */
+export class DatabaseLockedError extends Error {
+  override name = "DatabaseLockedError";
+  constructor(
+    readonly path: string,
+    readonly waitedMillis: number,
+    readonly holders: readonly string[],
+    options?: ErrorOptions,
+  ) {
+    const held = holders.length ? `; held by ${holders.join(", ")}` : "";
+    super(
+      `The database "${path}" is locked by another connection; gave up after ${
+        (waitedMillis / 1000).toFixed(1)
+      }s${held}`,
+      options,
+    );
+  }
+}

@@ -1,6 +1,8 @@
 /**
- * The consumer side: claims due tasks in batches, runs them through an executor, keeps their
- * leases alive and records outcomes in batches.
+ * The consumer side. Its producer half claims due tasks ahead into a local queue (prefetch,
+ * leased like running tasks), starts at most `concurrency` of them at once and keeps every held
+ * lease alive; its completer half (`completer.ts`) writes outcomes in group commits, with the
+ * refill claim riding along.
  * @module
  */
 
@@ -21,7 +23,10 @@ import { Pruner, type Retention } from "./pruner.ts";
 import { Scheduler } from "./scheduler.ts";
 import type { FlowLimits } from "./store/store.ts";
 import type { ClaimRequest, Outcome, StoreEvent, TaskStore } from "./store/store.ts";
-import { type TaskRecord, TaskStatus } from "./task.ts";
+import { PRIORITY_RANK, type TaskRecord, TaskStatus } from "./task.ts";
+import { Heap } from "./store/_heap.ts";
+import { Completer, type Completion } from "./completer.ts";
+import { Deadlines } from "./deadlines.ts";
 import { positiveInteger } from "./options.ts";
 
 /** Default tasks in flight. */
@@ -34,6 +39,13 @@ export const DEFAULT_LEASE_MILLIS = 30_000;
 export const DEFAULT_RESCUE_INTERVAL = 15_000;
 /** Default time `stop()` waits for running tasks before releasing them. */
 export const DEFAULT_GRACE_MILLIS = 30_000;
+/** The most tasks an automatic prefetch holds beyond `concurrency`. */
+export const DEFAULT_MAX_PREFETCH = 256;
+/**
+ * An automatic prefetch holds about this much work (ms at the observed drain rate): enough for
+ * big batches at high rates, nothing for slow tasks, so one worker does not hoard a shared queue.
+ */
+export const AUTO_PREFETCH_WINDOW_MILLIS = 20;
 
 /** Options of {@linkcode TaskWorker}. */
 export interface TaskWorkerOptions {
@@ -43,6 +55,13 @@ export interface TaskWorkerOptions {
   executor?: TaskExecutor;
   /** Tasks in flight at once. Default 4. */
   concurrency?: number;
+  /**
+   * How many tasks to claim ahead of `concurrency` (leased, not started), so claims and outcomes
+   * travel in big batches. `"auto"` (the default) sizes it from the observed drain rate, up to
+   * {@linkcode DEFAULT_MAX_PREFETCH}: zero for slow tasks. Prefetched tasks are given back
+   * without spending an attempt when the worker stops.
+   */
+  prefetch?: number | "auto";
   /** Milliseconds between polls for tasks another process enqueued. Default 1000. */
   pollInterval?: number;
   /** Queues to claim from. Default `["default"]`. */
@@ -61,7 +80,8 @@ export interface TaskWorkerOptions {
   /**
    * Flow limits of queues, stored when the worker starts (global across processes: the last
    * writer wins): `{ mail: { rateLimit: { limit: 10, per: "1s" }, maxRunning: 5 } }`. Task
-   * names' limits come from their definitions (`defineTask({ rateLimit, maxRunning })`).
+   * names' limits come from their definitions (`defineTask({ rateLimit, maxRunning })`). While a
+   * limit holds tasks back, the worker claims no more than its free slots (no prefetch).
    */
   queueLimits?: Readonly<Record<string, FlowLimitOptions>>;
   /**
@@ -90,10 +110,15 @@ interface Attempt {
   task: TaskRecord;
   token: string;
   controller: AbortController;
-  timeout: ReturnType<typeof setTimeout> | undefined;
   logs: string[];
   logFlush: Promise<void> | undefined;
 }
+
+/** Prefetched tasks run in claim order: priority, then due time, then claim order. */
+const runsBefore = (a: TaskRecord, b: TaskRecord) =>
+  PRIORITY_RANK[a.priority] > PRIORITY_RANK[b.priority] ||
+  (PRIORITY_RANK[a.priority] === PRIORITY_RANK[b.priority] &&
+    (a.runAt < b.runAt || (a.runAt === b.runAt && a.id < b.id)));
 
 /**
  * Claims and runs tasks until stopped.
@@ -112,6 +137,7 @@ export class TaskWorker {
   readonly #store: TaskStore;
   readonly #executor: TaskExecutor;
   readonly #concurrency: number;
+  readonly #fixedPrefetch: number | undefined;
   readonly #pollInterval: number;
   readonly #queues: readonly string[];
   readonly #leaseMillis: number;
@@ -119,33 +145,53 @@ export class TaskWorker {
   readonly #random: () => number;
   readonly #onError: (error: unknown) => void;
   readonly #rescuer: LeaseRescuer;
-  readonly #scheduler: Scheduler | undefined;
-  readonly #pruner: Pruner | undefined;
-  readonly #registry: TaskRegistry;
-  readonly #queueLimits: [string, FlowLimits][];
-  /** A limit held tasks back at the last claim: a finish anywhere may free capacity. */
-  #heldBack = false;
+  readonly #completer: Completer<Attempt | TaskRecord>;
+  readonly #deadlines = new Deadlines();
 
+  /** Claimed ahead and not started, in the order they will run. */
+  #local = new Heap<TaskRecord>(runsBefore);
+  /** The tasks of {@linkcode #local} still held: one leaves when it starts, is cancelled or lost. */
+  readonly #localIds = new Map<string, TaskRecord>();
+  /** How many held prefetched tasks have each priority rank. */
+  readonly #localRanks = [0, 0, 0, 0];
   readonly #running = new Map<string, Attempt>();
-  #outcomes: { attempt: Attempt; outcome: Outcome }[] = [];
-  #flushing: Promise<void> | undefined;
   #state: "new" | "running" | "stopping" | "stopped" = "new";
   #loop: Promise<void> | undefined;
   #stopped: Promise<void> | undefined;
   #wakeRequested = false;
   /** Slots held by claims in flight, so the claim loop and a refill never claim the same slot. */
   #reserved = 0;
+  #priorityClaim: Promise<void> | undefined;
   #resolveIdle: (() => void) | undefined;
   #dueTimer: ReturnType<typeof setTimeout> | undefined;
   #dueAt = Infinity;
   #renewTimer: ReturnType<typeof setInterval> | undefined;
   #unlisten: (() => void) | undefined;
   #settled = new Set<() => void>();
+  readonly #scheduler: Scheduler | undefined;
+  readonly #pruner: Pruner | undefined;
+  readonly #registry: TaskRegistry;
+  readonly #queueLimits: [string, FlowLimits][];
+  /** A limit held tasks back at the last claim: a finish anywhere may free capacity. */
+  #heldBack = false;
+  /** Drain rate (tasks per second), smoothed over the commits that carried outcomes. */
+  #rate = 0;
+  #rateSince = 0;
+  #rateCount = 0;
 
   constructor(store: TaskStore, options: TaskWorkerOptions = {}) {
     this.#store = store;
     this.#executor = options.executor ?? new InProcessExecutor(options.registry ?? defaultRegistry);
     this.#concurrency = positiveInteger(options.concurrency ?? DEFAULT_CONCURRENCY, "concurrency");
+    const prefetch = options.prefetch ?? "auto";
+    if (prefetch !== "auto") {
+      if (!Number.isSafeInteger(prefetch) || prefetch < 0) {
+        throw new RangeError(
+          `prefetch must be "auto" or an integer >= 0, got ${JSON.stringify(prefetch)}`,
+        );
+      }
+      this.#fixedPrefetch = prefetch;
+    }
     this.#pollInterval = positiveInteger(
       options.pollInterval ?? DEFAULT_POLL_INTERVAL,
       "pollInterval",
@@ -181,6 +227,15 @@ export class TaskWorker {
       signals: this.signals,
       onError: this.#onError,
     });
+    this.#completer = new Completer<Attempt | TaskRecord>(store, {
+      takeClaim: () => this.#takeClaim(),
+      committed: (done, finished, claimed, claim) =>
+        this.#committed(done, finished, claimed, claim),
+      failed: (error, claim) => {
+        if (claim) this.#reserved -= claim.limit;
+        this.#onError(error);
+      },
+    });
     if (options.scheduler ?? true) {
       this.#scheduler = new Scheduler(store, {
         registry: this.#registry,
@@ -203,18 +258,26 @@ export class TaskWorker {
     return this.#running.size;
   }
 
+  /** Tasks claimed ahead (leased to this worker) and not started yet. */
+  get prefetchedCount(): number {
+    return this.#localIds.size;
+  }
+
   /** Starts claiming. Calling it again does nothing; a stopped worker cannot restart. */
   start(): void {
     if (this.#state !== "new") return;
     this.#state = "running";
     const queues = new Set(this.#queues);
     this.#unlisten = this.#store.listen((event: StoreEvent) => {
-      if (event.type === "inserted" && queues.has(event.queue)) this.#wakeAt(event.runAt);
-      else if (event.type === "changed" || (event.type === "finished" && this.#heldBack)) {
+      if (event.type === "inserted") {
+        if (!queues.has(event.queue)) return;
+        this.#wakeAt(event.runAt);
+        this.#claimAhead();
+      } else if (event.type === "changed") {
         this.wake();
-      } else if (event.type === "cancelRequested") {
-        this.#abort(event.id, "cancel", "The task was cancelled");
-      }
+        this.#claimAhead();
+      } else if (event.type === "cancelRequested") this.#cancel(event.id);
+      else if (event.type === "finished" && this.#heldBack) this.wake();
     });
     const renewEvery = Math.max(1, Math.floor(this.#leaseMillis / 3));
     this.#renewTimer = setInterval(() => void this.renewLeases().catch(this.#onError), renewEvery);
@@ -260,9 +323,10 @@ export class TaskWorker {
   }
 
   /**
-   * Stops claiming, waits up to `graceMillis` (default 30000) for running tasks, then aborts the
-   * rest and gives them back to the store without spending their attempt, so another worker can
-   * take them at once. Closes the executor. Idempotent: later calls return the same promise.
+   * Stops claiming and gives prefetched tasks back at once; waits up to `graceMillis` (default
+   * 30000) for running tasks, then aborts the rest and gives them back to the store without
+   * spending their attempt, so another worker can take them at once. Closes the executor.
+   * Idempotent: later calls return the same promise.
    */
   stop(options: { graceMillis?: number } = {}): Promise<void> {
     const grace = options.graceMillis ?? DEFAULT_GRACE_MILLIS;
@@ -277,15 +341,22 @@ export class TaskWorker {
     await this.stop();
   }
 
-  /** Renews the leases of running tasks; aborts those lost or cancelled meanwhile. */
+  /** Renews the leases of every task this worker holds; drops those lost or cancelled meanwhile. */
   async renewLeases(): Promise<void> {
-    if (!this.#running.size) return;
-    const leases = [...this.#running.values()].map((a) => ({ id: a.task.id, token: a.token }));
+    const leases = [
+      ...[...this.#running.values()].map((a) => ({ id: a.task.id, token: a.token })),
+      ...this.#localTasks().map((t) => ({ id: t.id, token: t.attemptToken! })),
+      ...this.#completer.pending.map(({ outcome }) => ({ id: outcome.id, token: outcome.token })),
+    ];
+    if (!leases.length) return;
     const renewal = await this.#store.renewLeases(leases, this.#clock.now() + this.#leaseMillis);
     for (const id of renewal.lost) {
+      if (this.#dropLocal(id)) {
+        this.signals.leaseLost.emit({ taskId: id, workerId: this.workerId, outcome: "released" });
+      }
       this.#abort(id, "leaseLost", "The lease was lost: another worker may run this task");
     }
-    for (const id of renewal.cancelRequested) this.#abort(id, "cancel", "The task was cancelled");
+    for (const id of renewal.cancelRequested) this.#cancel(id);
   }
 
   /** Runs one lease-rescue pass now; returns how many tasks it rescued. */
@@ -293,30 +364,47 @@ export class TaskWorker {
     return this.#rescuer.runOnce();
   }
 
+  // ---- Producer: claims and the local queue ----
+
+  /** How many tasks to hold beyond those running: fixed, or sized from the drain rate. */
+  #prefetch(): number {
+    // Tasks claimed ahead would hold a limit's capacity without running: none while limited.
+    if (this.#heldBack) return 0;
+    if (this.#fixedPrefetch !== undefined) return this.#fixedPrefetch;
+    const wanted = Math.round(this.#rate * AUTO_PREFETCH_WINDOW_MILLIS / 1000);
+    return Math.min(DEFAULT_MAX_PREFETCH, Math.max(0, wanted));
+  }
+
+  /** Tasks to claim now to fill running slots and the prefetch, or 0 when a claim is not worth it. */
+  #wanted(): number {
+    if (this.#state !== "running") return 0;
+    const held = this.#running.size + this.#localIds.size + this.#reserved;
+    const deficit = this.#concurrency + this.#prefetch() - held;
+    if (deficit <= 0) return 0;
+    // An idle slot always claims; topping up the prefetch waits until a quarter is gone.
+    const slotsIdle = held < this.#concurrency;
+    return slotsIdle || deficit >= Math.max(1, this.#prefetch() >> 2) ? deficit : 0;
+  }
+
   async #claimLoop(): Promise<void> {
     while (this.#state === "running") {
-      const free = this.#freeSlots();
-      if (free > 0) {
+      const want = this.#wanted();
+      if (want > 0) {
         this.#wakeRequested = false;
         let tasks: TaskRecord[] = [];
-        this.#reserved += free;
+        this.#reserved += want;
         try {
-          tasks = await this.#store.claim(this.#claimRequest(free));
+          tasks = await this.#store.claim(this.#claimRequest(want));
         } catch (error) {
           this.#onError(error);
         } finally {
-          this.#reserved -= free;
+          this.#reserved -= want;
         }
-        for (const task of tasks) this.#begin(task);
-        if (tasks.length === free && this.#state === "running") continue;
+        this.#hold(tasks);
+        if (tasks.length === want && this.#state === "running") continue;
       }
       await this.#idle();
     }
-  }
-
-  /** Slots neither running a task nor held by a claim in flight. */
-  #freeSlots(): number {
-    return this.#concurrency - this.#running.size - this.#reserved;
   }
 
   #claimRequest(limit: number): ClaimRequest {
@@ -337,10 +425,77 @@ export class TaskWorker {
     if (retryAt !== null) this.#wakeAt(retryAt);
   };
 
+  /** The claim that rides along with a commit: what {@linkcode #wanted} says, reserved. */
+  #takeClaim(): ClaimRequest | null {
+    const want = this.#wanted();
+    if (want <= 0) return null;
+    this.#reserved += want;
+    return this.#claimRequest(want);
+  }
+
+  /**
+   * While prefetched tasks wait, a task enqueued with a higher priority must not wait behind
+   * them: claim what ranks above the lowest of them, at most `concurrency`, ahead of the bound.
+   */
+  #claimAhead(): void {
+    if (this.#priorityClaim || this.#state !== "running" || !this.#localIds.size) return;
+    const lowest = this.#localRanks.findIndex((n) => n > 0);
+    if (lowest < 0 || lowest >= PRIORITY_RANK.CRITICAL) return;
+    this.#priorityClaim = this.#store.claim({
+      ...this.#claimRequest(this.#concurrency),
+      minPriority: lowest + 1,
+    }).then((tasks) => this.#hold(tasks), this.#onError)
+      .finally(() => (this.#priorityClaim = undefined));
+  }
+
+  /** Takes claimed tasks into the local queue and starts what the slots allow. */
+  #hold(tasks: readonly TaskRecord[]): void {
+    for (const task of tasks) {
+      if (!task.attemptToken) {
+        this.#onError(new Error(`The store returned claimed task ${task.id} without a token`));
+        continue;
+      }
+      this.#local.push(task);
+      this.#localIds.set(task.id, task);
+      this.#localRanks[PRIORITY_RANK[task.priority]]!++;
+    }
+    this.#startLocal();
+  }
+
+  /** Starts prefetched tasks while slots are free. */
+  #startLocal(): void {
+    while (this.#running.size < this.#concurrency && this.#state !== "stopped") {
+      if (this.#state !== "running") return;
+      const task = this.#local.pop();
+      if (!task) return;
+      // Cancelled or lost while it waited (a record of an earlier claim of the same task too).
+      if (this.#localIds.get(task.id) !== task) continue;
+      this.#localIds.delete(task.id);
+      this.#localRanks[PRIORITY_RANK[task.priority]]!--;
+      this.#begin(task);
+    }
+  }
+
+  /** The prefetched tasks still held. */
+  #localTasks(): TaskRecord[] {
+    return [...this.#localIds.values()];
+  }
+
+  /** Removes a prefetched task from the local queue; the task if it was there. */
+  #dropLocal(id: string): TaskRecord | undefined {
+    const task = this.#localIds.get(id);
+    if (!task) return undefined;
+    this.#localIds.delete(id);
+    this.#localRanks[PRIORITY_RANK[task.priority]]!--;
+    this.#completer.forget(id);
+    return task;
+  }
+
   #idle(): Promise<void> {
-    // A wake-up only matters with a free slot; with none, #release wakes the loop when one frees.
-    const canClaim = this.#freeSlots() > 0;
-    if ((this.#wakeRequested && canClaim) || this.#state !== "running") return Promise.resolve();
+    // A wake-up only matters with room to claim; with none, a settling task wakes the loop.
+    if ((this.#wakeRequested && this.#wanted() > 0) || this.#state !== "running") {
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
@@ -361,31 +516,33 @@ export class TaskWorker {
     this.#dueTimer = setTimeout(() => {
       this.#dueAt = Infinity;
       this.wake();
-    }, delay);
+    }, Math.min(delay, 2 ** 31 - 1));
   }
 
+  // ---- Attempts ----
+
   #begin(task: TaskRecord): void {
-    const token = task.attemptToken;
-    if (!token) {
-      throw new Error(`The store returned claimed task ${task.id} without an attempt token`);
-    }
+    const token = task.attemptToken!;
     const attempt: Attempt = {
       task,
       token,
       controller: new AbortController(),
-      timeout: undefined,
       logs: [],
       logFlush: undefined,
     };
     this.#running.set(task.id, attempt);
+    const now = this.#clock.now();
+    task.startedAt = now;
+    this.#completer.markStarted({ id: task.id, token, at: now });
     if (task.timeoutMillis !== null) {
       const limit = task.timeoutMillis;
-      attempt.timeout = setTimeout(
-        () => this.#abort(task.id, "timeout", `Timed out after ${limit} ms`),
+      this.#deadlines.add(
+        task.id,
         limit,
+        () => this.#abort(task.id, "timeout", `Timed out after ${limit} ms`),
       );
     }
-    this.signals.taskStarted.emit({ task });
+    if (this.signals.taskStarted.connected) this.signals.taskStarted.emit({ task });
     this.#executor.execute(task, {
       signal: attempt.controller.signal,
       progress: (value) => this.#progress(attempt, value),
@@ -394,6 +551,20 @@ export class TaskWorker {
       (result) => this.#settle(attempt, result),
       (error) => this.#settle(attempt, { kind: "failed", error }),
     );
+  }
+
+  /** A cancel request: a prefetched task ends CANCELLED at once, a running one is aborted. */
+  #cancel(id: string): void {
+    const task = this.#dropLocal(id);
+    if (task) {
+      const now = this.#clock.now();
+      this.#completer.complete(
+        { kind: "cancelled", id, token: task.attemptToken!, now, error: null },
+        task,
+      );
+      return;
+    }
+    this.#abort(id, "cancel", "The task was cancelled");
   }
 
   #abort(id: string, kind: AttemptAborted["kind"], message: string): void {
@@ -425,14 +596,15 @@ export class TaskWorker {
   }
 
   async #settle(attempt: Attempt, result: AttemptResult): Promise<void> {
-    clearTimeout(attempt.timeout);
-    await attempt.logFlush;
+    this.#deadlines.delete(attempt.task.id);
+    if (attempt.logFlush) await attempt.logFlush;
     const { task, token } = attempt;
     const reason = attempt.controller.signal.reason;
     const cause = reason instanceof AttemptAborted ? reason.kind : undefined;
+    this.#running.delete(task.id);
     if (cause === "leaseLost") {
-      this.#release(attempt);
-      this.wake();
+      this.#completer.forget(task.id);
+      this.#freed();
       this.signals.leaseLost.emit({
         taskId: task.id,
         workerId: this.workerId,
@@ -474,57 +646,55 @@ export class TaskWorker {
         result.permanent,
       );
     }
-    this.#outcomes.push({ attempt, outcome });
-    this.#flushing ??= this.#flush();
+    this.#completer.complete(outcome, attempt);
+    this.#freed();
   }
 
-  /** Writes all queued outcomes in one transaction; retries on store errors, never drops one. */
-  async #flush(): Promise<void> {
-    await Promise.resolve();
-    while (this.#outcomes.length) {
-      const batch = this.#outcomes;
-      this.#outcomes = [];
-      const outcomes = batch.map((b) => b.outcome);
-      // While running, refill the slots this batch frees in the same transaction.
-      const refill = this.#state === "running" ? this.#freeSlots() + batch.length : 0;
-      let finished: (TaskRecord | null)[];
-      let claimed: TaskRecord[] = [];
-      this.#reserved += refill;
-      try {
-        if (refill > 0) {
-          ({ finished, claimed } = await this.#store.finishAndClaim(
-            outcomes,
-            this.#claimRequest(refill),
-          ));
-        } else {
-          finished = await this.#store.finish(outcomes);
-        }
-      } catch (error) {
-        this.#onError(error);
-        this.#outcomes = [...batch, ...this.#outcomes];
-        await new Promise((resolve) => setTimeout(resolve, Math.min(this.#pollInterval, 1000)));
-        continue;
-      } finally {
-        this.#reserved -= refill;
+  /** A slot freed: start the next prefetched task at once, and let the loop look again. */
+  #freed(): void {
+    this.#startLocal();
+    for (const notify of this.#settled) notify();
+    if (this.#running.size < this.#concurrency) this.#resolveIdle?.();
+  }
+
+  // ---- Completer callbacks ----
+
+  #committed(
+    done: readonly Completion<Attempt | TaskRecord>[],
+    finished: readonly (TaskRecord | null)[],
+    claimed: TaskRecord[],
+    claim: ClaimRequest | null,
+  ): void {
+    if (claim) this.#reserved -= claim.limit;
+    this.#measure(done.length);
+    done.forEach(({ outcome }, i) => {
+      const task = finished[i];
+      if (!task) {
+        this.signals.leaseLost.emit({
+          taskId: outcome.id,
+          workerId: this.workerId,
+          outcome: outcome.kind,
+        });
+      } else {
+        this.#announce(task, outcome);
       }
-      batch.forEach(({ attempt, outcome }, i) => {
-        this.#release(attempt);
-        const task = finished[i];
-        if (!task) {
-          this.signals.leaseLost.emit({
-            taskId: attempt.task.id,
-            workerId: this.workerId,
-            outcome: outcome.kind,
-          });
-        } else {
-          this.#announce(task, outcome);
-        }
-      });
-      for (const task of claimed) this.#begin(task);
-      // A refill that found fewer tasks than slots means none is due now: no claim needed.
-      if (refill === 0 || claimed.length === refill) this.wake();
-    }
-    this.#flushing = undefined;
+    });
+    this.#hold(claimed);
+    // A refill that found fewer tasks than it asked for means none is due now: no claim needed.
+    if (!claim || claimed.length === claim.limit) this.wake();
+  }
+
+  /** Updates the drain rate from a commit that carried `count` outcomes. */
+  #measure(count: number): void {
+    const now = performance.now();
+    if (this.#rateSince === 0) this.#rateSince = now;
+    this.#rateCount += count;
+    const elapsed = now - this.#rateSince;
+    if (elapsed < 50) return;
+    const rate = this.#rateCount * 1000 / elapsed;
+    this.#rate = this.#rate === 0 ? rate : this.#rate * 0.7 + rate * 0.3;
+    this.#rateSince = now;
+    this.#rateCount = 0;
   }
 
   #announce(task: TaskRecord, outcome: Outcome): void {
@@ -536,7 +706,8 @@ export class TaskWorker {
     };
     switch (task.status) {
       case TaskStatus.COMPLETED:
-        return this.signals.taskCompleted.emit({ task });
+        if (this.signals.taskCompleted.connected) this.signals.taskCompleted.emit({ task });
+        return;
       case TaskStatus.RETRYING:
         if (outcome.kind === "retry") this.#wakeAt(outcome.runAt);
         return this.signals.taskRetrying.emit({ task, error: error(), nextRunAt: task.runAt });
@@ -547,11 +718,7 @@ export class TaskWorker {
     }
   }
 
-  /** Frees the attempt's slot (the caller decides whether the claim loop should look again). */
-  #release(attempt: Attempt): void {
-    this.#running.delete(attempt.task.id);
-    for (const notify of this.#settled) notify();
-  }
+  // ---- Stop ----
 
   /** Resolves when no task runs, or after `millis`. */
   #whenIdle(millis: number): Promise<void> {
@@ -565,7 +732,7 @@ export class TaskWorker {
       const check = () => {
         if (!this.#running.size) done();
       };
-      const timer = setTimeout(done, millis);
+      const timer = setTimeout(done, Math.min(millis, 2 ** 31 - 1));
       this.#settled.add(check);
     });
   }
@@ -581,6 +748,17 @@ export class TaskWorker {
     clearTimeout(this.#dueTimer);
     this.#resolveIdle?.();
     await this.#loop;
+    await this.#priorityClaim;
+    // Prefetched tasks go back at once, without spending an attempt.
+    const now = this.#clock.now();
+    for (const task of this.#localTasks()) {
+      this.#dropLocal(task.id);
+      this.#completer.complete(
+        { kind: "released", id: task.id, token: task.attemptToken!, now },
+        task,
+      );
+    }
+    this.#local = new Heap<TaskRecord>(runsBefore);
     await this.#rescuer.stop();
     await this.#scheduler?.stop();
     await this.#pruner?.stop();
@@ -594,7 +772,9 @@ export class TaskWorker {
         this.renewLeases().catch(this.#onError)
       );
     }
-    await this.#flushing;
+    this.#completer.stop();
+    await this.#completer.drain();
+    this.#deadlines.clear();
     clearInterval(this.#renewTimer);
     await this.#executor.close?.();
     this.#state = "stopped";

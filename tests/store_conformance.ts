@@ -107,7 +107,7 @@ export function storeConformance(
       assert.equal(claimed.attempts, 1);
       assert.equal(claimed.workerId, "worker-a");
       assert.equal(claimed.leaseExpiresAt, T0 + 7 + LEASE);
-      assert.equal(claimed.startedAt, T0 + 7);
+      assert.equal(claimed.startedAt, null, "claimed, not yet started");
       assert.equal(typeof claimed.attemptToken, "string");
       assert.deepEqual(await store.get(task.id), claimed);
     });
@@ -458,6 +458,51 @@ export function storeConformance(
         store.prune({ before: T0, statuses: ["COMPLETED"], limit: 0 }),
         RangeError,
       );
+    });
+
+    it("start marks and an outcome's startedAt record when a claimed task began, fenced", async () => {
+      await store.insert([makeTask(), makeTask()]);
+      const [a, b] = await claim(2);
+      await store.finish([], [
+        { id: a!.id, token: a!.attemptToken!, at: T0 + 3 },
+        { id: b!.id, token: "stale", at: T0 + 3 },
+      ]);
+      assert.equal((await store.get(a!.id))?.startedAt, T0 + 3);
+      assert.equal((await store.get(b!.id))?.startedAt, null);
+      const [done] = await store.finish([{
+        kind: "completed",
+        id: b!.id,
+        token: b!.attemptToken!,
+        now: T0 + 9,
+        startedAt: T0 + 4,
+        result: null,
+      }]);
+      assert.deepEqual([done?.startedAt, done?.completedAt], [T0 + 4, T0 + 9]);
+      await store.insert([makeTask()]);
+      const { claimed } = await store.finishAndClaim(
+        [],
+        { workerId: "w1", queues: ["default"], limit: 1, now: T0, leaseMillis: LEASE },
+        [{ id: a!.id, token: a!.attemptToken!, at: T0 + 5 }],
+      );
+      assert.equal(claimed.length, 1);
+      assert.equal((await store.get(a!.id))?.startedAt, T0 + 5);
+    });
+
+    it("a claim with minPriority takes only tasks of at least that rank", async () => {
+      const low = makeTask({ priority: "LOW" });
+      const critical = makeTask({ priority: "CRITICAL" });
+      const high = makeTask({ priority: "HIGH" });
+      await store.insert([low, critical, high]);
+      const claimed = await store.claim({
+        workerId: "w1",
+        queues: ["default"],
+        limit: 10,
+        now: T0,
+        leaseMillis: LEASE,
+        minPriority: 2,
+      });
+      assert.deepEqual(claimed.map((t) => t.id), [critical.id, high.id]);
+      assert.deepEqual((await claim(10)).map((t) => t.id), [low.id]);
     });
 
     it("insert returns one result per task, in order", async () => {

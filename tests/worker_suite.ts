@@ -21,6 +21,17 @@ function gate<T = void>() {
   return { promise, open };
 }
 
+/** Resolves once `check` holds, looking again after each macrotask (no fixed sleep). */
+async function until(
+  check: () => boolean | Promise<boolean>,
+  what = "the condition",
+): Promise<void> {
+  for (let i = 0; !(await check()); i++) {
+    if (i > 20_000) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+}
+
 export function workerSuite(
   backend: string,
   open: () => Promise<{ store: TaskStore; cleanup?: () => Promise<void> }>,
@@ -390,6 +401,109 @@ export function workerSuite(
       registry.register("stubborn", () => "second run");
       next.wake();
       assert.equal((await dispatcher.waitFor(id, { timeout: 5000 })).result, "second run");
+    });
+
+    it("prefetched tasks wait leased but not started, and go back on stop without spending an attempt", async () => {
+      const release = gate();
+      registry.register("slow", () => release.promise);
+      const ids = await dispatcher.enqueueMany(
+        Array.from({ length: 6 }, () => ({ name: "slow", args: {} })),
+      );
+      const worker = startWorker({ concurrency: 2, prefetch: 4 });
+      const started = collectEvents(worker.signals.taskStarted, 2);
+      worker.wake();
+      const running = new Set((await started).map((e) => e.task.id));
+      await until(() => worker.prefetchedCount === 4);
+      for (const id of ids) {
+        const task = await dispatcher.getTask(id);
+        assert.equal(task?.status, "PROCESSING", "every task is claimed");
+        if (!running.has(id)) {
+          assert.equal(task?.startedAt, null, "prefetched: claimed, not started");
+        }
+      }
+      const stopping = worker.stop({ graceMillis: 60_000 });
+      await until(async () => (await store.count({ status: "PENDING" })) === 4);
+      for (const id of ids.filter((id) => !running.has(id))) {
+        const task = await dispatcher.getTask(id);
+        assert.deepEqual([task?.status, task?.attempts], ["PENDING", 0], "given back at once");
+      }
+      release.open();
+      await stopping;
+      for (const id of running) assert.equal((await dispatcher.getTask(id))?.status, "COMPLETED");
+    });
+
+    it("a started task is marked started in the store while it still runs", async () => {
+      const release = gate();
+      registry.register("slow", () => release.promise);
+      const worker = startWorker({ concurrency: 1, prefetch: 0 });
+      const started = nextEvent(worker.signals.taskStarted);
+      const id = await dispatcher.enqueue("slow");
+      await started;
+      await until(async () => (await dispatcher.getTask(id))?.startedAt === clock.now());
+      release.open();
+      const done = await dispatcher.waitFor(id, { timeout: 5000 });
+      assert.equal(done.startedAt, clock.now());
+    });
+
+    it("a CRITICAL task enqueued after a full prefetch of LOW ones runs before them", async () => {
+      const release = gate();
+      const order: string[] = [];
+      registry.register("low", async () => {
+        order.push("low");
+        await release.promise;
+      });
+      registry.register("urgent", () => void order.push("urgent"));
+      await dispatcher.enqueueMany(
+        Array.from(
+          { length: 200 },
+          () => ({ name: "low", args: {}, options: { priority: "LOW" as const } }),
+        ),
+      );
+      const worker = startWorker({ concurrency: 1, prefetch: 200 });
+      worker.wake();
+      await until(() => worker.prefetchedCount === 199);
+      const urgent = await dispatcher.enqueue("urgent", {}, { priority: "CRITICAL" });
+      await until(() => worker.prefetchedCount === 200, "the CRITICAL task is claimed ahead");
+      release.open();
+      await dispatcher.waitFor(urgent, { timeout: 10_000 });
+      assert.deepEqual(
+        order.slice(0, 2),
+        ["low", "urgent"],
+        "only the LOW task already running went first",
+      );
+    });
+
+    it("a slow handler never holds back the commit of a fast one's outcome", async () => {
+      const release = gate();
+      registry.register("slow", () => release.promise);
+      registry.register("fast", () => "quick");
+      const worker = startWorker({ concurrency: 2 });
+      const slowStarted = nextEvent(worker.signals.taskStarted);
+      const slow = await dispatcher.enqueue("slow");
+      await slowStarted;
+      const fast = await dispatcher.enqueue("fast");
+      assert.equal((await dispatcher.waitFor(fast, { timeout: 5000 })).result, "quick");
+      assert.equal((await dispatcher.getTask(slow))?.status, "PROCESSING");
+      release.open();
+      await dispatcher.waitFor(slow, { timeout: 5000 });
+    });
+
+    it("drains a backlog far larger than concurrency + prefetch, each task once", async () => {
+      const runs = new Map<string, number>();
+      registry.register(
+        "count",
+        (_args, ctx) => void runs.set(ctx.taskId, (runs.get(ctx.taskId) ?? 0) + 1),
+      );
+      const ids = await dispatcher.enqueueMany(
+        Array.from({ length: 1500 }, () => ({ name: "count", args: {} })),
+      );
+      const worker = startWorker({ concurrency: 4 });
+      const done = collectEvents(worker.signals.taskCompleted, ids.length);
+      worker.wake();
+      await done;
+      assert.equal(runs.size, ids.length);
+      assert.deepEqual([...new Set(runs.values())], [1]);
+      assert.equal(await store.count({ status: "COMPLETED" }), ids.length);
     });
 
     it("bad worker options are refused with the option's name and value", () => {

@@ -5,9 +5,13 @@
 
 import {
   AmbiguousIdError,
+  DatabaseLockedError,
+  ForeignDatabaseError,
   IllegalTransitionError,
   InvalidArgumentsError,
   InvalidCursorError,
+  MigrationNeededError,
+  ReadOnlyDatabaseError,
   SchemaVersionError,
   TaskNotFoundError,
   UnknownTaskError,
@@ -29,11 +33,17 @@ export class UsageError extends Error {
   override name = "UsageError";
 }
 
-/** The exit code for an error a command threw. */
+/**
+ * The exit code for an error a command threw: {@linkcode EXIT_USAGE} when the command line, its
+ * configuration or the database it names is wrong (not ours, not writable, to migrate, too new),
+ * else {@linkcode EXIT_FAILED} (a database locked past the lock timeout among them).
+ */
 export function exitCodeOf(error: unknown): number {
   return error instanceof UsageError || error instanceof UnknownTaskError ||
       error instanceof InvalidArgumentsError || error instanceof SchemaVersionError ||
-      error instanceof InvalidCursorError || error instanceof AmbiguousIdError
+      error instanceof InvalidCursorError || error instanceof AmbiguousIdError ||
+      error instanceof ForeignDatabaseError || error instanceof ReadOnlyDatabaseError ||
+      error instanceof MigrationNeededError
     ? EXIT_USAGE
     : EXIT_FAILED;
 }
@@ -41,7 +51,7 @@ export function exitCodeOf(error: unknown): number {
 /** Errors whose message says everything; the CLI prints the stack of others with `AETHER_DEBUG=1`. */
 export function isExpected(error: unknown): boolean {
   return exitCodeOf(error) === EXIT_USAGE || error instanceof TaskNotFoundError ||
-    error instanceof IllegalTransitionError;
+    error instanceof IllegalTransitionError || error instanceof DatabaseLockedError;
 }
 
 /** The message of an error on one line. */

@@ -5,15 +5,18 @@
 
 import { mkdir, stat } from "node:fs/promises";
 import { dirname } from "node:path";
-import { SchemaVersionError } from "../errors.ts";
+import { formatDuration } from "../duration.ts";
+import { DatabaseLockedError, SchemaVersionError } from "../errors.ts";
 import {
   DEFAULT_SQLITE_DURABILITY,
+  DEFAULT_SQLITE_LOCK_TIMEOUT_MILLIS,
   type SqliteDurability,
+  type SqliteStoreOptions,
   SqliteTaskStore,
 } from "../store/sqlite/store.ts";
 import type { OptionSpec } from "./command.ts";
-import { oneLine, UsageError } from "./exit.ts";
-import { oneOf, resolveSetting, type Setting, text } from "./settings.ts";
+import { EXIT_USAGE, exitCodeOf, oneLine, UsageError } from "./exit.ts";
+import { duration, oneOf, resolveSetting, type Setting, text } from "./settings.ts";
 
 /** The database path when neither `--db` nor `AETHER_DB` says otherwise. */
 export const DEFAULT_DB_PATH = "./data/tasks.db";
@@ -36,6 +39,43 @@ export const DURABILITY_OPTION = {
   default: "normal",
   env: "AETHER_DURABILITY",
 } as const satisfies OptionSpec;
+
+/** `--lock-timeout DURATION`. */
+export const LOCK_TIMEOUT_OPTION = {
+  type: "string",
+  value: "DURATION",
+  description: "How long to wait for a lock another connection holds on the database, in total",
+  default: formatDuration(DEFAULT_SQLITE_LOCK_TIMEOUT_MILLIS),
+  env: "AETHER_LOCK_TIMEOUT",
+} as const satisfies OptionSpec;
+
+/** The longest lock timeout (what `PRAGMA busy_timeout` and timers take). */
+const MAX_LOCK_TIMEOUT_MILLIS = 2 ** 31 - 1;
+
+/** The lock timeout from `--lock-timeout`, `AETHER_LOCK_TIMEOUT` or the default (5s). */
+export function resolveLockTimeout(
+  flag: string | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+): Setting<number> {
+  return resolveSetting(
+    "lock-timeout",
+    flag,
+    "AETHER_LOCK_TIMEOUT",
+    env,
+    DEFAULT_SQLITE_LOCK_TIMEOUT_MILLIS,
+    (value, label) => {
+      const millis = duration(value, label);
+      if (millis > MAX_LOCK_TIMEOUT_MILLIS) {
+        throw new UsageError(
+          `${label} must be at most ${formatDuration(MAX_LOCK_TIMEOUT_MILLIS)}, got ${
+            JSON.stringify(value)
+          }`,
+        );
+      }
+      return millis;
+    },
+  );
+}
 
 /** The database path from `--db`, `AETHER_DB` or the default. */
 export function resolveDbPath(
@@ -65,22 +105,33 @@ const parseDurability = oneOf<SqliteDurability>(["normal", "full"]);
 /** How {@linkcode openStore} treats a database file that does not exist yet. */
 export type MissingDatabase = "create" | "refuse";
 
+/** How {@linkcode openStore} opens the database. */
+export interface OpenStoreOptions {
+  missing: MissingDatabase;
+  durability?: SqliteDurability;
+  /** Open read-only: for commands that only read (nothing is migrated or written). */
+  readOnly?: boolean;
+  /** Default {@linkcode DEFAULT_SQLITE_LOCK_TIMEOUT_MILLIS}. */
+  lockTimeoutMillis?: number;
+}
+
 /**
  * Opens the task database. With `missing: "create"`, creates the file and its folder; with
  * `"refuse"` (for commands that only read or manage tasks) a missing file is a usage error.
- * Every failure to open — not a database, no permission, a newer schema — throws
- * {@linkcode UsageError} with one line naming the path and the problem.
+ * A failure that says what is wrong with the database (not ours, read-only, locked, a schema to
+ * migrate or too new) passes through for its own exit code; any other failure to open — not a
+ * database, no permission — throws {@linkcode UsageError} with one line naming the path.
  */
 export async function openStore(
   path: string,
-  options: { missing: MissingDatabase; durability?: SqliteDurability },
+  options: OpenStoreOptions,
 ): Promise<SqliteTaskStore> {
   const found = await stat(path).catch(() => null);
   if (found?.isDirectory()) {
     throw new UsageError(`The database path "${path}" is a folder; --db wants a file`);
   }
   if (!found) {
-    if (options.missing === "refuse") {
+    if (options.missing === "refuse" || options.readOnly) {
       throw new UsageError(
         `No database at "${path}"; start a worker or enqueue a task first, or pass --db (or set AETHER_DB)`,
       );
@@ -91,13 +142,17 @@ export async function openStore(
       throw new UsageError(`Cannot create the folder of the database "${path}": ${oneLine(error)}`);
     }
   }
+  const storeOptions: SqliteStoreOptions = {};
+  if (options.durability) storeOptions.durability = options.durability;
+  if (options.readOnly) storeOptions.readOnly = true;
+  if (options.lockTimeoutMillis !== undefined) {
+    storeOptions.lockTimeoutMillis = options.lockTimeoutMillis;
+  }
   try {
-    return await SqliteTaskStore.open(
-      path,
-      options.durability ? { durability: options.durability } : {},
-    );
+    return await SqliteTaskStore.open(path, storeOptions);
   } catch (error) {
     if (error instanceof SchemaVersionError) throw new UsageError(`${path}: ${error.message}`);
+    if (exitCodeOf(error) === EXIT_USAGE || error instanceof DatabaseLockedError) throw error;
     const message = oneLine(error);
     throw new UsageError(
       message.includes(path) ? message : `Cannot open the database "${path}": ${message}`,
@@ -108,7 +163,7 @@ export async function openStore(
 /** Opens the database, runs `body` with it and closes it, also when `body` throws. */
 export async function withStore<T>(
   path: string,
-  options: { missing: MissingDatabase; durability?: SqliteDurability },
+  options: OpenStoreOptions,
   body: (store: SqliteTaskStore) => Promise<T>,
 ): Promise<T> {
   const store = await openStore(path, options);

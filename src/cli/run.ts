@@ -9,6 +9,7 @@ import { type Command, commandHelp, defineCommand, parseCommandArgs } from "./co
 import { cancelCommand } from "./commands/cancel.ts";
 import { enqueueCommand } from "./commands/enqueue.ts";
 import { getCommand } from "./commands/get.ts";
+import { initCommand } from "./commands/init.ts";
 import { listCommand } from "./commands/list.ts";
 import { migrateCommand } from "./commands/migrate.ts";
 import { pruneCommand } from "./commands/prune.ts";
@@ -50,6 +51,7 @@ export const COMMANDS: readonly Command[] = [
   queuesCommand,
   schedulesCommand,
   versionCommand,
+  initCommand,
   helpCommand,
 ];
 

@@ -10,6 +10,7 @@
  */
 
 import "../adapter/bun/plugin.ts";
+import { describeBuildError } from "../adapter/bun/build_message.ts";
 import { readdir, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -63,7 +64,8 @@ export async function loadHandlerFiles(files: readonly string[]): Promise<TaskDe
     try {
       module = await import(pathToFileURL(file).href);
     } catch (error) {
-      throw new HandlerLoadError(file, `the module failed to load: ${describe(error)}`);
+      const problem = describeBuildError(error) ?? describe(error);
+      throw new HandlerLoadError(file, `the module failed to load: ${problem}`);
     }
     const exported = module.default;
     if (exported === undefined) {

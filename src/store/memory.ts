@@ -38,6 +38,7 @@ import {
   type SlotRecord,
   type SlotRequest,
   type SlotResult,
+  type StartMark,
   type StoreEvent,
   type TaskFilter,
   type TaskPage,
@@ -197,7 +198,8 @@ export class InMemoryTaskStore implements TaskStore {
         const entry = index.peekDue(request.now);
         if (entry && (!best || byClaimOrder(entry, best.entry))) best = { index, entry };
       }
-      if (!best) break;
+      // The best due task is below the floor: so is every other.
+      if (!best || best.entry.rank < (request.minPriority ?? 0)) break;
       best.index.ready.pop();
       const row = best.entry.row;
       if (capacity && !capacity.take(row.task)) {
@@ -211,7 +213,7 @@ export class InMemoryTaskStore implements TaskStore {
       task.attemptToken = crypto.randomUUID();
       task.workerId = request.workerId;
       task.leaseExpiresAt = request.now + request.leaseMillis;
-      task.startedAt = request.now;
+      task.startedAt = null;
       this.#countRunning(task, 1);
       claimed.push(copyTask(task));
     }
@@ -276,11 +278,19 @@ export class InMemoryTaskStore implements TaskStore {
     };
   }
 
-  finish(outcomes: readonly Outcome[]): Promise<(TaskRecord | null)[]> {
+  finish(
+    outcomes: readonly Outcome[],
+    started: readonly StartMark[] = [],
+  ): Promise<(TaskRecord | null)[]> {
+    for (const mark of started) {
+      const task = this.#held(mark.id, mark.token);
+      if (task) task.startedAt = mark.at;
+    }
     const applied: string[] = [];
     const results = outcomes.map((outcome) => {
       const task = this.#held(outcome.id, outcome.token);
       if (!task) return null;
+      if (outcome.startedAt !== undefined) task.startedAt = outcome.startedAt;
       applyOutcome(task, outcome);
       this.#countRunning(task, -1);
       this.#countHistory(task.status, outcome.now);
@@ -295,8 +305,9 @@ export class InMemoryTaskStore implements TaskStore {
   async finishAndClaim(
     outcomes: readonly Outcome[],
     request: ClaimRequest,
+    started: readonly StartMark[] = [],
   ): Promise<{ finished: (TaskRecord | null)[]; claimed: TaskRecord[] }> {
-    const finished = await this.finish(outcomes);
+    const finished = await this.finish(outcomes, started);
     return { finished, claimed: await this.claim(request) };
   }
 

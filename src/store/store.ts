@@ -66,6 +66,11 @@ export interface ClaimRequest {
   /** The lease runs until `now + leaseMillis`. */
   leaseMillis: number;
   /**
+   * Only tasks of at least this priority rank (see `PRIORITY_RANK`): a worker whose local queue
+   * holds prefetched tasks claims only what would run before them.
+   */
+  minPriority?: number;
+  /**
    * Called (before the claim resolves) when a flow limit (see {@linkcode FlowLimit}) held back
    * due tasks of these queues: `retryAt` is the earliest time a rate window frees a start, or
    * null when only `maxRunning` holds them back (a finishing task frees a slot; listeners hear of
@@ -194,7 +199,13 @@ export interface SlotRecord {
  * When a cancel was requested while the task ran, every outcome but `completed` ends CANCELLED.
  */
 export type Outcome =
-  & { id: string; token: string; now: number }
+  & {
+    id: string;
+    token: string;
+    now: number;
+    /** When the attempt began, if no {@linkcode StartMark} recorded it yet. */
+    startedAt?: number;
+  }
   & (
     | { kind: "completed"; result: JsonValue | null }
     | { kind: "retry"; error: TaskError; runAt: number }
@@ -202,6 +213,18 @@ export type Outcome =
     | { kind: "cancelled"; error: TaskError | null }
     | { kind: "released" }
   );
+
+/**
+ * A claimed task began to run at `at`. A claim leaves `startedAt` null: a worker that claims
+ * ahead (prefetch) marks each task when it really starts, so "claimed" and "started" differ.
+ * Fenced by the token like an outcome; stores write marks in the same transaction as the
+ * outcomes they travel with.
+ */
+export interface StartMark {
+  id: string;
+  token: string;
+  at: number;
+}
 
 /** A running task whose lease a worker renews. */
 export interface LeaseRef {
@@ -396,16 +419,21 @@ export interface TaskStore {
 
   /**
    * Claims up to `limit` due tasks in one transaction, highest priority first, then earliest
-   * `runAt`, then first inserted, skipping paused queues. Each becomes PROCESSING with `attempts + 1`, the worker's id,
-   * a lease and a fresh attempt token.
+   * `runAt`, then first inserted, skipping paused queues. Each becomes PROCESSING with
+   * `attempts + 1`, the worker's id, a lease, a fresh attempt token and `startedAt` null (see
+   * {@linkcode StartMark}).
    */
   claim(request: ClaimRequest): Promise<TaskRecord[]>;
 
   /**
-   * Records outcomes in one transaction. Returns, per outcome, the updated record, or null when
-   * the token no longer holds the task (the outcome was rejected and nothing changed).
+   * Records start marks, then outcomes, in one transaction. Returns, per outcome, the updated
+   * record, or null when the token no longer holds the task (the outcome was rejected and nothing
+   * changed). A stale mark is ignored.
    */
-  finish(outcomes: readonly Outcome[]): Promise<(TaskRecord | null)[]>;
+  finish(
+    outcomes: readonly Outcome[],
+    started?: readonly StartMark[],
+  ): Promise<(TaskRecord | null)[]>;
 
   /**
    * {@linkcode finish} then {@linkcode claim} in one transaction: a worker refills the slots its
@@ -414,6 +442,7 @@ export interface TaskStore {
   finishAndClaim(
     outcomes: readonly Outcome[],
     request: ClaimRequest,
+    started?: readonly StartMark[],
   ): Promise<{ finished: (TaskRecord | null)[]; claimed: TaskRecord[] }>;
 
   /** Moves the lease of each held task to `until`. */

@@ -7,10 +7,13 @@
 import { readFile } from "node:fs/promises";
 import process from "node:process";
 import { type EnqueueOptions, type EnqueueRequest, TaskDispatcher } from "../../dispatcher.ts";
+import { formatDuration, parseDuration } from "../../duration.ts";
+import { WaitTimeoutError } from "../../errors.ts";
 import { importTasks } from "../bulk_import.ts";
 import { defineCommand, JSON_OPTION } from "../command.ts";
 import { EXIT_FAILED, EXIT_OK, oneLine, UsageError } from "../exit.ts";
 import { toEnqueueOptions } from "../enqueue_options.ts";
+import { backupBeforeMigration } from "../migration_backup.ts";
 import { formatJson } from "../format_task.ts";
 import { HANDLERS_OPTION, loadRegistry, resolveHandlersDir } from "../load_registry.ts";
 import {
@@ -58,13 +61,20 @@ export const enqueueCommand = defineCommand({
     timeout: {
       type: "string",
       value: "DURATION",
-      description: "How long one attempt may run, or none",
+      description: "How long one attempt may run, or none (not how long --wait waits)",
       default: "the task's",
     },
     wait: {
       type: "boolean",
       description:
         "Wait until the task is final and print its result; exit 1 if it FAILED or was CANCELLED",
+    },
+    "wait-timeout": {
+      type: "string",
+      value: "DURATION",
+      description:
+        "With --wait, stop waiting after this long and exit 1; the task stays queued (a delayed task waits for its delay first)",
+      default: "no limit",
     },
     file: {
       type: "string",
@@ -81,6 +91,7 @@ export const enqueueCommand = defineCommand({
     "Examples:\n" +
     `  aether-tasks enqueue send-email '{"to":"ada@example.com"}' --priority high\n` +
     "  aether-tasks enqueue resize --args-file args.json --delay 5m --wait\n" +
+    "  aether-tasks enqueue resize '{}' --timeout 30s --wait --wait-timeout 2m\n" +
     "  aether-tasks enqueue --file tasks.ndjson",
     `--file: each line is {"name": …, "args": …, "priority": …, "delay": …, "queue": …, ` +
     `"maxAttempts": …, "timeout": …}; only name is required, delay and timeout are durations ` +
@@ -96,6 +107,7 @@ export const enqueueCommand = defineCommand({
       maxAttempts: values["max-attempts"],
       timeout: values.timeout,
     }, (field) => `--${field === "maxAttempts" ? "max-attempts" : field}`);
+    const waitTimeout = parseWaitTimeout(values["wait-timeout"], values.wait === true);
     if (values.file !== undefined) {
       if (name !== undefined || values["args-file"] !== undefined || values.wait) {
         throw new UsageError(
@@ -116,7 +128,12 @@ export const enqueueCommand = defineCommand({
       ? parseJson(argsText, "ARGS_JSON")
       : {};
     const registry = await loadRegistry(resolveHandlersDir(values.handlers, env).value);
-    const store = await openStore(resolveDbPath(values.db, env).value, {
+    const dbPath = resolveDbPath(values.db, env).value;
+    const backup = await backupBeforeMigration(dbPath);
+    if (backup) {
+      await out.note(`Backed up ${dbPath} (schema ${backup.fromVersion}) to ${backup.path}\n`);
+    }
+    const store = await openStore(dbPath, {
       missing: "create",
       durability: resolveDurability(values.durability, env).value,
     });
@@ -124,7 +141,10 @@ export const enqueueCommand = defineCommand({
       const dispatcher = new TaskDispatcher(store, { registry });
       return values.file !== undefined
         ? await importFile(dispatcher, values.file, options, out, values.json === true)
-        : await enqueueOne(dispatcher, { name: name!, args, options }, out, values);
+        : await enqueueOne(dispatcher, { name: name!, args, options }, out, {
+          ...values,
+          waitTimeout,
+        });
     } finally {
       await store.close();
     }
@@ -135,7 +155,7 @@ async function enqueueOne(
   dispatcher: TaskDispatcher,
   request: Required<EnqueueRequest>,
   out: Output,
-  flags: { wait?: boolean; json?: boolean },
+  flags: { wait?: boolean; json?: boolean; waitTimeout: number | undefined },
 ): Promise<number> {
   const id = await dispatcher.enqueue(request.name, request.args, request.options).catch(
     (error) => {
@@ -149,8 +169,29 @@ async function enqueueOne(
     await (flags.json ? out.printJson({ id }) : out.print(`${id}\n`));
     return EXIT_OK;
   }
-  await out.note(`Enqueued ${id}; waiting for it to finish\n`);
-  const task = await dispatcher.waitFor(id, { pollInterval: WAIT_POLL_MILLIS });
+  const limit = flags.waitTimeout;
+  await out.note(
+    `Enqueued ${id}; waiting for it to finish${
+      limit === undefined ? "" : ` (at most ${formatDuration(limit)})`
+    }\n`,
+  );
+  let task;
+  try {
+    task = await dispatcher.waitFor(id, {
+      pollInterval: WAIT_POLL_MILLIS,
+      ...(limit === undefined ? {} : { timeout: limit }),
+    });
+  } catch (error) {
+    if (!(error instanceof WaitTimeoutError)) throw error;
+    const current = await dispatcher.getTask(id);
+    if (flags.json) await out.printJson(current);
+    await out.note(
+      `Task ${id} is still ${current?.status ?? "unknown"} after ${
+        formatDuration(limit!)
+      } (--wait-timeout); it stays queued: aether-tasks get ${id}\n`,
+    );
+    return EXIT_FAILED;
+  }
   if (flags.json) await out.printJson(task);
   else if (task.status === "COMPLETED") await out.print(`${formatJson(task.result)}\n`);
   if (task.status === "COMPLETED") return EXIT_OK;
@@ -203,6 +244,17 @@ async function readStdin(): Promise<string> {
   process.stdin.setEncoding("utf8");
   for await (const chunk of process.stdin) chunks.push(chunk as string);
   return chunks.join("");
+}
+
+/** `--wait-timeout` in ms; refused without `--wait`, where it would mean nothing. */
+function parseWaitTimeout(value: string | undefined, wait: boolean): number | undefined {
+  if (value === undefined) return undefined;
+  if (!wait) throw new UsageError("enqueue: --wait-timeout limits --wait; add --wait");
+  try {
+    return parseDuration(value, "--wait-timeout", { bareMillis: false });
+  } catch (error) {
+    throw new UsageError(oneLine(error));
+  }
 }
 
 function parseJson(text: string, label: string): unknown {

@@ -9,7 +9,13 @@ import { TASK_STATUSES } from "../../task.ts";
 import { defineCommand, JSON_OPTION } from "../command.ts";
 import { EXIT_OK, UsageError } from "../exit.ts";
 import { formatTaskTable } from "../format_task.ts";
-import { DB_OPTION, resolveDbPath, withStore } from "../open_store.ts";
+import {
+  DB_OPTION,
+  LOCK_TIMEOUT_OPTION,
+  resolveDbPath,
+  resolveLockTimeout,
+  withStore,
+} from "../open_store.ts";
 import { oneOf, positiveInteger } from "../settings.ts";
 
 /** The `list` command. */
@@ -38,6 +44,7 @@ export const listCommand = defineCommand({
       description: "Start after the page that printed this cursor",
     },
     db: DB_OPTION,
+    "lock-timeout": LOCK_TIMEOUT_OPTION,
     json: JSON_OPTION,
   },
   run({ values, out, env }) {
@@ -53,7 +60,11 @@ export const listCommand = defineCommand({
     }
     // The store made the cursor and checks it (InvalidCursorError, exit 2).
     if (values.cursor !== undefined) query.cursor = values.cursor;
-    return withStore(resolveDbPath(values.db, env).value, { missing: "refuse" }, async (store) => {
+    return withStore(resolveDbPath(values.db, env).value, {
+      missing: "refuse",
+      readOnly: true,
+      lockTimeoutMillis: resolveLockTimeout(values["lock-timeout"], env).value,
+    }, async (store) => {
       const page = await new TaskDispatcher(store).list(query);
       if (values.json) {
         await out.printJson(page);

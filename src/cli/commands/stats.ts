@@ -9,7 +9,13 @@ import { TaskDispatcher } from "../../dispatcher.ts";
 import { defineCommand, JSON_OPTION } from "../command.ts";
 import { EXIT_OK } from "../exit.ts";
 import { formatStatsTable, formatTime } from "../format_task.ts";
-import { DB_OPTION, resolveDbPath, withStore } from "../open_store.ts";
+import {
+  DB_OPTION,
+  LOCK_TIMEOUT_OPTION,
+  resolveDbPath,
+  resolveLockTimeout,
+  withStore,
+} from "../open_store.ts";
 import { positiveDuration } from "../settings.ts";
 
 /** How often `stats --watch` refreshes when `--interval` is not given. */
@@ -30,12 +36,17 @@ export const statsCommand = defineCommand({
       default: DEFAULT_WATCH_INTERVAL,
     },
     db: DB_OPTION,
+    "lock-timeout": LOCK_TIMEOUT_OPTION,
     json: JSON_OPTION,
   },
   details: ["With --watch and --json, prints one JSON line per refresh."],
   run({ values, out, env }) {
     const interval = positiveDuration(values.interval ?? DEFAULT_WATCH_INTERVAL, "--interval");
-    return withStore(resolveDbPath(values.db, env).value, { missing: "refuse" }, async (store) => {
+    return withStore(resolveDbPath(values.db, env).value, {
+      missing: "refuse",
+      readOnly: true,
+      lockTimeoutMillis: resolveLockTimeout(values["lock-timeout"], env).value,
+    }, async (store) => {
       const dispatcher = new TaskDispatcher(store);
       const show = async () => {
         const stats = await dispatcher.stats();

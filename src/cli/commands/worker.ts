@@ -18,7 +18,9 @@ import { defineCommand } from "../command.ts";
 import { EXIT_FAILED, EXIT_OK, oneLine, UsageError } from "../exit.ts";
 import { formatTable, type Palette } from "../output.ts";
 import { requireHandlersDir } from "../load_registry.ts";
-import { openStore } from "../open_store.ts";
+import { LOCK_TIMEOUT_OPTION, openStore, resolveLockTimeout } from "../open_store.ts";
+import { DEFAULT_REPEAT_WINDOW_MILLIS, RateLimitedLog } from "../../rate_limited_log.ts";
+import { backupBeforeMigration } from "../migration_backup.ts";
 import {
   describeWorkerConfig,
   resolveWorkerConfig,
@@ -37,14 +39,16 @@ export const workerCommand = defineCommand({
   summary: "Run the handlers of a folder, taking tasks from the database until stopped",
   usage: "",
   positionals: [0, 0],
-  options: WORKER_OPTIONS,
+  options: { ...WORKER_OPTIONS, "lock-timeout": LOCK_TIMEOUT_OPTION },
   details: [
     "Settings come from a flag, else its environment variable, else the default; " +
     "--print-config shows the result and where each value came from.",
     "SIGTERM or SIGINT: stop taking tasks, let running ones finish within --grace, give the rest " +
     "back to the queue (another worker takes them at once), close the database and exit 0. " +
     "A second signal gives the running tasks back at once.",
-    "Logs go to stderr, one line per event (task started, completed, retrying, failed).",
+    "Logs go to stderr, one line per event (task started, completed, retrying, failed); an error " +
+    "that repeats is written once, then with its count every 10s.",
+    "A database that cannot be written (read-only file or folder) is refused at start (exit 2).",
   ],
   async run({ values, out, env }) {
     const config = resolveWorkerConfig(values, env);
@@ -57,21 +61,37 @@ export const workerCommand = defineCommand({
       await out.print(formatTable(out.palette, ["SETTING", "VALUE", "FROM"], rows));
       return EXIT_OK;
     }
-    return await runWorker(config, out.errorPalette);
+    const lockTimeoutMillis = resolveLockTimeout(values["lock-timeout"], env).value;
+    return await runWorker(config, lockTimeoutMillis, out.errorPalette);
   },
 });
 
-async function runWorker(config: WorkerConfig, palette: Palette): Promise<number> {
+async function runWorker(
+  config: WorkerConfig,
+  lockTimeoutMillis: number,
+  palette: Palette,
+): Promise<number> {
   const log = new WorkerLog({
     format: config.logFormat.value,
     level: config.logLevel.value,
     palette,
   });
   const handlersDir = await requireHandlersDir(config.handlers.value);
+  const backup = await backupBeforeMigration(config.db.value);
+  if (backup) {
+    log.info("db.backup", `backed up schema ${backup.fromVersion} to ${backup.path}`, {
+      ...backup,
+    });
+  }
+  // Opening writable refuses a database this process cannot write, before anything starts.
   const store = await openStore(config.db.value, {
     missing: "create",
     durability: config.durability.value,
+    lockTimeoutMillis,
   });
+  // Background loops call onError on every failed turn: one line per error and window.
+  const errors = new RateLimitedLog({ write: (line) => log.error("worker.error", line) });
+  const errorSummaries = setInterval(() => errors.flushExpired(), DEFAULT_REPEAT_WINDOW_MILLIS);
   let pool: WorkerPool | undefined;
   let worker: TaskWorker | undefined;
   let admin: AdminServer | undefined;
@@ -91,7 +111,7 @@ async function runWorker(config: WorkerConfig, palette: Palette): Promise<number
       queues,
       pollInterval: config.pollInterval.value,
       signals,
-      onError: (error) => log.error("worker.error", oneLine(error)),
+      onError: (error) => errors.report(oneLine(error)),
     });
     log.connect(signals);
     if (config.admin.value) {
@@ -133,6 +153,8 @@ async function runWorker(config: WorkerConfig, palette: Palette): Promise<number
     await admin?.stop().catch((error) => log.error("admin.error", oneLine(error)));
     if (worker) await worker.stop({ graceMillis: 0 });
     else await pool?.close();
+    clearInterval(errorSummaries);
+    errors.flush();
     await store.close();
   }
 }

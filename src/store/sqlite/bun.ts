@@ -3,8 +3,14 @@
  * @module
  */
 
-import { Database } from "bun:sqlite";
-import type { SqliteDriver, SqlValue } from "./driver.ts";
+import { constants, Database } from "bun:sqlite";
+import {
+  DEFAULT_SQLITE_LOCK_TIMEOUT_MILLIS,
+  immutableUri,
+  type SqliteDriver,
+  type SqliteDriverOptions,
+  type SqlValue,
+} from "./driver.ts";
 
 /** The part of a `bun:sqlite` statement the driver uses. */
 interface BunStatement {
@@ -22,12 +28,21 @@ interface BunDatabase {
   close(throwOnError?: boolean): void;
 }
 
-/** Opens (creating if needed) the database file at `path`, or `":memory:"`, with `bun:sqlite`. */
-export function openBunSqliteDriver(path: string): SqliteDriver {
-  const db = new (Database as new (path: string, options: object) => BunDatabase)(path, {
-    create: true,
-    readwrite: true,
-  });
+/**
+ * Opens the database file at `path`, or `":memory:"`, with `bun:sqlite`: read-write, creating it
+ * if needed, unless `options.readOnly`.
+ */
+export function openBunSqliteDriver(
+  path: string,
+  options: SqliteDriverOptions = {},
+): SqliteDriver {
+  const { readOnly = false, immutable = false } = options;
+  const open = Database as new (path: string, options: object | number) => BunDatabase;
+  const db = !readOnly
+    ? new open(path, { create: true, readwrite: true })
+    : immutable
+    ? new open(immutableUri(path), constants.SQLITE_OPEN_READONLY | constants.SQLITE_OPEN_URI)
+    : new open(path, { readonly: true });
   // Our own cache: `db.query()` keeps only the 20 most recently used statements.
   const statements = new Map<string, BunStatement>();
   const prepare = (sql: string): BunStatement => {
@@ -49,14 +64,22 @@ export function openBunSqliteDriver(path: string): SqliteDriver {
       return db.inTransaction;
     },
     // bun:sqlite sets `code` to the SQLite code name (SQLITE_BUSY, SQLITE_BUSY_SNAPSHOT, ...).
-    isBusy: (error) => {
-      const code = error instanceof Error ? (error as Error & { code?: unknown }).code : undefined;
-      return typeof code === "string" && code.startsWith("SQLITE_BUSY");
-    },
+    isBusy: (error) => codeOf(error).startsWith("SQLITE_BUSY"),
+    isReadOnly: (error) => codeOf(error).startsWith("SQLITE_READONLY"),
+    isNotADatabase: (error) => codeOf(error) === "SQLITE_NOTADB",
+    path,
+    readOnly,
+    lockTimeoutMillis: options.lockTimeoutMillis ?? DEFAULT_SQLITE_LOCK_TIMEOUT_MILLIS,
     close: () => {
       for (const statement of statements.values()) statement.finalize();
       statements.clear();
       db.close(false);
     },
   };
+}
+
+/** The SQLite code name bun:sqlite puts on its errors (`SQLITE_BUSY`, …), or "". */
+function codeOf(error: unknown): string {
+  const code = error instanceof Error ? (error as Error & { code?: unknown }).code : undefined;
+  return typeof code === "string" ? code : "";
 }

@@ -5,6 +5,10 @@
  * @module
  */
 
+import { resolve } from "node:path";
+import { DatabaseLockedError } from "../../errors.ts";
+import { describeLockHolders } from "./lock_holders.ts";
+
 /** A value bound to a positional `?` parameter or read from a column. Integers stay below 2^53. */
 export type SqlValue = string | number | null;
 
@@ -25,12 +29,47 @@ export interface SqliteDriver {
   readonly inTransaction: boolean;
   /** True when `error` is SQLITE_BUSY (the database stayed locked past `busy_timeout`). */
   isBusy(error: unknown): boolean;
+  /** True when `error` is SQLITE_READONLY (a write to a read-only connection, file or folder). */
+  isReadOnly(error: unknown): boolean;
+  /** True when `error` is SQLITE_NOTADB (the file is not a SQLite database). */
+  isNotADatabase(error: unknown): boolean;
+  /** The path the connection was opened with. */
+  readonly path: string;
+  /** True when the connection was opened read-only. */
+  readonly readOnly: boolean;
+  /** How long {@linkcode retryWhileBusy} keeps trying an operation that finds the database locked, in ms. */
+  readonly lockTimeoutMillis: number;
   /** Closes the connection and its cached statements. */
   close(): void;
 }
 
-/** How many more times an operation that stayed busy past `busy_timeout` is tried. */
-export const BUSY_RETRY_LIMIT = 10;
+/** Options of a driver's open function. */
+export interface SqliteDriverOptions {
+  /** Open read-only: SQLite refuses every write. Default false (read-write, creating the file). */
+  readOnly?: boolean;
+  /**
+   * With `readOnly`: open the file as `immutable` (no locks, no `-shm`), for a database in a
+   * folder this process cannot write and that no connection has open. Default false.
+   */
+  immutable?: boolean;
+  /** The driver's {@linkcode SqliteDriver.lockTimeoutMillis}. Default {@linkcode DEFAULT_SQLITE_LOCK_TIMEOUT_MILLIS}. */
+  lockTimeoutMillis?: number;
+}
+
+/**
+ * The SQLite URI that opens `path` immutable (`file:///abs/path?immutable=1`): SQLite then takes
+ * no locks and creates no `-shm`, which a database in a read-only folder needs.
+ */
+export function immutableUri(path: string): string {
+  const escaped = resolve(path).replace(/[%?#]/g, (c) => `%${c.charCodeAt(0).toString(16)}`);
+  return `file://${escaped}?immutable=1`;
+}
+
+/**
+ * How long an operation waits in total for another connection's lock before it fails with
+ * {@linkcode DatabaseLockedError}, in ms.
+ */
+export const DEFAULT_SQLITE_LOCK_TIMEOUT_MILLIS = 5000;
 /** The first pause before trying a busy operation again, in ms; it doubles on each retry. */
 export const BUSY_RETRY_BASE_DELAY_MILLIS = 5;
 /** The longest pause between two tries of a busy operation, in ms. */
@@ -39,18 +78,23 @@ export const BUSY_RETRY_MAX_DELAY_MILLIS = 250;
 /**
  * Runs the synchronous `operation`, and when it fails with SQLITE_BUSY waits a little (doubling
  * from {@linkcode BUSY_RETRY_BASE_DELAY_MILLIS}, with jitter, without blocking the event loop) and
- * runs it again, up to {@linkcode BUSY_RETRY_LIMIT} more times. Other errors pass through at once.
+ * runs it again, until {@linkcode SqliteDriver.lockTimeoutMillis} have passed since the first
+ * try; then throws {@linkcode DatabaseLockedError}, naming the processes that hold the lock when
+ * the OS tells. Other errors pass through at once.
  */
 export async function retryWhileBusy<T>(driver: SqliteDriver, operation: () => T): Promise<T> {
+  const started = performance.now();
   for (let retry = 0;; retry++) {
     try {
       return operation();
     } catch (error) {
       if (!driver.isBusy(error)) throw error;
-      if (retry >= BUSY_RETRY_LIMIT) {
-        throw new Error(
-          `The SQLite database stayed locked after ${retry + 1} tries; another connection ` +
-            `holds its write lock for too long`,
+      const waited = performance.now() - started;
+      if (waited >= driver.lockTimeoutMillis) {
+        throw new DatabaseLockedError(
+          driver.path,
+          Math.round(waited),
+          describeLockHolders(driver.path),
           { cause: error },
         );
       }

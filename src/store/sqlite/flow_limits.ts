@@ -84,7 +84,7 @@ const TRIM_STARTS_SQL = `DELETE FROM flow_starts WHERE scope = ?1 AND name = ?2 
 const TRIM_EVERY_STARTS = 256;
 
 /**
- * params: now, ...queues, [JSON array of excluded names,] limit. Without name limits it reads
+ * params: now, minPriority, ...queues, [JSON array of excluded names,] limit. Without name limits it reads
  * neither the name nor a list of exclusions (each costs the pick about a fifth).
  */
 const pickLimitedSql = (() => {
@@ -96,7 +96,7 @@ const pickLimitedSql = (() => {
       built.set(
         key,
         sql = `SELECT seq, status, queue${byName ? ", name" : ""} FROM tasks
-          WHERE ${WAITING_PREDICATE} AND run_at <= ?
+          WHERE ${WAITING_PREDICATE} AND run_at <= ? AND priority >= ?
           AND queue IN (${Array.from({ length: queues }, () => "?").join(", ")})
           AND queue NOT IN (SELECT name FROM queues WHERE paused = 1)
           ${excluding ? "AND name NOT IN (SELECT value FROM json_each(?))" : ""}
@@ -171,11 +171,10 @@ export interface PickedRow {
 export function pickWithinLimits(
   db: SqliteDriver,
   limits: readonly FlowLimitStateRow[],
-  queues: readonly string[],
-  limit: number,
-  now: number,
+  request: { queues: readonly string[]; limit: number; now: number; minPriority: number },
   take: (rows: PickedRow[]) => void,
 ): { picked: PickedRow[]; heldBack: boolean; retryAt: number | null } {
+  const { queues, limit, now, minPriority } = request;
   const capacities = new Map<string, Capacity>();
   for (const row of limits) {
     let left = row.max_running === null ? Infinity : row.max_running - row.running;
@@ -212,8 +211,8 @@ export function pickWithinLimits(
     const candidates = db.all<PickedRow>(
       pickLimitedSql(openQueues.length, nameLimited, excluding),
       excluding
-        ? [now, ...openQueues, JSON.stringify([...excludedNames]), want]
-        : [now, ...openQueues, want],
+        ? [now, minPriority, ...openQueues, JSON.stringify([...excludedNames]), want]
+        : [now, minPriority, ...openQueues, want],
     );
     const round: PickedRow[] = [];
     for (const row of candidates) {

@@ -5,11 +5,26 @@
  */
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import type { SqliteDriver, SqlValue } from "./driver.ts";
+import {
+  DEFAULT_SQLITE_LOCK_TIMEOUT_MILLIS,
+  immutableUri,
+  type SqliteDriver,
+  type SqliteDriverOptions,
+  type SqlValue,
+} from "./driver.ts";
 
-/** Opens (creating if needed) the database file at `path`, or `":memory:"`, with `node:sqlite`. */
-export function openNodeSqliteDriver(path: string): SqliteDriver {
-  const db = new DatabaseSync(path);
+/**
+ * Opens the database file at `path`, or `":memory:"`, with `node:sqlite`: read-write, creating it
+ * if needed, unless `options.readOnly`.
+ */
+export function openNodeSqliteDriver(
+  path: string,
+  options: SqliteDriverOptions = {},
+): SqliteDriver {
+  const { readOnly = false, immutable = false } = options;
+  const db = !readOnly
+    ? new DatabaseSync(path)
+    : new DatabaseSync(immutable ? immutableUri(path) : path, { readOnly: true });
   const statements = new Map<string, StatementSync>();
   const prepare = (sql: string): StatementSync => {
     let statement = statements.get(sql);
@@ -34,15 +49,27 @@ export function openNodeSqliteDriver(path: string): SqliteDriver {
     },
     // node:sqlite reports every SQLite failure as ERR_SQLITE_ERROR; newer versions add `errcode`
     // (5 is SQLITE_BUSY, extended codes keep it in the low byte), older ones only the message.
-    isBusy: (error) => {
-      if (!(error instanceof Error)) return false;
-      const errcode = (error as { errcode?: unknown }).errcode;
-      if (typeof errcode === "number") return (errcode & 0xff) === 5;
-      return error.message.startsWith("database is locked");
-    },
+    isBusy: (error) => hasCode(error, 5, "database is locked"),
+    isReadOnly: (error) => hasCode(error, 8, "attempt to write a readonly database"),
+    isNotADatabase: (error) => hasCode(error, 26, "file is not a database"),
+    path,
+    readOnly,
+    lockTimeoutMillis: options.lockTimeoutMillis ?? DEFAULT_SQLITE_LOCK_TIMEOUT_MILLIS,
     close: () => {
       statements.clear();
       if (db.isOpen) db.close();
     },
   };
+}
+
+/**
+ * True when `error` has the primary SQLite result code `code`. node:sqlite reports every SQLite
+ * failure as ERR_SQLITE_ERROR; some errors carry `errcode` (extended codes keep the primary one in
+ * the low byte), others only the message, which starts with SQLite's text for the code.
+ */
+function hasCode(error: unknown, code: number, message: string): boolean {
+  if (!(error instanceof Error)) return false;
+  const errcode = (error as { errcode?: unknown }).errcode;
+  if (typeof errcode === "number") return (errcode & 0xff) === code;
+  return error.message.startsWith(message);
 }

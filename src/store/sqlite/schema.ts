@@ -6,8 +6,9 @@
  * @module
  */
 
-import { SchemaVersionError } from "../../errors.ts";
+import { ReadOnlyDatabaseError, SchemaVersionError } from "../../errors.ts";
 import { immediateTransaction, retryWhileBusy, type SqliteDriver } from "./driver.ts";
+import { checkOwnership, markOurs, referenceSchemas } from "./ownership.ts";
 
 /**
  * The condition of a waiting (claimable) task, exactly as the partial claim index states it; a
@@ -211,23 +212,37 @@ export function readSchemaVersion(driver: SqliteDriver): number {
 /**
  * Applies the missing migration steps, each in its own `BEGIN IMMEDIATE` transaction that
  * re-reads the version first, so processes migrating one file at the same time apply each step
- * once. Idempotent. Throws {@linkcode SchemaVersionError} when the database is newer than
- * {@linkcode SCHEMA_VERSION}.
+ * once. The first transaction also checks, under the write lock, that the database is ours
+ * ({@linkcode checkOwnership}) and marks it ({@linkcode markOurs}); a database of ours from before
+ * the mark is marked even when its schema is current. Idempotent. Throws
+ * {@linkcode SchemaVersionError} when the database is newer than {@linkcode SCHEMA_VERSION},
+ * `ForeignDatabaseError` when it is not ours, `ReadOnlyDatabaseError` on a read-only connection.
  */
 export async function migrate(driver: SqliteDriver): Promise<void> {
+  if (driver.readOnly) {
+    throw new ReadOnlyDatabaseError(
+      driver.path,
+      "it was opened read-only, so it cannot be migrated",
+    );
+  }
+  const references = await referenceSchemas(MIGRATIONS);
   const refuseNewer = (found: number) => {
     if (found > SCHEMA_VERSION) throw new SchemaVersionError(found, SCHEMA_VERSION);
     return found;
   };
   let version = refuseNewer(await retryWhileBusy(driver, () => readSchemaVersion(driver)));
-  while (version < SCHEMA_VERSION) {
+  let marked = await retryWhileBusy(driver, () => checkOwnership(driver, references)) === "ours";
+  while (version < SCHEMA_VERSION || !marked) {
     version = await retryWhileBusy(driver, () =>
       immediateTransaction(driver, () => {
+        const ownership = checkOwnership(driver, references);
         const found = refuseNewer(readSchemaVersion(driver));
+        if (ownership !== "ours") markOurs(driver);
         if (found >= SCHEMA_VERSION) return found;
         driver.exec(MIGRATIONS[found]!);
         driver.exec(`PRAGMA user_version = ${found + 1}`);
         return found + 1;
       }));
+    marked = true;
   }
 }

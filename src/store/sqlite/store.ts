@@ -5,7 +5,6 @@
  */
 
 import { hostname } from "node:os";
-import { SchemaVersionError } from "../../errors.ts";
 import type { JsonValue } from "../../json.ts";
 import {
   PRIORITY_RANK,
@@ -46,6 +45,7 @@ import {
   type SlotRecord,
   type SlotRequest,
   type SlotResult,
+  type StartMark,
   type StoreEvent,
   type TaskFilter,
   type TaskPage,
@@ -54,12 +54,13 @@ import {
   type WorkerInfo,
 } from "../store.ts";
 import {
+  DEFAULT_SQLITE_LOCK_TIMEOUT_MILLIS,
   immediateTransaction,
   retryWhileBusy,
   type SqliteDriver,
   type SqlValue,
 } from "./driver.ts";
-import { openSqliteDriver } from "./open.ts";
+import { openTaskDatabase } from "./connect.ts";
 import { GroupCommit } from "../_group_commit.ts";
 import { DataVersionNotifier } from "./notifier.ts";
 import {
@@ -114,11 +115,23 @@ export interface SqliteStoreOptions {
   durability?: SqliteDurability;
   /**
    * How long one statement waits for another connection's write lock before SQLite reports the
-   * database busy (`PRAGMA busy_timeout`), in ms. The wait blocks the thread; a write still busy
-   * after it is retried a few times with asynchronous pauses. Default
-   * {@linkcode DEFAULT_SQLITE_BUSY_TIMEOUT_MILLIS} (5000).
+   * database busy (`PRAGMA busy_timeout`), in ms; at most `lockTimeoutMillis`. The wait blocks
+   * the thread; an operation still busy after it is retried with asynchronous pauses until
+   * `lockTimeoutMillis`. Default {@linkcode DEFAULT_SQLITE_BUSY_TIMEOUT_MILLIS} (5000).
    */
   busyTimeoutMillis?: number;
+  /**
+   * How long an operation (opening included) waits in total for a lock another connection holds
+   * before it fails with `DatabaseLockedError`, which names the processes holding it when the OS
+   * tells (Linux). Default {@linkcode DEFAULT_SQLITE_LOCK_TIMEOUT_MILLIS} (5000).
+   */
+  lockTimeoutMillis?: number;
+  /**
+   * Open an existing database read-only: nothing is written (no migration, no journal mode), a
+   * read-only file or folder is fine, and every write fails with `ReadOnlyDatabaseError`. A
+   * database with an older schema is refused with `MigrationNeededError`. Default false.
+   */
+  readOnly?: boolean;
   /**
    * While anyone listens (a running worker, a `waitFor`), how often to check whether another
    * process committed (`PRAGMA data_version`), in ms; a change wakes listeners with a `changed`
@@ -132,6 +145,8 @@ export interface SqliteStoreOptions {
 export const DEFAULT_SQLITE_DURABILITY: SqliteDurability = "normal";
 /** The default {@linkcode SqliteStoreOptions.busyTimeoutMillis}. */
 export const DEFAULT_SQLITE_BUSY_TIMEOUT_MILLIS = 5000;
+/** The default {@linkcode SqliteStoreOptions.lockTimeoutMillis}. */
+export { DEFAULT_SQLITE_LOCK_TIMEOUT_MILLIS } from "./driver.ts";
 /** The default {@linkcode SqliteStoreOptions.watchIntervalMillis}. */
 export const DEFAULT_SQLITE_WATCH_INTERVAL_MILLIS = 10;
 
@@ -206,18 +221,22 @@ const GET_SQL = "SELECT * FROM tasks WHERE id = ?";
 
 // The claim picks rows first (their status before the claim feeds the counters), then takes
 // them by seq. Paused queues are skipped here, so every process honours a pause at its next claim.
-// params: now (due), ...queues, limit
+// params: now (due), minPriority, ...queues, limit
 const pickSql = sqlByKey((queues: number) =>
-  `SELECT seq, status FROM tasks WHERE ${WAITING_PREDICATE} AND run_at <= ?
+  `SELECT seq, status FROM tasks WHERE ${WAITING_PREDICATE} AND run_at <= ? AND priority >= ?
     AND queue IN (${placeholders(queues)})
     AND queue NOT IN (SELECT name FROM queues WHERE paused = 1)
     ORDER BY priority DESC, run_at, seq LIMIT ?`
 );
-// params: workerId, leaseExpiresAt, now (started_at), JSON array of seqs
+// Claimed is not started: a start mark sets started_at when the task runs.
+// params: workerId, leaseExpiresAt, JSON array of seqs
 const TAKE_SQL = `UPDATE tasks SET status = 'PROCESSING', attempts = attempts + 1,
     attempt_token = lower(hex(randomblob(16))), worker_id = ?, lease_expires_at = ?,
-    started_at = ?
+    started_at = NULL
   WHERE seq IN (SELECT value FROM json_each(?)) RETURNING *`;
+// params: at, id, token
+const MARK_STARTED_SQL =
+  "UPDATE tasks SET started_at = ? WHERE id = ? AND attempt_token = ? AND status = 'PROCESSING'";
 
 /** Applies only while the outcome's claim still holds the task. */
 const FENCE = "WHERE id = ? AND attempt_token = ? AND status = 'PROCESSING' RETURNING *";
@@ -456,7 +475,13 @@ function resolveOptions(options: SqliteStoreOptions): Required<SqliteStoreOption
   if (typeof options !== "object" || options === null) {
     throw new TypeError(`SQLite store options must be an object, got ${String(options)}`);
   }
-  const known = ["durability", "busyTimeoutMillis", "watchIntervalMillis"];
+  const known = [
+    "durability",
+    "busyTimeoutMillis",
+    "lockTimeoutMillis",
+    "readOnly",
+    "watchIntervalMillis",
+  ];
   for (const key of Object.keys(options)) {
     if (!known.includes(key)) {
       throw new TypeError(
@@ -470,16 +495,21 @@ function resolveOptions(options: SqliteStoreOptions): Required<SqliteStoreOption
       `durability must be "normal" or "full", got ${JSON.stringify(durability)}`,
     );
   }
-  const busyTimeoutMillis = options.busyTimeoutMillis ?? DEFAULT_SQLITE_BUSY_TIMEOUT_MILLIS;
-  if (typeof busyTimeoutMillis !== "number") {
-    throw new TypeError(`busyTimeoutMillis must be a number, got ${String(busyTimeoutMillis)}`);
-  }
-  if (
-    !Number.isInteger(busyTimeoutMillis) || busyTimeoutMillis < 0 || busyTimeoutMillis > 2 ** 31 - 1
-  ) {
-    throw new RangeError(
-      `busyTimeoutMillis must be an integer from 0 to ${2 ** 31 - 1}, got ${busyTimeoutMillis}`,
-    );
+  const millis = (name: keyof SqliteStoreOptions, fallback: number): number => {
+    const value = options[name] ?? fallback;
+    if (typeof value !== "number") {
+      throw new TypeError(`${name} must be a number, got ${String(value)}`);
+    }
+    if (!Number.isInteger(value) || value < 0 || value > 2 ** 31 - 1) {
+      throw new RangeError(`${name} must be an integer from 0 to ${2 ** 31 - 1}, got ${value}`);
+    }
+    return value;
+  };
+  const busyTimeoutMillis = millis("busyTimeoutMillis", DEFAULT_SQLITE_BUSY_TIMEOUT_MILLIS);
+  const lockTimeoutMillis = millis("lockTimeoutMillis", DEFAULT_SQLITE_LOCK_TIMEOUT_MILLIS);
+  const readOnly = options.readOnly ?? false;
+  if (typeof readOnly !== "boolean") {
+    throw new TypeError(`readOnly must be a boolean, got ${String(readOnly)}`);
   }
   const watchIntervalMillis = options.watchIntervalMillis ?? DEFAULT_SQLITE_WATCH_INTERVAL_MILLIS;
   if (
@@ -490,7 +520,7 @@ function resolveOptions(options: SqliteStoreOptions): Required<SqliteStoreOption
       `watchIntervalMillis must be an integer >= 0, got ${String(watchIntervalMillis)}`,
     );
   }
-  return { durability, busyTimeoutMillis, watchIntervalMillis };
+  return { durability, busyTimeoutMillis, lockTimeoutMillis, readOnly, watchIntervalMillis };
 }
 
 /**
@@ -543,28 +573,18 @@ export class SqliteTaskStore implements TaskStore {
 
   /**
    * Opens (creating if needed) the database at `path` (or `":memory:"`), sets WAL mode and the
-   * pragmas the options ask for, and migrates the schema. Throws a `TypeError`/`RangeError` for a
-   * bad option, an `Error` naming the path when the file cannot be opened, and
-   * `SchemaVersionError` when the file was written by a newer aether-tasks.
+   * pragmas the options ask for, and migrates the schema; with `readOnly`, opens an existing
+   * database without writing anything. A file that is not an aether-tasks database is refused
+   * unchanged. Throws a `TypeError`/`RangeError` for a bad option, `ForeignDatabaseError` for a
+   * file that is not ours, `ReadOnlyDatabaseError` when a writable open finds the file or its
+   * folder read-only, `MigrationNeededError` when a read-only open finds an older schema,
+   * `SchemaVersionError` when the file was written by a newer aether-tasks,
+   * `DatabaseLockedError` when another connection holds a lock past `lockTimeoutMillis`, and an
+   * `Error` naming the path when the file cannot be opened.
    */
   static async open(path: string, options: SqliteStoreOptions = {}): Promise<SqliteTaskStore> {
-    const { durability, busyTimeoutMillis, watchIntervalMillis } = resolveOptions(options);
-    const driver = await openSqliteDriver(path);
-    try {
-      // The busy timeout first, so the other pragmas wait for a lock instead of failing.
-      driver.exec(`PRAGMA busy_timeout = ${busyTimeoutMillis}`);
-      await retryWhileBusy(driver, () => {
-        driver.exec("PRAGMA journal_mode = WAL");
-        driver.exec(`PRAGMA synchronous = ${durability === "full" ? "FULL" : "NORMAL"}`);
-        driver.exec("PRAGMA foreign_keys = ON");
-      });
-      await migrate(driver);
-    } catch (error) {
-      driver.close();
-      if (error instanceof SchemaVersionError) throw error;
-      const reason = error instanceof Error ? error.message : String(error);
-      throw new Error(`Cannot open the SQLite database "${path}": ${reason}`, { cause: error });
-    }
+    const { watchIntervalMillis, ...database } = resolveOptions(options);
+    const driver = await openTaskDatabase(path, database);
     return new SqliteTaskStore(driver, watchIntervalMillis);
   }
 
@@ -664,9 +684,13 @@ export class SqliteTaskStore implements TaskStore {
     return rows.sort(byClaimOrder).map(rowToRecord);
   }
 
-  async finish(outcomes: readonly Outcome[]): Promise<(TaskRecord | null)[]> {
-    if (outcomes.length === 0) return [];
+  async finish(
+    outcomes: readonly Outcome[],
+    started: readonly StartMark[] = [],
+  ): Promise<(TaskRecord | null)[]> {
+    if (outcomes.length === 0 && started.length === 0) return [];
     const rows = await this.#write((db) => {
+      markStarted(db, started);
       const tally = new Tally();
       const finished = outcomes.map((outcome) => finishOne(db, outcome, tally));
       tally.apply(db);
@@ -678,8 +702,10 @@ export class SqliteTaskStore implements TaskStore {
   async finishAndClaim(
     outcomes: readonly Outcome[],
     request: ClaimRequest,
+    started: readonly StartMark[] = [],
   ): Promise<{ finished: (TaskRecord | null)[]; claimed: TaskRecord[] }> {
     const [finishedRows, claimedRows] = await this.#write((db) => {
+      markStarted(db, started);
       const tally = new Tally();
       const done = [
         outcomes.map((outcome) => finishOne(db, outcome, tally)),
@@ -1209,7 +1235,6 @@ function claimRows(db: SqliteDriver, request: ClaimRequest, tally: Tally): TaskR
     const rows = db.all<TaskRow>(TAKE_SQL, [
       workerId,
       now + leaseMillis,
-      now,
       JSON.stringify(picked.map((row) => row.seq)),
     ]);
     const before = new Map(picked.map((row) => [row.seq, row.status]));
@@ -1226,15 +1251,18 @@ function claimRows(db: SqliteDriver, request: ClaimRequest, tally: Tally): TaskR
     const { heldBack, retryAt } = pickWithinLimits(
       db,
       limits,
-      queues,
-      limit,
-      now,
+      { queues, limit, now, minPriority: request.minPriority ?? 0 },
       (rows) => taken.push(...take(rows as unknown as StatusRow[])),
     );
     if (heldBack) request.onHeldBack?.(retryAt);
     return taken;
   }
-  const picked = db.all<StatusRow>(pickSql(queues.length), [now, ...queues, limit]);
+  const picked = db.all<StatusRow>(pickSql(queues.length), [
+    now,
+    request.minPriority ?? 0,
+    ...queues,
+    limit,
+  ]);
   if (picked.length === 0) return [];
   return take(picked);
 }
@@ -1299,8 +1327,16 @@ function uniqueStateBits(statuses: readonly TaskStatus[]): number {
   return bits;
 }
 
+/** Records start marks inside a write's transaction (stale ones change nothing). */
+function markStarted(db: SqliteDriver, started: readonly StartMark[]): void {
+  for (const { id, token, at } of started) db.run(MARK_STARTED_SQL, [at, id, token]);
+}
+
 /** Applies one outcome inside `finish`'s transaction; the updated row, or undefined if stale. */
 function finishOne(db: SqliteDriver, outcome: Outcome, tally: Tally): TaskRow | undefined {
+  if (outcome.startedAt !== undefined) {
+    db.run(MARK_STARTED_SQL, [outcome.startedAt, outcome.id, outcome.token]);
+  }
   const row = applyOutcome(db, outcome);
   if (row) {
     tally.move(row.queue, "PROCESSING", row.status);
