@@ -32,7 +32,9 @@ async function readmeExample(): Promise<string> {
 async function installPackage(dir: string, how: "tarball" | "link"): Promise<void> {
   const modules = join(dir, "node_modules");
   await mkdir(modules);
-  await symlink(join(ROOT, "node_modules/valibot"), join(modules, "valibot"));
+  for (const dependency of ["valibot", "croner"]) {
+    await symlink(join(ROOT, "node_modules", dependency), join(modules, dependency));
+  }
   if (how === "link") {
     await symlink(ROOT, join(modules, "aether-tasks"));
     return;

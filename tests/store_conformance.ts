@@ -908,7 +908,20 @@ export function storeConformance(
       assert.equal((await at(T0 + 1000)).length, 3);
       // A claim with an older clock still counts starts a newer clock committed.
       assert.equal((await at(T0 + 900)).length, 0);
-      assert.equal((await startsOf()).length, 6);
+      const started = await startsOf();
+      assert.equal(started.length, 6);
+      // The start the limit counted is the task's start time; a later start mark keeps it.
+      assert.deepEqual(started.map((t) => t.startedAt).sort(), [
+        T0,
+        T0,
+        T0,
+        T0 + 1000,
+        T0 + 1000,
+        T0 + 1000,
+      ]);
+      const one = started[0]!;
+      await store.finish([], [{ id: one.id, token: one.attemptToken!, at: one.startedAt! + 77 }]);
+      assert.equal((await store.get(one.id))?.startedAt, one.startedAt);
     });
 
     it("limits by task name hold across queues; other names and queues are not held", async () => {

@@ -202,7 +202,8 @@ export class InMemoryTaskStore implements TaskStore {
       if (!best || best.entry.rank < (request.minPriority ?? 0)) break;
       best.index.ready.pop();
       const row = best.entry.row;
-      if (capacity && !capacity.take(row.task)) {
+      const taken = capacity ? capacity.take(row.task) : "plain";
+      if (!taken) {
         held.push(best);
         continue;
       }
@@ -213,7 +214,8 @@ export class InMemoryTaskStore implements TaskStore {
       task.attemptToken = crypto.randomUUID();
       task.workerId = request.workerId;
       task.leaseExpiresAt = request.now + request.leaseMillis;
-      task.startedAt = null;
+      // A rate limit counts this start now: that is its start time (a later mark keeps it).
+      task.startedAt = taken === "rated" ? request.now : null;
       this.#countRunning(task, 1);
       claimed.push(copyTask(task));
     }
@@ -226,7 +228,10 @@ export class InMemoryTaskStore implements TaskStore {
   #capacity(request: ClaimRequest) {
     const { now } = request;
     const running = this.#running;
-    const left = new Map<string, { left: number; freesAt: number | null; started: number }>();
+    const left = new Map<
+      string,
+      { left: number; freesAt: number | null; started: number; rated: boolean }
+    >();
     for (const [key, limit] of this.#limits) {
       let n = limit.maxRunning === null ? Infinity : limit.maxRunning - (running.get(key) ?? 0);
       let freesAt: number | null = null;
@@ -240,19 +245,22 @@ export class InMemoryTaskStore implements TaskStore {
           freesAt = oldest === undefined ? null : oldest + perMillis;
         }
       }
-      left.set(key, { left: Math.max(0, n), freesAt, started: 0 });
+      left.set(key, { left: Math.max(0, n), freesAt, started: 0, rated: limit.rateLimit !== null });
     }
     return {
-      take: (task: TaskRecord): boolean => {
+      /** False when a limit holds the task back; "rated" when a rate limit counts its start. */
+      take: (task: TaskRecord): false | "plain" | "rated" => {
         const scopes = [left.get(`queue\0${task.queue}`), left.get(`task\0${task.name}`)];
         if (scopes.some((c) => c !== undefined && c.left <= 0)) return false;
+        let rated = false;
         for (const c of scopes) {
           if (c) {
             c.left--;
             c.started++;
+            rated ||= c.rated;
           }
         }
-        return true;
+        return rated ? "rated" : "plain";
       },
       done: (request: ClaimRequest) => {
         let heldBack = false;
@@ -284,13 +292,13 @@ export class InMemoryTaskStore implements TaskStore {
   ): Promise<(TaskRecord | null)[]> {
     for (const mark of started) {
       const task = this.#held(mark.id, mark.token);
-      if (task) task.startedAt = mark.at;
+      if (task) this.#markStarted(task, mark.at);
     }
     const applied: string[] = [];
     const results = outcomes.map((outcome) => {
       const task = this.#held(outcome.id, outcome.token);
       if (!task) return null;
-      if (outcome.startedAt !== undefined) task.startedAt = outcome.startedAt;
+      if (outcome.startedAt !== undefined) this.#markStarted(task, outcome.startedAt);
       applyOutcome(task, outcome);
       this.#countRunning(task, -1);
       this.#countHistory(task.status, outcome.now);
@@ -670,6 +678,14 @@ export class InMemoryTaskStore implements TaskStore {
     return task && task.status === TaskStatus.PROCESSING && task.attemptToken === token
       ? task
       : undefined;
+  }
+
+  /** A start mark; a start a rate limit counted at claim keeps its time (see `FlowLimit`). */
+  #markStarted(task: TaskRecord, at: number): void {
+    const rated = (scope: string, name: string) =>
+      this.#limits.get(`${scope}\0${name}`)?.rateLimit != null;
+    if (task.startedAt !== null && (rated("queue", task.queue) || rated("task", task.name))) return;
+    task.startedAt = at;
   }
 
   #countRunning(task: TaskRecord, n: number): void {

@@ -102,7 +102,9 @@ export interface FlowLimits {
  * - fewer than `rateLimit.limit` starts of that queue (name) have a start time later than
  *   `now - perMillis` (later in any process's clock, so a claim with an older `now` still counts
  *   starts committed with a newer one): in any window of `perMillis` at most `limit` starts.
- * Queues and names without a limit cost claims nothing extra.
+ * A claim that a rate limit counts sets the task's `startedAt` to the claim's `now` (a later
+ * {@linkcode StartMark} keeps it), so the store's start times obey the limit exactly. Queues and
+ * names without a limit cost claims nothing extra.
  */
 export interface FlowLimit extends FlowLimits {
   scope: "queue" | "task";

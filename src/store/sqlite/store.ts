@@ -235,8 +235,17 @@ const TAKE_SQL = `UPDATE tasks SET status = 'PROCESSING', attempts = attempts + 
     started_at = NULL
   WHERE seq IN (SELECT value FROM json_each(?)) RETURNING *`;
 // params: at, id, token
-const MARK_STARTED_SQL =
-  "UPDATE tasks SET started_at = ? WHERE id = ? AND attempt_token = ? AND status = 'PROCESSING'";
+// A claim of a rate-limited queue or name sets started_at to the time the limit counted (see
+// FlowLimit), and a mark keeps it; otherwise the mark sets it. (flow_limits is tiny, nearly
+// always empty.)
+const MARK_STARTED_SQL = `UPDATE tasks SET started_at = iif(started_at IS NOT NULL AND EXISTS
+    (SELECT 1 FROM flow_limits l WHERE l.rate_limit IS NOT NULL
+      AND ((l.scope = 'queue' AND l.name = tasks.queue) OR (l.scope = 'task' AND l.name = tasks.name))),
+    started_at, ?)
+  WHERE id = ? AND attempt_token = ? AND status = 'PROCESSING'`;
+// params: now, JSON array of ids
+const LIMITED_STARTED_SQL =
+  "UPDATE tasks SET started_at = ? WHERE id IN (SELECT value FROM json_each(?)) RETURNING *";
 
 /** Applies only while the outcome's claim still holds the task. */
 const FENCE = "WHERE id = ? AND attempt_token = ? AND status = 'PROCESSING' RETURNING *";
@@ -1255,7 +1264,17 @@ function claimRows(db: SqliteDriver, request: ClaimRequest, tally: Tally): TaskR
       (rows) => taken.push(...take(rows as unknown as StatusRow[])),
     );
     if (heldBack) request.onHeldBack?.(retryAt);
-    return taken;
+    const rated = limits.filter((row) => row.rate_limit !== null);
+    const counted = taken.filter((row) =>
+      rated.some((r) => r.name === (r.scope === "queue" ? row.queue : row.name))
+    );
+    if (counted.length === 0) return taken;
+    // The start the rate limit counted is the task's start time (a later mark keeps it).
+    const stamped = new Map(
+      db.all<TaskRow>(LIMITED_STARTED_SQL, [now, JSON.stringify(counted.map((row) => row.id))])
+        .map((row) => [row.seq, row]),
+    );
+    return taken.map((row) => stamped.get(row.seq) ?? row);
   }
   const picked = db.all<StatusRow>(pickSql(queues.length), [
     now,
