@@ -63,9 +63,9 @@ export const LIMITS_STATE_SQL = `SELECT l.*,
     ELSE (SELECT count(*) FROM tasks INDEXED BY tasks_lease
       WHERE status = 'PROCESSING' AND name = l.name) END AS running,
   (SELECT at FROM flow_starts s WHERE s.scope = l.scope AND s.name = l.name
-    ORDER BY s.cum DESC LIMIT 1) AS last_at,
+    ORDER BY s.at DESC, s.cum DESC LIMIT 1) AS last_at,
   (SELECT cum FROM flow_starts s WHERE s.scope = l.scope AND s.name = l.name
-    ORDER BY s.cum DESC LIMIT 1) AS last_cum,
+    ORDER BY s.at DESC, s.cum DESC LIMIT 1) AS last_cum,
   CASE WHEN l.rate_per_millis IS NULL THEN NULL ELSE (SELECT cum FROM flow_starts s
     WHERE s.scope = l.scope AND s.name = l.name AND s.at <= ?1 - l.rate_per_millis
     ORDER BY s.at DESC, s.cum DESC LIMIT 1) END AS before_cum
@@ -73,9 +73,8 @@ export const LIMITS_STATE_SQL = `SELECT l.*,
 // The oldest start inside the window: when it leaves, a start frees. params: scope, name, start
 const OLDEST_IN_WINDOW_SQL = `SELECT at FROM flow_starts WHERE scope = ? AND name = ? AND at > ?
   ORDER BY at, cum LIMIT 1`;
-// params: JSON array of [scope, name, at, cum]
-const LOG_STARTS_SQL = `INSERT INTO flow_starts (scope, name, at, cum)
-  SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?)`;
+// params: scope, name, at, cum
+const LOG_START_SQL = "INSERT INTO flow_starts (scope, name, at, cum) VALUES (?, ?, ?, ?)";
 // Deletes rows before the cut-off but keeps the newest of them, the base later counts need.
 // params: scope, name, cut-off
 const TRIM_STARTS_SQL = `DELETE FROM flow_starts WHERE scope = ?1 AND name = ?2 AND at <= ?3
@@ -172,7 +171,7 @@ export function pickWithinLimits(
   db: SqliteDriver,
   limits: readonly FlowLimitStateRow[],
   request: { queues: readonly string[]; limit: number; now: number; minPriority: number },
-  take: (rows: PickedRow[]) => void,
+  take: (rows: PickedRow[], rated: boolean) => void,
 ): { picked: PickedRow[]; heldBack: boolean; retryAt: number | null } {
   const { queues, limit, now, minPriority } = request;
   const capacities = new Map<string, Capacity>();
@@ -215,6 +214,8 @@ export function pickWithinLimits(
         : [now, minPriority, ...openQueues, want],
     );
     const round: PickedRow[] = [];
+    // Tasks whose start a rate limit counts get that time as their start (see FlowLimit).
+    const rated: PickedRow[] = [], plain: PickedRow[] = [];
     for (const row of candidates) {
       const byQueue = capacityOf("queue", row.queue);
       const byName = capacityOf("task", row.name);
@@ -223,8 +224,11 @@ export function pickWithinLimits(
       if (byName) byName.left--;
       if (byName?.left === 0) excludedNames.add(row.name);
       round.push(row);
+      const counted = byQueue?.row.rate_limit != null || byName?.row.rate_limit != null;
+      (counted ? rated : plain).push(row);
     }
-    if (round.length > 0) take(round);
+    if (rated.length > 0) take(rated, true);
+    if (plain.length > 0) take(plain, false);
     picked.push(...round);
     // Fewer candidates than wanted: nothing more is due. All taken: done or next round.
     if (candidates.length < want || round.length === candidates.length) {
@@ -236,7 +240,6 @@ export function pickWithinLimits(
 
   let heldBack = false;
   let retryAt: number | null = null;
-  const logged: [string, string, number, number][] = [];
   for (const c of capacities.values()) {
     const { scope, name, rate_limit, rate_per_millis } = c.row;
     const mine = picked.filter((row) => (scope === "queue" ? row.queue : row.name) === name);
@@ -245,7 +248,7 @@ export function pickWithinLimits(
       const at = Math.max(now, c.last?.at ?? now);
       const before = c.last?.cum ?? 0;
       const cum = before + mine.length;
-      logged.push([scope, name, at, cum]);
+      db.run(LOG_START_SQL, [scope, name, at, cum]);
       if (Math.floor(cum / TRIM_EVERY_STARTS) > Math.floor(before / TRIM_EVERY_STARTS)) {
         db.run(TRIM_STARTS_SQL, [scope, name, now - rate_per_millis - STARTS_KEEP_MARGIN_MILLIS]);
       }
@@ -257,6 +260,5 @@ export function pickWithinLimits(
       if (frees !== null && (retryAt === null || frees < retryAt)) retryAt = frees;
     }
   }
-  if (logged.length > 0) db.run(LOG_STARTS_SQL, [JSON.stringify(logged)]);
   return { picked, heldBack, retryAt };
 }

@@ -147,7 +147,8 @@ export const MIGRATIONS: readonly string[] = [
   // stored then (tasks without a key, nearly all, stay out of it: inserts pay one test).
   // `flow_starts` logs the starts of rate-limited queues and names, one row per claim: `at` (never
   // below the previous row's, so it is monotonic) and `cum`, the starts so far; the starts of a
-  // sliding window are then two index seeks, however high the rate. A slot's ledger row is written in the same transaction as
+  // sliding window are then two seeks of its one B-tree (`at` and `cum` grow together), however
+  // high the rate. A slot's ledger row is written in the same transaction as
   // the task it enqueues; the primary key makes two schedulers racing for it fire it once.
   `
   ALTER TABLE tasks ADD COLUMN unique_key TEXT;
@@ -169,9 +170,8 @@ export const MIGRATIONS: readonly string[] = [
     name TEXT NOT NULL,
     at INTEGER NOT NULL,
     cum INTEGER NOT NULL,
-    PRIMARY KEY (scope, name, cum)
+    PRIMARY KEY (scope, name, at, cum)
   ) WITHOUT ROWID;
-  CREATE INDEX flow_starts_at ON flow_starts (scope, name, at, cum);
   CREATE TABLE schedules (
     id TEXT PRIMARY KEY,
     task TEXT NOT NULL,

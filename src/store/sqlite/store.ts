@@ -234,6 +234,12 @@ const TAKE_SQL = `UPDATE tasks SET status = 'PROCESSING', attempts = attempts + 
     attempt_token = lower(hex(randomblob(16))), worker_id = ?, lease_expires_at = ?,
     started_at = NULL
   WHERE seq IN (SELECT value FROM json_each(?)) RETURNING *`;
+// The same for tasks whose start a rate limit counts: started_at is that time (see FlowLimit).
+// params: workerId, leaseExpiresAt, now, JSON array of seqs
+const TAKE_RATED_SQL = `UPDATE tasks SET status = 'PROCESSING', attempts = attempts + 1,
+    attempt_token = lower(hex(randomblob(16))), worker_id = ?, lease_expires_at = ?,
+    started_at = ?
+  WHERE seq IN (SELECT value FROM json_each(?)) RETURNING *`;
 // params: at, id, token
 // A claim of a rate-limited queue or name sets started_at to the time the limit counted (see
 // FlowLimit), and a mark keeps it; otherwise the mark sets it. (flow_limits is tiny, nearly
@@ -243,9 +249,6 @@ const MARK_STARTED_SQL = `UPDATE tasks SET started_at = iif(started_at IS NOT NU
       AND ((l.scope = 'queue' AND l.name = tasks.queue) OR (l.scope = 'task' AND l.name = tasks.name))),
     started_at, ?)
   WHERE id = ? AND attempt_token = ? AND status = 'PROCESSING'`;
-// params: now, JSON array of ids
-const LIMITED_STARTED_SQL =
-  "UPDATE tasks SET started_at = ? WHERE id IN (SELECT value FROM json_each(?)) RETURNING *";
 
 /** Applies only while the outcome's claim still holds the task. */
 const FENCE = "WHERE id = ? AND attempt_token = ? AND status = 'PROCESSING' RETURNING *";
@@ -1240,12 +1243,11 @@ function filterParams(filter: TaskFilter): [number, SqlValue[]] {
 function claimRows(db: SqliteDriver, request: ClaimRequest, tally: Tally): TaskRow[] {
   const { workerId, queues, limit, now, leaseMillis } = request;
   if (limit <= 0 || queues.length === 0) return [];
-  const take = (picked: readonly StatusRow[]) => {
-    const rows = db.all<TaskRow>(TAKE_SQL, [
-      workerId,
-      now + leaseMillis,
-      JSON.stringify(picked.map((row) => row.seq)),
-    ]);
+  const take = (picked: readonly StatusRow[], rated = false) => {
+    const seqs = JSON.stringify(picked.map((row) => row.seq));
+    const rows = rated
+      ? db.all<TaskRow>(TAKE_RATED_SQL, [workerId, now + leaseMillis, now, seqs])
+      : db.all<TaskRow>(TAKE_SQL, [workerId, now + leaseMillis, seqs]);
     const before = new Map(picked.map((row) => [row.seq, row.status]));
     for (const row of rows) tally.move(row.queue, before.get(row.seq)!, "PROCESSING");
     return rows;
@@ -1261,20 +1263,10 @@ function claimRows(db: SqliteDriver, request: ClaimRequest, tally: Tally): TaskR
       db,
       limits,
       { queues, limit, now, minPriority: request.minPriority ?? 0 },
-      (rows) => taken.push(...take(rows as unknown as StatusRow[])),
+      (rows, rated) => taken.push(...take(rows as unknown as StatusRow[], rated)),
     );
     if (heldBack) request.onHeldBack?.(retryAt);
-    const rated = limits.filter((row) => row.rate_limit !== null);
-    const counted = taken.filter((row) =>
-      rated.some((r) => r.name === (r.scope === "queue" ? row.queue : row.name))
-    );
-    if (counted.length === 0) return taken;
-    // The start the rate limit counted is the task's start time (a later mark keeps it).
-    const stamped = new Map(
-      db.all<TaskRow>(LIMITED_STARTED_SQL, [now, JSON.stringify(counted.map((row) => row.id))])
-        .map((row) => [row.seq, row]),
-    );
-    return taken.map((row) => stamped.get(row.seq) ?? row);
+    return taken;
   }
   const picked = db.all<StatusRow>(pickSql(queues.length), [
     now,
