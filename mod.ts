@@ -101,13 +101,26 @@ export {
   type TaskOptions,
   TaskRegistry,
 } from "./src/registry.ts";
-export { LeaseRescuer } from "./src/rescuer.ts";
+export { LeaseRescuer, RESCUE_BATCH } from "./src/rescuer.ts";
+export {
+  DEFAULT_LEADER_TTL_MILLIS,
+  LeaderElector,
+  type LeaderElectorOptions,
+  type LeadershipEvent,
+  MAINTENANCE_LEADERSHIP,
+} from "./src/leader.ts";
+export {
+  DEFAULT_HEARTBEAT_INTERVAL,
+  DEFAULT_HEARTBEAT_TIMEOUT,
+  type WorkerGoneEvent,
+  WorkerHeartbeat,
+  type WorkerHeartbeatOptions,
+} from "./src/heartbeat.ts";
 export { type FlowLimitOptions, parseRateLimit, type RateLimitOptions } from "./src/flow_limits.ts";
 export {
   DEFAULT_PRUNE_BATCH,
   DEFAULT_PRUNE_INTERVAL_MILLIS,
   DEFAULT_RETENTION,
-  MAINTENANCE_LEADERSHIP,
   parseRetention,
   Pruner,
   type PrunerOptions,

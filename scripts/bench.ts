@@ -106,11 +106,12 @@ async function drain(store: TaskStore, count: number): Promise<number> {
 
 /** Enqueues at a steady 200 tasks/s and measures enqueue-to-handler-start latency. */
 async function pickupLatency(store: TaskStore): Promise<{ p50: number; p95: number; p99: number }> {
-  const enqueuedAt = new Map<string, number>();
+  // Keyed by the args' index, known before enqueue returns: the task may start before that.
+  const enqueuedAt: number[] = [];
   const latencies: number[] = [];
-  const registry = registryWith((id) => {
-    const t = enqueuedAt.get(id);
-    if (t !== undefined) latencies.push(performance.now() - t);
+  const registry = new TaskRegistry();
+  registry.register("noop", ({ i }: { i: number }) => {
+    latencies.push(performance.now() - enqueuedAt[i]!);
   });
   const dispatcher = new TaskDispatcher(store, { registry });
   const worker = new TaskWorker(store, { registry, concurrency: 8, signals: new TaskSignals() });
@@ -121,9 +122,8 @@ async function pickupLatency(store: TaskStore): Promise<{ p50: number; p95: numb
     const due = start + i * 5;
     const wait = due - performance.now();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    const t = performance.now();
-    const id = await dispatcher.enqueue("noop", {});
-    enqueuedAt.set(id, t);
+    enqueuedAt[i] = performance.now();
+    await dispatcher.enqueue("noop", { i });
   }
   while (latencies.length < total) await new Promise((resolve) => setTimeout(resolve, 10));
   await worker.stop();

@@ -16,9 +16,11 @@ interface Deadline {
   fire: () => void;
 }
 
+const byTime = (a: Deadline, b: Deadline) => a.at < b.at;
+
 /** Calls each deadline's function once its time comes, unless it was deleted first. */
 export class Deadlines {
-  readonly #heap = new Heap<Deadline>((a, b) => a.at < b.at);
+  #heap = new Heap<Deadline>(byTime);
   readonly #live = new Map<string, Deadline>();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt = Infinity;
@@ -35,7 +37,12 @@ export class Deadlines {
   }
 
   delete(key: string): void {
-    this.#live.delete(key);
+    if (!this.#live.delete(key)) return;
+    // Deleted deadlines stay in the heap until their time; rebuild it before they pile up.
+    if (this.#heap.size > 2 * this.#live.size + 64) {
+      this.#heap = new Heap<Deadline>(byTime);
+      for (const deadline of this.#live.values()) this.#heap.push(deadline);
+    }
   }
 
   clear(): void {

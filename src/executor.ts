@@ -25,7 +25,8 @@ export interface AttemptControl {
  * - `released`: stopped through no fault of its own; the attempt is not counted.
  */
 export type AttemptResult =
-  | { kind: "completed"; result: unknown }
+  /** `checked`: the executor made sure `result` is plain JSON (so the worker need not). */
+  | { kind: "completed"; result: unknown; checked?: boolean }
   | { kind: "failed"; error: unknown; permanent?: boolean }
   | { kind: "released" };
 
@@ -72,7 +73,7 @@ export class InProcessExecutor implements TaskExecutor {
       },
       control,
       { settleOnAbort: true, missing: "registered in this worker" },
-    );
+    ).then((outcome) => outcome.kind === "completed" ? { ...outcome, checked: true } : outcome);
   }
 }
 

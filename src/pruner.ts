@@ -9,6 +9,7 @@ import { parseDuration } from "./duration.ts";
 import { positiveInteger } from "./options.ts";
 import type { TaskStore } from "./store/store.ts";
 import type { TaskStatus } from "./task.ts";
+import { MAINTENANCE_LEADERSHIP } from "./leader.ts";
 
 /** The final statuses retention applies to. */
 export type RetainedStatus = "COMPLETED" | "FAILED" | "CANCELLED";
@@ -31,8 +32,6 @@ export const SLOT_RETENTION_MILLIS = 7 * 86_400_000;
 export const DEFAULT_PRUNE_INTERVAL_MILLIS = 60_000;
 /** Default {@linkcode PrunerOptions.batchSize}: rows deleted per transaction. */
 export const DEFAULT_PRUNE_BATCH = 1000;
-/** The leadership the pruner holds while it runs (see `TaskStore.lead`). */
-export const MAINTENANCE_LEADERSHIP = "maintenance";
 
 const RETAINED: readonly RetainedStatus[] = ["COMPLETED", "FAILED", "CANCELLED"];
 
@@ -75,7 +74,12 @@ export interface PrunerOptions {
   interval?: number;
   /** Default {@linkcode DEFAULT_PRUNE_BATCH}. */
   batchSize?: number;
-  /** Who asks for the leadership (a worker id). Default: a random id. */
+  /**
+   * Whether this process leads maintenance now (a worker passes its `LeaderElector`'s
+   * `isLeader`). Without it, each pass bids for the leadership itself as `holder`.
+   */
+  leading?: () => boolean;
+  /** Who bids for the leadership when `leading` is not given (a worker id). Default: random. */
   holder?: string;
   /** Default {@linkcode systemClock}. */
   clock?: Clock;
@@ -98,6 +102,7 @@ export class Pruner {
   readonly #interval: number;
   readonly #batch: number;
   readonly #holder: string;
+  readonly #leading: (() => boolean) | undefined;
   readonly #clock: Clock;
   readonly #onError: (error: unknown) => void;
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -130,6 +135,7 @@ export class Pruner {
     }
     this.#batch = positiveInteger(options.batchSize ?? DEFAULT_PRUNE_BATCH, "batchSize");
     this.#holder = options.holder ?? `pruner-${crypto.randomUUID().slice(0, 8)}`;
+    this.#leading = options.leading;
     this.#clock = options.clock ?? systemClock;
     this.#onError = options.onError ?? ((error) => console.error("aether-tasks: pruner:", error));
   }
@@ -144,12 +150,14 @@ export class Pruner {
     }, this.#interval);
   }
 
-  /** Stops, waits for a pass in flight and gives the leadership up. Idempotent. */
+  /** Stops, waits for a pass in flight and gives up a leadership it bid for. Idempotent. */
   async stop(): Promise<void> {
     this.#stopped = true;
     clearInterval(this.#timer);
     await this.#running;
-    await this.#store.resign(MAINTENANCE_LEADERSHIP, this.#holder).catch(this.#onError);
+    if (!this.#leading) {
+      await this.#store.resign(MAINTENANCE_LEADERSHIP, this.#holder).catch(this.#onError);
+    }
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -157,19 +165,23 @@ export class Pruner {
   }
 
   /**
-   * One pass: takes (or keeps) the `maintenance` leadership, and if it leads deletes, per status,
+   * One pass: unless it leads `maintenance` (its `leading`, or a bid of its own), nothing; else, per status,
    * batches of at most `batchSize` tasks finished before `now - retention` until none is left.
    * Returns how many tasks it deleted (0 when another process leads).
    */
   async runOnce(): Promise<number> {
     const now = this.#clock.now();
-    const lease = await this.#store.lead({
-      name: MAINTENANCE_LEADERSHIP,
-      holder: this.#holder,
-      now,
-      ttlMillis: this.#interval * 3,
-    });
-    if (lease.holder !== this.#holder) return 0;
+    if (this.#leading) {
+      if (!this.#leading()) return 0;
+    } else {
+      const lease = await this.#store.lead({
+        name: MAINTENANCE_LEADERSHIP,
+        holder: this.#holder,
+        now,
+        ttlMillis: this.#interval * 3,
+      });
+      if (lease.holder !== this.#holder) return 0;
+    }
     let deleted = 0;
     for (const status of RETAINED) {
       const keep = this.retention[status];

@@ -17,6 +17,12 @@ import { findNonJson, type JsonValue } from "./json.ts";
 import { failureOutcome, toTaskError } from "./outcome.ts";
 import { assertName, DEFAULT_QUEUE, defaultRegistry, type TaskRegistry } from "./registry.ts";
 import { LeaseRescuer } from "./rescuer.ts";
+import {
+  DEFAULT_HEARTBEAT_INTERVAL,
+  DEFAULT_HEARTBEAT_TIMEOUT,
+  WorkerHeartbeat,
+} from "./heartbeat.ts";
+import { DEFAULT_LEADER_TTL_MILLIS, LeaderElector, MAINTENANCE_LEADERSHIP } from "./leader.ts";
 import { defaultSignals, type TaskSignals } from "./signals.ts";
 import { type FlowLimitOptions, parseFlowLimits } from "./flow_limits.ts";
 import { Pruner, type Retention } from "./pruner.ts";
@@ -35,8 +41,8 @@ export const DEFAULT_CONCURRENCY = 4;
 export const DEFAULT_POLL_INTERVAL = 1000;
 /** Default lease length: a worker that stops renewing loses its tasks after this long. */
 export const DEFAULT_LEASE_MILLIS = 30_000;
-/** Default milliseconds between rescuer passes. */
-export const DEFAULT_RESCUE_INTERVAL = 15_000;
+/** Default milliseconds between lease-rescue passes (run by the elected leader only). */
+export const DEFAULT_RESCUE_INTERVAL = 5_000;
 /** Default time `stop()` waits for running tasks before releasing them. */
 export const DEFAULT_GRACE_MILLIS = 30_000;
 /** The most tasks an automatic prefetch holds beyond `concurrency`. */
@@ -71,8 +77,18 @@ export interface TaskWorkerOptions {
    * renewals. Renewed every third of it. Default 30000.
    */
   leaseMillis?: number;
-  /** Milliseconds between lease rescues. Default 15000. */
+  /** Milliseconds between lease rescues, which the elected leader runs. Default 5000. */
   rescueInterval?: number;
+  /** Milliseconds between heartbeats in the worker registry. Default 2000. */
+  heartbeatInterval?: number;
+  /**
+   * A worker silent this long (ms) counts as gone: its tasks come back at once (a worker on this
+   * host whose process died is found at once, without this wait). Longer than
+   * `heartbeatInterval`, well under `leaseMillis`. Default 10000.
+   */
+  heartbeatTimeout?: number;
+  /** TTL of the maintenance leadership in ms; renewed every third of it. Default 10000. */
+  leaderTtlMillis?: number;
   /** Identifies this worker in claims. Default `worker-<random>`. */
   workerId?: string;
   /** Emits life-cycle events. Default: the process-wide {@linkcode defaultSignals}. */
@@ -145,6 +161,10 @@ export class TaskWorker {
   readonly #random: () => number;
   readonly #onError: (error: unknown) => void;
   readonly #rescuer: LeaseRescuer;
+  /** Bids for the maintenance leadership; the rescuer runs while it leads. */
+  readonly leader: LeaderElector;
+  /** This worker's row in the worker registry; takes back gone workers' tasks. */
+  readonly heartbeat: WorkerHeartbeat;
   readonly #completer: Completer<Attempt | TaskRecord>;
   readonly #deadlines = new Deadlines();
 
@@ -220,12 +240,42 @@ export class TaskWorker {
     this.#random = options.random ?? Math.random;
     this.#onError = options.onError ??
       ((error) => console.error(`aether-tasks: worker ${this.workerId}:`, error));
+    this.leader = new LeaderElector(store, {
+      holder: this.workerId,
+      ttlMillis: options.leaderTtlMillis ?? DEFAULT_LEADER_TTL_MILLIS,
+      clock: this.#clock,
+      onError: this.#onError,
+    });
     this.#rescuer = new LeaseRescuer(store, {
       clock: this.#clock,
       random: this.#random,
       interval: rescueInterval,
       signals: this.signals,
       onError: this.#onError,
+      leading: () => this.leader.isLeader,
+      onRescued: (tasks) => {
+        for (const task of tasks) if (task.status === TaskStatus.RETRYING) this.#wakeAt(task.runAt);
+      },
+    });
+    this.leader.gained.connect(() => this.#rescuer.runOnce().catch(this.#onError));
+    this.heartbeat = new WorkerHeartbeat(store, {
+      workerId: this.workerId,
+      queues: this.#queues,
+      concurrency: this.#concurrency,
+      interval: options.heartbeatInterval ?? DEFAULT_HEARTBEAT_INTERVAL,
+      timeout: options.heartbeatTimeout ?? DEFAULT_HEARTBEAT_TIMEOUT,
+      meta: () => ({ running: this.#running.size, prefetched: this.#localIds.size }),
+      signals: this.signals,
+      clock: this.#clock,
+      random: this.#random,
+      onError: this.#onError,
+      onWorkerGone: async ({ worker, rescued }) => {
+        // Its tasks are due now: claim them (the store's own event does not wake this worker).
+        if (rescued > 0) this.wake();
+        // A gone leader's leadership is free at once, not after its TTL.
+        await store.resign(MAINTENANCE_LEADERSHIP, worker.id);
+        await this.leader.runOnce();
+      },
     });
     this.#completer = new Completer<Attempt | TaskRecord>(store, {
       takeClaim: () => this.#takeClaim(),
@@ -246,7 +296,7 @@ export class TaskWorker {
     if (options.retention !== false) {
       this.#pruner = new Pruner(store, {
         ...(options.retention ? { retention: options.retention } : {}),
-        holder: this.workerId,
+        leading: () => this.leader.isLeader,
         clock: this.#clock,
         onError: this.#onError,
       });
@@ -281,6 +331,8 @@ export class TaskWorker {
     });
     const renewEvery = Math.max(1, Math.floor(this.#leaseMillis / 3));
     this.#renewTimer = setInterval(() => void this.renewLeases().catch(this.#onError), renewEvery);
+    this.heartbeat.start();
+    this.leader.start();
     this.#rescuer.start();
     this.#loop = this.#prepare().then(() => this.#claimLoop());
   }
@@ -388,7 +440,7 @@ export class TaskWorker {
 
   async #claimLoop(): Promise<void> {
     while (this.#state === "running") {
-      const want = this.#wanted();
+      const want = this.#loopWants();
       if (want > 0) {
         this.#wakeRequested = false;
         let tasks: TaskRecord[] = [];
@@ -405,6 +457,15 @@ export class TaskWorker {
       }
       await this.#idle();
     }
+  }
+
+  /**
+   * What the claim loop should claim. While outcomes wait for the completer, nothing: its commit
+   * claims the refill in the same transaction (claiming here too would commit twice as often, in
+   * smaller batches).
+   */
+  #loopWants(): number {
+    return this.#completer.pending.length ? 0 : this.#wanted();
   }
 
   #claimRequest(limit: number): ClaimRequest {
@@ -493,7 +554,7 @@ export class TaskWorker {
 
   #idle(): Promise<void> {
     // A wake-up only matters with room to claim; with none, a settling task wakes the loop.
-    if ((this.#wakeRequested && this.#wanted() > 0) || this.#state !== "running") {
+    if ((this.#wakeRequested && this.#loopWants() > 0) || this.#state !== "running") {
       return Promise.resolve();
     }
     return new Promise((resolve) => {
@@ -615,7 +676,7 @@ export class TaskWorker {
     const now = this.#clock.now();
     let outcome: Outcome;
     if (result.kind === "completed") {
-      const problem = findNonJson(result.result ?? null, "result");
+      const problem = result.checked ? null : findNonJson(result.result ?? null, "result");
       outcome = problem
         ? failureOutcome(
           task,
@@ -762,6 +823,8 @@ export class TaskWorker {
     await this.#rescuer.stop();
     await this.#scheduler?.stop();
     await this.#pruner?.stop();
+    // Resign now, so another worker takes over maintenance while this one finishes its tasks.
+    await this.leader.stop();
     await this.#whenIdle(grace);
     for (const id of [...this.#running.keys()]) {
       this.#abort(id, "shutdown", "The worker is shutting down");
@@ -776,6 +839,8 @@ export class TaskWorker {
     await this.#completer.drain();
     this.#deadlines.clear();
     clearInterval(this.#renewTimer);
+    // Leave the registry last: until the tasks are given back, a crash here is noticed at once.
+    await this.heartbeat.stop().catch(this.#onError);
     await this.#executor.close?.();
     this.#state = "stopped";
   }

@@ -136,6 +136,7 @@ const NO_CONNECTION: AdminConnection = { disableIdleTimeout() {} };
  * - `GET /api/tasks/:id/wait?timeout=30s` (200 when final, 202 with the task on timeout)
  * - `GET /api/queues`, `POST /api/queues/:queue/pause|resume`, `GET /api/schedules`
  * - `GET /api/events` (Server-Sent Events)
+ * - `GET /api/workers` (the worker registry: `{ workers: WorkerInfo[] }`)
  *
  * Errors are `{ "error": message, "details"?: ... }`. Throws `TypeError`/`RangeError` for a bad
  * option.
@@ -264,6 +265,11 @@ export function createAdminHandler(options: AdminHandlerOptions): AdminHandler {
       run: (params) => waitForTask(params),
     },
     { method: "GET", pattern: /^\/api\/events$/, run: (params) => events(params) },
+    {
+      method: "GET",
+      pattern: /^\/api\/workers$/,
+      run: async () => jsonResponse({ workers: await store.listWorkers() }),
+    },
     ...flowRoutes(dispatcher, (request) => readJsonBody(request, maxBodyBytes, bodyTimeout)),
   ];
 

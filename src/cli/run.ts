@@ -19,6 +19,7 @@ import { retryCommand } from "./commands/retry.ts";
 import { statsCommand } from "./commands/stats.ts";
 import { versionCommand } from "./commands/version.ts";
 import { workerCommand } from "./commands/worker.ts";
+import { workersCommand } from "./commands/workers.ts";
 import { EXIT_OK, EXIT_USAGE, exitCodeOf, isExpected, oneLine, UsageError } from "./exit.ts";
 import { Output } from "./output.ts";
 import { VERSION } from "./version.ts";
@@ -44,6 +45,7 @@ export const COMMANDS: readonly Command[] = [
   getCommand,
   listCommand,
   statsCommand,
+  workersCommand,
   cancelCommand,
   retryCommand,
   migrateCommand,

@@ -4,7 +4,13 @@
  * @module
  */
 
-import { DEFAULT_CONCURRENCY, DEFAULT_GRACE_MILLIS, DEFAULT_POLL_INTERVAL } from "../worker.ts";
+import {
+  DEFAULT_CONCURRENCY,
+  DEFAULT_GRACE_MILLIS,
+  DEFAULT_LEASE_MILLIS,
+  DEFAULT_POLL_INTERVAL,
+} from "../worker.ts";
+import { DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_TIMEOUT } from "../heartbeat.ts";
 import { formatDuration } from "../duration.ts";
 import { DEFAULT_RETENTION, parseRetention, type Retention } from "../pruner.ts";
 import type { OptionSpec, OptionValues } from "./command.ts";
@@ -83,6 +89,31 @@ export const WORKER_OPTIONS = {
     default: formatDuration(DEFAULT_GRACE_MILLIS),
     env: "AETHER_GRACE",
   },
+  lease: {
+    type: "string",
+    value: "DURATION",
+    description:
+      "How long a claimed task stays this worker's without a renewal (renewed every third of it); " +
+      "the last line of defence when a worker hangs",
+    default: formatDuration(DEFAULT_LEASE_MILLIS),
+    env: "AETHER_LEASE",
+  },
+  "heartbeat-interval": {
+    type: "string",
+    value: "DURATION",
+    description: "How often the worker beats in the worker registry",
+    default: formatDuration(DEFAULT_HEARTBEAT_INTERVAL),
+    env: "AETHER_HEARTBEAT_INTERVAL",
+  },
+  "heartbeat-timeout": {
+    type: "string",
+    value: "DURATION",
+    description:
+      "A worker silent this long is gone and its tasks run again (a dead process on this host is " +
+      "found at once); longer than --heartbeat-interval, shorter than --lease",
+    default: formatDuration(DEFAULT_HEARTBEAT_TIMEOUT),
+    env: "AETHER_HEARTBEAT_TIMEOUT",
+  },
   "log-format": {
     type: "string",
     value: "pretty|json",
@@ -135,6 +166,9 @@ export interface WorkerConfig {
   queues: Setting<string[] | null>;
   pollInterval: Setting<number>;
   grace: Setting<number>;
+  lease: Setting<number>;
+  heartbeatInterval: Setting<number>;
+  heartbeatTimeout: Setting<number>;
   logFormat: Setting<LogFormat>;
   logLevel: Setting<LogLevel>;
   durability: Setting<"normal" | "full">;
@@ -175,6 +209,30 @@ export function resolveWorkerConfig(
           ? null
           : adminAddress(value, label),
     );
+  const lease = setting("lease", DEFAULT_LEASE_MILLIS, positiveDuration);
+  const heartbeatInterval = setting(
+    "heartbeat-interval",
+    DEFAULT_HEARTBEAT_INTERVAL,
+    positiveDuration,
+  );
+  const heartbeatTimeout = setting(
+    "heartbeat-timeout",
+    DEFAULT_HEARTBEAT_TIMEOUT,
+    positiveDuration,
+  );
+  const [timeoutText, intervalText, leaseText] = [
+    describeDuration(heartbeatTimeout, "heartbeat-timeout"),
+    describeDuration(heartbeatInterval, "heartbeat-interval"),
+    describeDuration(lease, "lease"),
+  ];
+  if (heartbeatTimeout.value <= heartbeatInterval.value) {
+    throw new UsageError(`${timeoutText} must be longer than ${intervalText}`);
+  }
+  if (heartbeatTimeout.value >= lease.value) {
+    throw new UsageError(
+      `${timeoutText} must be shorter than ${leaseText}; otherwise the lease always runs out first`,
+    );
+  }
   return {
     db: setting("db", DEFAULT_DB_PATH, text),
     handlers: setting("handlers", DEFAULT_HANDLERS_DIR, text),
@@ -183,6 +241,9 @@ export function resolveWorkerConfig(
     queues: setting<string[] | null>("queues", null, nameList),
     pollInterval: setting("poll-interval", DEFAULT_POLL_INTERVAL, positiveDuration),
     grace: setting("grace", DEFAULT_GRACE_MILLIS, duration),
+    lease,
+    heartbeatInterval,
+    heartbeatTimeout,
     logFormat: setting("log-format", "pretty" as LogFormat, oneOf(LOG_FORMATS)),
     logLevel: setting("log-level", "info" as LogLevel, oneOf(LOG_LEVELS)),
     durability: resolveDurability(option("durability"), env),
@@ -223,7 +284,7 @@ export function workerConfigRows(config: WorkerConfig): [string, string, string]
     let text: string;
     if (value === null) {
       text = key === "queues" ? "every queue the handlers name" : key === "admin" ? "off" : "-";
-    } else if (key === "pollInterval" || key === "grace") text = formatDuration(value as number);
+    } else if (DURATION_SETTINGS.has(key)) text = formatDuration(value as number);
     else if (Array.isArray(value)) text = value.join(",");
     else if (key === "retention") text = formatRetention(value as Retention);
     else text = String(value);
@@ -237,6 +298,23 @@ export function formatRetention(retention: Retention): string {
     const millis = retention[status.toUpperCase() as keyof Retention];
     return `${status}=${millis === null ? "never" : formatDuration(millis)}`;
   }).join(",");
+}
+
+/** Settings shown as durations. */
+const DURATION_SETTINGS = new Set([
+  "pollInterval",
+  "grace",
+  "lease",
+  "heartbeatInterval",
+  "heartbeatTimeout",
+]);
+
+/** A duration setting as an error names it: `--lease (default 30s)`, `AETHER_LEASE (5s)`. */
+function describeDuration(setting: Setting<number>, name: string): string {
+  const value = formatDuration(setting.value);
+  return setting.source === "default"
+    ? `--${name} (default ${value})`
+    : `${setting.origin} (${value})`;
 }
 
 /** `HOST:PORT`, with brackets around an IPv6 host. */

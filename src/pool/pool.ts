@@ -441,7 +441,12 @@ export class WorkerPool implements TaskExecutor {
           this.#loadFailed(w, message.error);
           break;
         case "completed":
-          this.#reported(w, message.job, { kind: "completed", result: message.result });
+          // The Worker checked the result (runAttempt), and it crossed the channel as JSON.
+          this.#reported(w, message.job, {
+            kind: "completed",
+            result: message.result,
+            checked: true,
+          });
           break;
         case "failed":
           this.#reported(w, message.job, {

@@ -110,10 +110,14 @@ async function runWorker(
       concurrency: config.concurrency.value,
       queues,
       pollInterval: config.pollInterval.value,
+      leaseMillis: config.lease.value,
+      heartbeatInterval: config.heartbeatInterval.value,
+      heartbeatTimeout: config.heartbeatTimeout.value,
       signals,
       onError: (error) => errors.report(oneLine(error)),
     });
     log.connect(signals);
+    connectRecoveryLog(worker, log);
     if (config.admin.value) {
       const started = pool;
       admin = createAdminServer(config, {
@@ -260,6 +264,25 @@ function waitForStopSignal(
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);
   });
+}
+
+/** Logs leadership changes and workers found gone. */
+function connectRecoveryLog(worker: TaskWorker, log: WorkerLog): void {
+  const { workerId } = worker;
+  worker.leader.gained.connect(() =>
+    log.info("worker.leader", `worker ${workerId} leads maintenance (lease rescue)`, { workerId })
+  );
+  worker.leader.lost.connect(() =>
+    log.info("worker.leader", `worker ${workerId} no longer leads maintenance`, { workerId })
+  );
+  worker.heartbeat.workerGone.connect(({ worker: gone, reason, rescued }) =>
+    log.warn(
+      "worker.gone",
+      `worker ${gone.id} (pid ${gone.pid} on ${gone.host}) is gone: ${reason}; ` +
+        `${rescued} of its task(s) run again`,
+      { goneWorkerId: gone.id, host: gone.host, pid: gone.pid, reason, rescued },
+    )
+  );
 }
 
 /** Every queue the handlers name, sorted. */

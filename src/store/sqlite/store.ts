@@ -252,8 +252,12 @@ const MARK_STARTED_SQL = `UPDATE tasks SET started_at = iif(started_at IS NOT NU
 
 /** Applies only while the outcome's claim still holds the task. */
 const FENCE = "WHERE id = ? AND attempt_token = ? AND status = 'PROCESSING' RETURNING *";
-/** Every applied outcome ends the attempt's lease; `worker_id` stays for the record. */
-const END_ATTEMPT = "attempt_token = NULL, lease_expires_at = NULL";
+/**
+ * Every applied outcome ends the attempt's lease (`worker_id` stays for the record) and records
+ * its start when no start mark did. Its parameter (startedAt or null) precedes the fence's.
+ */
+const END_ATTEMPT =
+  "attempt_token = NULL, lease_expires_at = NULL, started_at = coalesce(?, started_at)";
 
 // Each kind makes its own changes; then, when a cancel was requested, every kind but
 // `completed` ends CANCELLED at `now` (the same rule as the in-memory store).
@@ -1345,9 +1349,6 @@ function markStarted(db: SqliteDriver, started: readonly StartMark[]): void {
 
 /** Applies one outcome inside `finish`'s transaction; the updated row, or undefined if stale. */
 function finishOne(db: SqliteDriver, outcome: Outcome, tally: Tally): TaskRow | undefined {
-  if (outcome.startedAt !== undefined) {
-    db.run(MARK_STARTED_SQL, [outcome.startedAt, outcome.id, outcome.token]);
-  }
   const row = applyOutcome(db, outcome);
   if (row) {
     tally.move(row.queue, "PROCESSING", row.status);
@@ -1358,23 +1359,43 @@ function finishOne(db: SqliteDriver, outcome: Outcome, tally: Tally): TaskRow | 
 
 function applyOutcome(db: SqliteDriver, outcome: Outcome): TaskRow | undefined {
   const { id, token, now } = outcome;
+  const started = outcome.startedAt ?? null;
   switch (outcome.kind) {
     case "completed":
-      return db.get<TaskRow>(FINISH_SQL.completed, [jsonOrNull(outcome.result), now, id, token]);
+      return db.get<TaskRow>(FINISH_SQL.completed, [
+        jsonOrNull(outcome.result),
+        now,
+        started,
+        id,
+        token,
+      ]);
     case "retry":
       return db.get<TaskRow>(FINISH_SQL.retry, [
         outcome.runAt,
         now,
         JSON.stringify(outcome.error),
+        started,
         id,
         token,
       ]);
     case "failed":
-      return db.get<TaskRow>(FINISH_SQL.failed, [now, JSON.stringify(outcome.error), id, token]);
+      return db.get<TaskRow>(FINISH_SQL.failed, [
+        now,
+        JSON.stringify(outcome.error),
+        started,
+        id,
+        token,
+      ]);
     case "cancelled":
-      return db.get<TaskRow>(FINISH_SQL.cancelled, [now, jsonOrNull(outcome.error), id, token]);
+      return db.get<TaskRow>(FINISH_SQL.cancelled, [
+        now,
+        jsonOrNull(outcome.error),
+        started,
+        id,
+        token,
+      ]);
     case "released":
-      return db.get<TaskRow>(FINISH_SQL.released, [now, now, id, token]);
+      return db.get<TaskRow>(FINISH_SQL.released, [now, now, started, id, token]);
     default:
       throw new TypeError(
         `Unknown outcome kind ${JSON.stringify((outcome as { kind: unknown }).kind)}`,
