@@ -922,6 +922,16 @@ export function storeConformance(
       const one = started[0]!;
       await store.finish([], [{ id: one.id, token: one.attemptToken!, at: one.startedAt! + 77 }]);
       assert.equal((await store.get(one.id))?.startedAt, one.startedAt);
+      const two = started[1]!;
+      const [done] = await store.finish([{
+        kind: "completed",
+        id: two.id,
+        token: two.attemptToken!,
+        now: T0 + 2000,
+        startedAt: two.startedAt! + 99,
+        result: null,
+      }]);
+      assert.equal(done?.startedAt, two.startedAt);
     });
 
     it("limits by task name hold across queues; other names and queues are not held", async () => {

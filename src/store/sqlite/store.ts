@@ -254,10 +254,11 @@ const MARK_STARTED_SQL = `UPDATE tasks SET started_at = iif(started_at IS NOT NU
 const FENCE = "WHERE id = ? AND attempt_token = ? AND status = 'PROCESSING' RETURNING *";
 /**
  * Every applied outcome ends the attempt's lease (`worker_id` stays for the record) and records
- * its start when no start mark did. Its parameter (startedAt or null) precedes the fence's.
+ * its start when neither a start mark nor a rate-limited claim did. Its parameter (startedAt or
+ * null) precedes the fence's.
  */
 const END_ATTEMPT =
-  "attempt_token = NULL, lease_expires_at = NULL, started_at = coalesce(?, started_at)";
+  "attempt_token = NULL, lease_expires_at = NULL, started_at = coalesce(started_at, ?)";
 
 // Each kind makes its own changes; then, when a cancel was requested, every kind but
 // `completed` ends CANCELLED at `now` (the same rule as the in-memory store).
