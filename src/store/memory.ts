@@ -745,10 +745,10 @@ class StartLog {
     return this.#at[this.#firstAfter(t)];
   }
 
-  /** Drops entries at or before `t`. */
+  /** Drops entries at or before `t` once they are many (amortized: no shift per claim). */
   trim(t: number): void {
     const i = this.#firstAfter(t);
-    if (i === 0) return;
+    if (i === 0 || (i < 1024 && i * 2 < this.#at.length)) return;
     this.#base = this.#cum[i - 1]!;
     this.#at.splice(0, i);
     this.#cum.splice(0, i);
