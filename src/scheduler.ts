@@ -15,8 +15,13 @@ import type { ScheduleInput, ScheduleRecord, TaskStore } from "./store/store.ts"
 
 /** The longest delay a timer takes (about 24.8 days); longer ones fire at once. */
 const MAX_TIMER_MILLIS = 2 ** 31 - 1;
-/** Default {@linkcode SchedulerOptions.refreshInterval}: how often schedules are re-read. */
-export const DEFAULT_SCHEDULE_REFRESH_MILLIS = 5000;
+/**
+ * Default {@linkcode SchedulerOptions.refreshInterval}: how often schedules are re-read (15 s).
+ * Well under `SLOT_GRACE_MILLIS` (60 s), so a schedule another process adds fires its first
+ * slot even when that slot is due before this scheduler has read it; each re-read of 1,000
+ * schedules costs a few ms.
+ */
+export const DEFAULT_SCHEDULE_REFRESH_MILLIS = 15_000;
 
 /** Options of {@linkcode Scheduler}. */
 export interface SchedulerOptions {
@@ -29,7 +34,7 @@ export interface SchedulerOptions {
   clock?: Clock;
   /**
    * How often to re-read the schedules, in ms, for ones another process added or changed.
-   * Default {@linkcode DEFAULT_SCHEDULE_REFRESH_MILLIS} (5000).
+   * Default {@linkcode DEFAULT_SCHEDULE_REFRESH_MILLIS} (15000).
    */
   refreshInterval?: number;
   /** Store errors of the loop (it goes on). Default: logs to stderr. */
