@@ -4,6 +4,10 @@
  *
  * Stores hold no clock: callers pass `now`. Every write that changes a claimed task is fenced by
  * its attempt token, so an outcome from a lost lease never overwrites newer state.
+ *
+ * Contract v3 adds unique keys on {@linkcode NewTask}, flow limits ({@linkcode FlowLimit}, with
+ * `ClaimRequest.onHeldBack`), schedules and their slot ledger (`upsertSchedule` … `pruneSlots`),
+ * and `TaskRecord.scheduledFor`; the conformance suite has a case for each.
  * @module
  */
 
@@ -176,7 +180,10 @@ export interface SlotResult {
    *   retired: nothing was written.
    */
   outcome: "fired" | "skipped" | "taken";
-  /** The task inserted for the slot, when fired. */
+  /**
+   * When fired, the id the insert returned: the new task's, or (a unique task whose key is
+   * taken) the existing task's, which then becomes the schedule's `lastTaskId`.
+   */
   taskId: string | null;
 }
 
@@ -536,7 +543,7 @@ export interface TaskStore {
   upsertSchedule(input: ScheduleInput, now: number): Promise<ScheduleRecord>;
   /** Deletes a schedule and its ledger; returns whether it existed. */
   deleteSchedule(id: string): Promise<boolean>;
-  /** Marks `source: "code"` schedules not in `keep` retired; returns their ids. */
+  /** Marks `source: "code"` schedules not in `keep` retired; returns their ids, sorted. */
   retireSchedules(keep: readonly string[], now: number): Promise<string[]>;
   /** Every schedule, by id. */
   listSchedules(): Promise<ScheduleRecord[]>;

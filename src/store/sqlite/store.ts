@@ -1027,7 +1027,7 @@ export class SqliteTaskStore implements TaskStore {
 
   retireSchedules(keep: readonly string[], now: number): Promise<string[]> {
     return this.#write((db) =>
-      db.all<{ id: string }>(RETIRE_SQL, [now, JSON.stringify(keep)]).map((row) => row.id)
+      db.all<{ id: string }>(RETIRE_SQL, [now, JSON.stringify(keep)]).map((row) => row.id).sort()
     );
   }
 
