@@ -1038,6 +1038,21 @@ export function storeConformance(
       assert.equal(claimed?.scheduledFor, at);
     });
 
+    it("a slot whose unique task's key is taken records the existing task", async () => {
+      await store.upsertSchedule(scheduleInput("u"), T0);
+      const first = uniqueTask("slot-key");
+      await store.insert([first]);
+      const fired = await store.recordSlot({
+        scheduleId: "u",
+        slotAt: T0 + 60_000,
+        now: T0 + 60_000,
+        task: uniqueTask("slot-key", { createdAt: T0 + 60_000 }),
+      });
+      assert.deepEqual(fired, { outcome: "fired", taskId: first.id });
+      assert.equal(await store.count({}), 1);
+      assert.equal((await store.listSchedules())[0]?.lastTaskId, first.id);
+    });
+
     it("overlap skip records the slot with no task while the last task waits or runs", async () => {
       await store.upsertSchedule(scheduleInput("o", { overlap: "skip" }), T0);
       const one = await slot("o", T0 + 60_000);
