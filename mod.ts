@@ -64,6 +64,7 @@ export {
   InvalidArgumentsError,
   InvalidCursorError,
   SchemaVersionError,
+  StoreConnectionError,
   TaskNotFoundError,
   UnknownTaskError,
   WaitTimeoutError,
@@ -166,6 +167,16 @@ export {
   SqliteTransaction,
 } from "./src/store/sqlite/store.ts";
 export { DataVersionNotifier } from "./src/store/sqlite/notifier.ts";
+export {
+  DEFAULT_PG_CLOCK,
+  DEFAULT_PG_CONNECT_TIMEOUT_SECONDS,
+  DEFAULT_PG_MAX_CONNECTIONS,
+  type PostgresClockMode,
+  type PostgresStoreOptions,
+  PostgresTaskStore,
+} from "./src/store/postgres/store.ts";
+export { PostgresNotifier } from "./src/store/postgres/notifier.ts";
+export { DEFAULT_PG_SCHEMA, isPostgresUrl, maskPassword } from "./src/store/postgres/url.ts";
 export {
   type BulkRequest,
   type CatchUpPolicy,

@@ -1,31 +1,43 @@
 /**
  * The benchmark: enqueue (awaited, one at a time), bulk enqueue, drain of no-op tasks, pickup
  * latency at a steady rate, and claim cost with 200,000 finished rows — for the in-memory and
- * SQLite stores, producer and worker in one process; then flow control: a drain over 10
- * rate-limited queues with 100 pause/resume toggles against the same drain without limits, and
- * the CPU an idle worker uses with 1,000 schedules. Prints JSON, then a table.
+ * SQLite stores, producer and worker in one process; then (not with --store postgres) flow
+ * control: a drain over 10 rate-limited queues with 100 pause/resume toggles against the same
+ * drain without limits, and the CPU an idle worker uses with 1,000 schedules (`--flow`: only
+ * that part). Prints JSON, then a table; with
+ * `--svg PATH`, also draws the figures as a chart there (beside the other runtime's, if the file
+ * holds them).
  *
- *   deno task bench        bun run bench        (add --quick for a short run, --flow for only
- *                                                the flow-control part)
+ *   deno task bench        bun run bench        (add --quick for a short run)
+ *   bun run bench --svg docs/bench.svg && deno task bench --svg docs/bench.svg
+ *   bun run bench --store postgres    (PostgreSQL only; the server at AETHER_BENCH_PG_URL, or a
+ *                                      throwaway one started with scripts/pg_server.sh, fsync on)
+ *
+ * `--store memory|sqlite|postgres` (repeatable) picks the stores; the default is memory and
+ * SQLite. On PostgreSQL the finished-rows case uses 1,000,000 rows (--quick: 100,000).
  */
 
+import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
+import { promisify } from "node:util";
+import postgres from "postgres";
 import { newTaskId } from "../src/id.ts";
 import { TaskDispatcher } from "../src/dispatcher.ts";
 import { TaskRegistry } from "../src/registry.ts";
 import { DEFAULT_RETRY_CONFIG } from "../src/retry.ts";
 import { InMemoryTaskStore } from "../src/store/memory.ts";
-import { SqliteTaskStore } from "../src/store/sqlite/store.ts";
 import type { TaskStore } from "../src/store/store.ts";
 import { newTaskRecord, type TaskRecord } from "../src/task.ts";
 import { TaskWorker } from "../src/worker.ts";
 import { TaskSignals } from "../src/signals.ts";
 import { Scheduler } from "../src/scheduler.ts";
+import { svgPathArgument, writeBenchChart } from "./_bench_chart.ts";
 
 const quick = process.argv.includes("--quick");
+const svgPath = svgPathArgument(process.argv);
 const flowOnly = process.argv.includes("--flow");
 const N = {
   single: quick ? 2_000 : 20_000,
@@ -33,8 +45,39 @@ const N = {
   drain: quick ? 5_000 : 20_000,
   latencySeconds: quick ? 2 : 5,
   finishedRows: quick ? 20_000 : 200_000,
+  pgFinishedRows: quick ? 100_000 : 1_000_000,
   idleSeconds: quick ? 3 : 10,
 };
+
+const stores = process.argv.flatMap((arg, i) =>
+  arg === "--store" ? [process.argv[i + 1] ?? ""] : arg.startsWith("--store=") ? [arg.slice(8)] : []
+);
+for (const kind of stores) {
+  if (!["memory", "sqlite", "postgres"].includes(kind)) {
+    console.error(`--store must be memory, sqlite or postgres, got ${JSON.stringify(kind)}`);
+    process.exit(2);
+  }
+}
+if (stores.length === 0) stores.push("memory", "sqlite");
+
+/** The PostgreSQL server: AETHER_BENCH_PG_URL, or a throwaway one (stopped at exit). */
+async function pgServer(): Promise<{ url: string; stop: () => Promise<void> }> {
+  const given = process.env.AETHER_BENCH_PG_URL;
+  if (given) return { url: given, stop: () => Promise.resolve() };
+  const script = new URL("./pg_server.sh", import.meta.url).pathname;
+  const dir = await mkdtemp(join(tmpdir(), "aether-bench-pg-"));
+  const run = promisify(execFile);
+  const { stdout } = await run("bash", [script, "start", dir]);
+  return {
+    url: stdout.trim(),
+    stop: async () => {
+      await run("bash", [script, "stop", dir]);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+const pg = stores.includes("postgres") ? await pgServer() : undefined;
+let pgSchemas = 0;
 
 interface Row {
   store: string;
@@ -53,7 +96,21 @@ async function withStore<T>(kind: string, fn: (store: TaskStore) => Promise<T>):
     const store = new InMemoryTaskStore();
     return await fn(store);
   }
+  if (kind === "postgres") {
+    const schema = `bench_${process.pid}_${++pgSchemas}`;
+    const { PostgresTaskStore } = await import("../src/store/postgres/store.ts");
+    const store = await PostgresTaskStore.open(pg!.url, { schema });
+    try {
+      return await fn(store);
+    } finally {
+      await store.close();
+      const sql = postgres(pg!.url, { max: 1, onnotice: () => {} });
+      await sql.unsafe(`DROP SCHEMA "${schema}" CASCADE`);
+      await sql.end();
+    }
+  }
   const dir = await mkdtemp(join(tmpdir(), "aether-bench-"));
+  const { SqliteTaskStore } = await import("../src/store/sqlite/store.ts");
   const store = await SqliteTaskStore.open(join(dir, "bench.db"));
   await store.migrate();
   try {
@@ -134,7 +191,10 @@ async function pickupLatency(store: TaskStore): Promise<{ p50: number; p95: numb
 }
 
 /** Drain rate with `finished` COMPLETED rows already in the table. */
-async function drainWithFinished(store: TaskStore, finished: number): Promise<number> {
+async function drainWithFinished(
+  store: TaskStore,
+  finished: number,
+): Promise<{ rate: number; statsMillis: number }> {
   const now = Date.now();
   const finishedTask = (): TaskRecord => ({
     ...newTaskRecord({
@@ -156,7 +216,15 @@ async function drainWithFinished(store: TaskStore, finished: number): Promise<nu
   for (let done = 0; done < finished; done += 5000) {
     await store.insert(Array.from({ length: 5000 }, finishedTask));
   }
-  return drain(store, N.drain);
+  // stats() reads kept counters: its cost must not grow with the table (median of 5 calls).
+  const times: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const start = performance.now();
+    await store.stats();
+    times.push(performance.now() - start);
+  }
+  const statsMillis = Number(times.sort((a, b) => a - b)[2]!.toFixed(3));
+  return { rate: await drain(store, N.drain), statsMillis };
 }
 
 const QUEUES = Array.from({ length: 10 }, (_, i) => `q${i}`);
@@ -246,28 +314,37 @@ async function idleWithSchedules(
 }
 
 const rows: Row[] = [];
-for (const kind of flowOnly ? [] : ["memory", "sqlite"]) {
+/** The issue's targets per store and metric. */
+const TARGETS: Record<string, Record<string, string>> = {
+  sqlite: { single: ">= 15000", bulk: ">= 300000", drain: ">= 20000", p99: "<= 5" },
+  postgres: { single: ">= 2000", bulk: ">= 100000", drain: ">= 40000", p99: "<= 5" },
+};
+for (const kind of flowOnly ? [] : stores) {
   const isSqlite = kind === "sqlite";
+  const target = (metric: string) => {
+    const t = TARGETS[kind]?.[metric];
+    return t === undefined ? {} : { target: t };
+  };
   rows.push({
     store: kind,
     metric: "enqueue, one at a time (awaited)",
     value: await withStore(kind, enqueueSingle),
     unit: "tasks/s",
-    ...(isSqlite ? { target: ">= 15000" } : {}),
+    ...target("single"),
   });
   rows.push({
     store: kind,
     metric: "enqueue, bulk (1000 per call)",
     value: await withStore(kind, enqueueBulk),
     unit: "tasks/s",
-    ...(isSqlite ? { target: ">= 300000" } : {}),
+    ...target("bulk"),
   });
   rows.push({
     store: kind,
     metric: `drain ${N.drain} no-op tasks, concurrency 8`,
     value: await withStore(kind, (s) => drain(s, N.drain)),
     unit: "tasks/s",
-    ...(isSqlite ? { target: ">= 20000" } : {}),
+    ...target("drain"),
   });
   const latency = await withStore(kind, pickupLatency);
   rows.push({
@@ -287,20 +364,28 @@ for (const kind of flowOnly ? [] : ["memory", "sqlite"]) {
     metric: "pickup latency p99 at 200 tasks/s",
     value: latency.p99,
     unit: "ms",
-    ...(isSqlite ? { target: "<= 5" } : {}),
+    ...target("p99"),
   });
-  if (isSqlite) {
+  if (kind !== "memory") {
+    const finishedRows = isSqlite ? N.finishedRows : N.pgFinishedRows;
+    const { rate, statsMillis } = await withStore(kind, (s) => drainWithFinished(s, finishedRows));
     rows.push({
       store: kind,
-      metric: `drain ${N.drain} with ${N.finishedRows} finished rows`,
-      value: await withStore(kind, (s) => drainWithFinished(s, N.finishedRows)),
+      metric: `drain ${N.drain} with ${finishedRows} finished rows`,
+      value: rate,
       unit: "tasks/s",
       target: "flat vs. empty",
+    });
+    rows.push({
+      store: kind,
+      metric: `stats() with ${finishedRows} rows`,
+      value: statsMillis,
+      unit: "ms",
     });
   }
 }
 
-for (const kind of ["memory", "sqlite"]) {
+for (const kind of ["memory", "sqlite"].filter((k) => stores.includes(k))) {
   // Alternating runs, best of three each: the ratio is what matters, and a busy machine makes
   // single runs swing.
   let plain = 0, limited = 0;
@@ -328,25 +413,29 @@ for (const kind of ["memory", "sqlite"]) {
     target: ">= 0.8",
   });
 }
-rows.push({
-  store: "sqlite",
-  metric: `idle worker, no schedules, over ${N.idleSeconds} s`,
-  value: Number((await withStore("sqlite", (s) => idleWithSchedules(s, 0))).toFixed(2)),
-  unit: "% of a core",
-});
-rows.push({
-  store: "sqlite",
-  metric: `the scheduler alone, 1,000 schedules, over ${N.idleSeconds} s`,
-  value: Number((await withStore("sqlite", (s) => idleWithSchedules(s, 1000, true))).toFixed(2)),
-  unit: "% of a core",
-});
-rows.push({
-  store: "sqlite",
-  metric: `idle worker with 1,000 schedules, over ${N.idleSeconds} s`,
-  value: Number((await withStore("sqlite", (s) => idleWithSchedules(s, 1000))).toFixed(2)),
-  unit: "% of a core",
-  target: "< 2",
-});
+if (stores.includes("sqlite")) {
+  rows.push({
+    store: "sqlite",
+    metric: `idle worker, no schedules, over ${N.idleSeconds} s`,
+    value: Number((await withStore("sqlite", (s) => idleWithSchedules(s, 0))).toFixed(2)),
+    unit: "% of a core",
+  });
+  rows.push({
+    store: "sqlite",
+    metric: `the scheduler alone, 1,000 schedules, over ${N.idleSeconds} s`,
+    value: Number((await withStore("sqlite", (s) => idleWithSchedules(s, 1000, true))).toFixed(2)),
+    unit: "% of a core",
+  });
+  rows.push({
+    store: "sqlite",
+    metric: `idle worker with 1,000 schedules, over ${N.idleSeconds} s`,
+    value: Number((await withStore("sqlite", (s) => idleWithSchedules(s, 1000))).toFixed(2)),
+    unit: "% of a core",
+    target: "< 2",
+  });
+}
+
+await pg?.stop();
 
 const rounded = rows.map((r) => ({
   ...r,
@@ -361,4 +450,21 @@ for (const r of rounded) {
       r.target ?? ""
     } |`,
   );
+}
+if (svgPath !== null) {
+  await writeBenchChart(svgPath, `aether-tasks benchmark${quick ? " (--quick)" : ""}`, {
+    runtime,
+    measurements: rounded.map((r) => {
+      const percentile = /^pickup latency (p\d+) (.*)$/.exec(r.metric);
+      return percentile
+        ? {
+          panel: `pickup latency ${percentile[2]}`,
+          unit: r.unit,
+          label: `${r.store} ${percentile[1]}`,
+          value: r.value,
+        }
+        : { panel: r.metric, unit: r.unit, label: r.store, value: r.value };
+    }),
+  });
+  console.log(`\nChart written to ${svgPath}`);
 }

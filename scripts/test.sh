@@ -16,7 +16,27 @@ if ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then
 fi
 
 out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+pg_dir=""
+cleanup() {
+  if [ -n "$pg_dir" ]; then
+    scripts/pg_server.sh stop "$pg_dir" >&2
+    rm -rf "$pg_dir"
+  fi
+  rm -rf "$out"
+}
+trap cleanup EXIT
+
+# One throwaway PostgreSQL server for both runs, unless AETHER_TEST_PG_URL names one already.
+# fsync is off: the tests check behaviour, not durability (the benchmark keeps the defaults).
+if [ -z "${AETHER_TEST_PG_URL:-}" ]; then
+  pg_dir=$(mktemp -d /tmp/aether-pg-XXXXXX)
+  echo "Starting a PostgreSQL server for the tests in $pg_dir..." >&2
+  if AETHER_TEST_PG_URL=$(scripts/pg_server.sh start "$pg_dir" -c fsync=off -c synchronous_commit=off); then
+    export AETHER_TEST_PG_URL
+  else
+    echo "PostgreSQL could not be started; the PostgreSQL tests will fail" >&2
+  fi
+fi
 
 echo "== bun test ==" >&2
 "$bin/bun" test tests 2>&1 | tee "$out/bun.log" >&2

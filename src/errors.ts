@@ -157,3 +157,15 @@ export class DatabaseLockedError extends Error {
     );
   }
 }
+
+/**
+ * A store could not reach its database (unreachable host, refused login, missing database, a
+ * URL that does not parse). The message names the problem and the target, with any password
+ * masked.
+ */
+export class StoreConnectionError extends Error {
+  override name = "StoreConnectionError";
+  constructor(message: string, readonly target: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}

@@ -648,12 +648,24 @@ export class TaskWorker {
 
   #log(attempt: Attempt, line: string): void {
     attempt.logs.push(line);
+    this.#flushLogs(attempt);
+  }
+
+  /**
+   * Writes pending log lines. `logFlush` stays set until they are written, so the outcome (which
+   * awaits it) never overtakes them; lines logged meanwhile go out in the same flush.
+   */
+  #flushLogs(attempt: Attempt): void {
     attempt.logFlush ??= Promise.resolve().then(async () => {
-      const logs = attempt.logs;
-      attempt.logs = [];
+      while (attempt.logs.length > 0) {
+        const logs = attempt.logs;
+        attempt.logs = [];
+        await this.#store.reportProgress({ id: attempt.task.id, token: attempt.token, logs });
+      }
+    }).catch(this.#onError).finally(() => {
       attempt.logFlush = undefined;
-      await this.#store.reportProgress({ id: attempt.task.id, token: attempt.token, logs });
-    }).catch(this.#onError);
+      if (attempt.logs.length > 0) this.#flushLogs(attempt);
+    });
   }
 
   async #settle(attempt: Attempt, result: AttemptResult): Promise<void> {

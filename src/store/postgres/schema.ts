@@ -1,0 +1,219 @@
+/**
+ * The PostgreSQL schema as a list of migrations, kept in a schema of its own (default
+ * `aether_tasks`). Applied versions are rows of `<schema>.migrations`; every step runs in one
+ * transaction that holds `pg_advisory_xact_lock`, so processes starting together migrate once.
+ *
+ * To change the schema, append a step; never edit a step that has shipped.
+ * @module
+ */
+
+import type { Sql } from "postgres";
+import { SchemaVersionError } from "../../errors.ts";
+
+/**
+ * The condition of a waiting (claimable) task, exactly as the partial claim index states it; a
+ * query uses that index only when its WHERE implies this. Part of migration 1: never change it.
+ */
+export const WAITING_PREDICATE = "status IN ('PENDING', 'SCHEDULED', 'RETRYING')";
+
+/**
+ * The migration steps; step `i` brings the schema from version `i` to `i + 1`. Each is a
+ * function of the quoted schema name.
+ *
+ * Version 1:
+ * - `tasks`: `seq` is the insertion order and the list cursor. Times are epoch ms (bigint); JSON
+ *   columns hold JSON text exactly as written (text, not jsonb: no reparsing, and `argsContains`
+ *   matches the text the dispatcher wrote); `priority` is the rank from `PRIORITY_RANK`.
+ *   `lease_millis` is the lease length of the current claim, so a store that judges time by the
+ *   database clock renews a lease by that length from the database's now. `id` is collated "C"
+ *   so its unique index also serves id-prefix searches.
+ * - The partial indexes keep claims, lease rescue and prune independent of how many finished
+ *   rows the table holds.
+ * - `status_counts` + `status_deltas`: per-(queue, status) counts without scanning `tasks`.
+ *   Statement-level triggers append one delta row per (queue, status) a statement changed
+ *   (append-only: concurrent writers never wait on one hot counter row); `foldCounters` moves
+ *   deltas into `status_counts` in bounded steps.
+ * - `history` + `history_deltas`: finished attempts per minute, appended by the finish statement
+ *   and folded the same way.
+ * - `queues` (per-queue state claims consult), `leaders` (leadership rows with a TTL), and
+ *   `workers` (the worker registry; UNLOGGED: it is rebuilt by heartbeats after a crash).
+ */
+export const MIGRATIONS: readonly ((schema: string) => string)[] = [
+  (s) => `
+  CREATE TABLE ${s}.tasks (
+    seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id text COLLATE "C" NOT NULL UNIQUE,
+    name text NOT NULL,
+    queue text NOT NULL,
+    args text NOT NULL,
+    status text NOT NULL,
+    priority smallint NOT NULL,
+    run_at bigint NOT NULL,
+    created_at bigint NOT NULL,
+    started_at bigint,
+    completed_at bigint,
+    attempts integer NOT NULL DEFAULT 0,
+    max_attempts integer NOT NULL,
+    backoff_base_millis bigint NOT NULL,
+    backoff_multiplier double precision NOT NULL,
+    backoff_max_millis bigint NOT NULL,
+    backoff_jitter boolean NOT NULL,
+    timeout_millis bigint,
+    last_error text,
+    result text,
+    progress text,
+    logs text,
+    lease_expires_at bigint,
+    lease_millis bigint,
+    worker_id text,
+    attempt_token text,
+    cancel_requested boolean NOT NULL DEFAULT false
+  );
+  CREATE INDEX tasks_claim ON ${s}.tasks (queue, priority DESC, run_at, seq)
+    WHERE ${WAITING_PREDICATE};
+  CREATE INDEX tasks_lease ON ${s}.tasks (lease_expires_at, seq) WHERE status = 'PROCESSING';
+  CREATE INDEX tasks_status ON ${s}.tasks (status, seq)
+    WHERE status NOT IN ('PENDING', 'SCHEDULED');
+  CREATE INDEX tasks_completed ON ${s}.tasks (completed_at) WHERE completed_at IS NOT NULL;
+
+  CREATE TABLE ${s}.status_counts (
+    queue text NOT NULL,
+    status text NOT NULL,
+    n bigint NOT NULL,
+    PRIMARY KEY (queue, status)
+  );
+  CREATE TABLE ${s}.status_deltas (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    queue text NOT NULL,
+    status text NOT NULL,
+    delta bigint NOT NULL
+  );
+  CREATE FUNCTION ${s}.count_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    INSERT INTO ${s}.status_deltas (queue, status, delta)
+      SELECT queue, status, count(*) FROM new_rows GROUP BY queue, status;
+    RETURN NULL;
+  END $$;
+  CREATE FUNCTION ${s}.count_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    INSERT INTO ${s}.status_deltas (queue, status, delta)
+      SELECT queue, status, sum(d) FROM (
+        SELECT queue, status, -1 AS d FROM old_rows
+        UNION ALL SELECT queue, status, 1 FROM new_rows
+      ) changed GROUP BY queue, status HAVING sum(d) <> 0;
+    RETURN NULL;
+  END $$;
+  CREATE FUNCTION ${s}.count_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    INSERT INTO ${s}.status_deltas (queue, status, delta)
+      SELECT queue, status, -count(*) FROM old_rows GROUP BY queue, status;
+    RETURN NULL;
+  END $$;
+  CREATE TRIGGER tasks_count_inserted AFTER INSERT ON ${s}.tasks
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ${s}.count_inserted();
+  CREATE TRIGGER tasks_count_updated AFTER UPDATE ON ${s}.tasks
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION ${s}.count_updated();
+  CREATE TRIGGER tasks_count_deleted AFTER DELETE ON ${s}.tasks
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION ${s}.count_deleted();
+
+  CREATE TABLE ${s}.history (
+    bucket bigint PRIMARY KEY,
+    completed bigint NOT NULL,
+    failed bigint NOT NULL,
+    retried bigint NOT NULL
+  );
+  CREATE TABLE ${s}.history_deltas (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    bucket bigint NOT NULL,
+    completed bigint NOT NULL,
+    failed bigint NOT NULL,
+    retried bigint NOT NULL
+  );
+
+  CREATE TABLE ${s}.queues (
+    name text PRIMARY KEY,
+    paused boolean NOT NULL DEFAULT false,
+    updated_at bigint
+  );
+  CREATE TABLE ${s}.leaders (
+    name text PRIMARY KEY,
+    holder text NOT NULL,
+    expires_at bigint NOT NULL
+  );
+  CREATE UNLOGGED TABLE ${s}.workers (
+    id text PRIMARY KEY,
+    host text NOT NULL,
+    pid integer NOT NULL,
+    started_at bigint NOT NULL,
+    last_beat_at bigint NOT NULL,
+    queues text NOT NULL,
+    concurrency integer NOT NULL,
+    meta text NOT NULL
+  );
+  `,
+];
+
+/** The newest schema version this code knows and writes. */
+export const SCHEMA_VERSION: number = MIGRATIONS.length;
+
+/** `"name"`: a schema name quoted as an identifier (names are checked to be plain already). */
+export function quoteIdentifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** The advisory lock key of a schema's migrations: one per schema name. */
+function lockKey(schema: string): string {
+  return `aether-tasks migrate ${schema}`;
+}
+
+/**
+ * The schema's version: the highest applied migration, 0 when the schema or its `migrations`
+ * table does not exist yet.
+ */
+export async function readSchemaVersion(sql: Sql, schema: string): Promise<number> {
+  const table = `${quoteIdentifier(schema)}.migrations`;
+  const [found] = await sql.unsafe<{ exists: boolean }[]>(
+    "SELECT to_regclass($1) IS NOT NULL AS exists",
+    [table],
+  );
+  if (!found?.exists) return 0;
+  const [row] = await sql.unsafe<{ version: number | null }[]>(
+    `SELECT max(version) AS version FROM ${table}`,
+  );
+  return row?.version ?? 0;
+}
+
+/**
+ * Applies the missing migration steps in one transaction under an advisory lock on the schema
+ * name, re-reading the version once the lock is held, so processes migrating at the same time
+ * apply each step once and the others find it done. Idempotent. Throws
+ * {@linkcode SchemaVersionError} when the schema is newer than {@linkcode SCHEMA_VERSION}.
+ */
+export async function migrate(sql: Sql, schema: string): Promise<void> {
+  const refuseNewer = (found: number) => {
+    if (found > SCHEMA_VERSION) throw new SchemaVersionError(found, SCHEMA_VERSION);
+    return found;
+  };
+  if (refuseNewer(await readSchemaVersion(sql, schema)) === SCHEMA_VERSION) return;
+  const s = quoteIdentifier(schema);
+  await sql.begin(async (tx) => {
+    await tx.unsafe("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [lockKey(schema)]);
+    // Under the lock, so concurrent openers never race on CREATE ... IF NOT EXISTS either.
+    await tx.unsafe(`SET LOCAL client_min_messages = warning`);
+    await tx.unsafe(`CREATE SCHEMA IF NOT EXISTS ${s}`);
+    await tx.unsafe(
+      `CREATE TABLE IF NOT EXISTS ${s}.migrations (
+        version integer PRIMARY KEY,
+        applied_at timestamptz NOT NULL DEFAULT now()
+      )`,
+    );
+    const [row] = await tx.unsafe<{ version: number | null }[]>(
+      `SELECT max(version) AS version FROM ${s}.migrations`,
+    );
+    for (let version = refuseNewer(row?.version ?? 0); version < SCHEMA_VERSION; version++) {
+      await tx.unsafe(MIGRATIONS[version]!(s));
+      await tx.unsafe(`INSERT INTO ${s}.migrations (version) VALUES ($1)`, [version + 1]);
+    }
+  });
+}
