@@ -32,7 +32,7 @@ async function readmeExample(): Promise<string> {
 async function installPackage(dir: string, how: "tarball" | "link"): Promise<void> {
   const modules = join(dir, "node_modules");
   await mkdir(modules);
-  for (const dependency of ["valibot", "croner"]) {
+  for (const dependency of ["valibot", "croner", "postgres"]) {
     await symlink(join(ROOT, "node_modules", dependency), join(modules, dependency));
   }
   if (how === "link") {
