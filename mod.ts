@@ -52,6 +52,7 @@ export {
   type EnqueueResult,
   type EnqueueTransaction,
   MAX_LIST_LIMIT,
+  type ScheduleInfo,
   TaskDispatcher,
   type TaskDispatcherOptions,
   type WaitOptions,
@@ -133,6 +134,30 @@ export {
   WorkerHeartbeat,
   type WorkerHeartbeatOptions,
 } from "./src/heartbeat.ts";
+export { type FlowLimitOptions, parseRateLimit, type RateLimitOptions } from "./src/flow_limits.ts";
+export {
+  DEFAULT_PRUNE_BATCH,
+  DEFAULT_PRUNE_INTERVAL_MILLIS,
+  DEFAULT_RETENTION,
+  parseRetention,
+  Pruner,
+  type PrunerOptions,
+  type Retention,
+} from "./src/pruner.ts";
+export {
+  DEFAULT_CATCH_UP_WINDOW_MILLIS,
+  MAX_CATCH_UP_SLOTS,
+  nextFireTimes,
+  type ScheduleOptions,
+  SLOT_GRACE_MILLIS,
+} from "./src/schedule.ts";
+export {
+  DEFAULT_SCHEDULE_REFRESH_MILLIS,
+  Scheduler,
+  type SchedulerOptions,
+  type SchedulerPass,
+} from "./src/scheduler.ts";
+export { DEFAULT_UNIQUE_BY, type UniqueField, type UniqueOptions } from "./src/unique.ts";
 export {
   backoffDelay,
   DEFAULT_RETRY_CONFIG,
@@ -143,6 +168,7 @@ export {
   type RetryConfig,
 } from "./src/retry.ts";
 export {
+  defaultSignals,
   type LeaseLostEvent,
   Signal,
   type TaskEvent,
@@ -174,9 +200,12 @@ export { PostgresNotifier } from "./src/store/postgres/notifier.ts";
 export { DEFAULT_PG_SCHEMA, isPostgresUrl, maskPassword } from "./src/store/postgres/url.ts";
 export {
   type BulkRequest,
+  type CatchUpPolicy,
   type ClaimRequest,
   decodeCursor,
   encodeCursor,
+  type FlowLimit,
+  type FlowLimits,
   HISTORY_BUCKET_MILLIS,
   type HistoryPoint,
   type InsertOptions,
@@ -190,15 +219,23 @@ export {
   type NewTask,
   type Notifier,
   type Outcome,
+  type OverlapPolicy,
   type ProgressReport,
   type PruneRequest,
   type QueueState,
+  type RateLimit,
+  type ScheduleInput,
+  type ScheduleRecord,
+  type SlotRecord,
+  type SlotRequest,
+  type SlotResult,
   type StatusCounts,
   type StoreEvent,
   type TaskFilter,
   type TaskPage,
   type TaskStats,
   type TaskStore,
+  UNIQUE_REQUIRED_STATUSES,
   type WorkerInfo,
 } from "./src/store/store.ts";
 

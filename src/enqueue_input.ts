@@ -20,6 +20,7 @@
  * @module
  */
 
+import type { UniqueOptions } from "./unique.ts";
 import * as v from "valibot";
 import { parseDuration } from "./duration.ts";
 import {
@@ -50,6 +51,11 @@ export interface ParsedEnqueueOptions {
   /** Whole milliseconds, or null for no limit. */
   timeout?: number | null;
   retryConfig?: Partial<RetryConfig>;
+  /**
+   * Uniqueness as given (`false`, or `{ key, by, states, period }`), not checked here: the
+   * dispatcher checks it with `parseUnique`, which names the field of each problem.
+   */
+  unique?: UniqueOptions | false;
 }
 
 /** One task to enqueue, as the CLI's NDJSON lines and `POST /api/tasks` carry it. */
@@ -181,6 +187,8 @@ const OPTION_ENTRIES = {
   queue: v.optional(nameSchema),
   timeout: v.optional(timeoutSchema),
   retryConfig: v.optional(v.object(RETRY_ENTRIES)),
+  // Checked by parseUnique (src/unique.ts), which names the field of each problem.
+  unique: v.optional(v.unknown()),
 };
 
 /** The schema of the library's enqueue options (`TaskDispatcher.enqueue`'s third argument). */
@@ -389,6 +397,7 @@ function compact(parsed: v.InferOutput<typeof enqueueOptionsSchema>): ParsedEnqu
     }
     options.retryConfig = retry;
   }
+  if (parsed.unique !== undefined) options.unique = parsed.unique as UniqueOptions | false;
   return options;
 }
 

@@ -10,6 +10,10 @@ import { findNonJson } from "./json.ts";
 import { resolveRetryConfig, type RetryConfig } from "./retry.ts";
 import { suggest } from "./suggest.ts";
 import { PRIORITY_RANK, TaskPriority } from "./task.ts";
+import { parseUnique, type UniqueOptions, type UniqueSpec } from "./unique.ts";
+import { type FlowLimitOptions, parseFlowLimits } from "./flow_limits.ts";
+import type { FlowLimits, ScheduleInput } from "./store/store.ts";
+import { parseSchedule, type ScheduleOptions } from "./schedule.ts";
 
 /** A valibot schema for task arguments (synchronous). */
 export type ArgsSchema<T = unknown> = v.GenericSchema<unknown, T>;
@@ -24,6 +28,8 @@ export interface TaskContext {
   maxAttempts: number;
   /** Aborts on cancel, timeout, lost lease and worker shutdown; `signal.reason` says which. */
   signal: AbortSignal;
+  /** For a task a schedule enqueued, the slot it runs for (epoch ms); null otherwise. */
+  scheduledFor: number | null;
   /** Stores a progress value on the task (the latest one is kept). */
   progress(value: unknown): Promise<void>;
   /** Appends a line to the task's log (the last 100 lines are kept). */
@@ -45,6 +51,14 @@ export interface TaskOptions<TArgs = unknown> {
   queue?: string;
   /** Default priority. Default NORMAL. */
   priority?: TaskPriority;
+  /** Default `unique` of its enqueues (see {@linkcode UniqueOptions}). Default: not unique. */
+  unique?: UniqueOptions;
+  /** Starts of this task name across every process (`{ limit: 10, per: "1s" }`). Default: none. */
+  rateLimit?: FlowLimitOptions["rateLimit"];
+  /** Running tasks of this name across every process. Default: no limit. */
+  maxRunning?: number | null;
+  /** Cron schedules of this task, by schedule id (`task` is this task). Default: none. */
+  schedules?: Readonly<Record<string, Omit<ScheduleOptions, "task">>>;
 }
 
 /** A registered task, with its options resolved. */
@@ -55,6 +69,12 @@ export interface TaskDefinition<TArgs = unknown> {
   timeout: number | null;
   queue: string;
   priority: TaskPriority;
+  /** Default uniqueness of its enqueues, or null. */
+  unique?: UniqueSpec | null;
+  /** Its flow limits (applied to the store when a worker starts), or null. */
+  limits?: FlowLimits | null;
+  /** Its cron schedules (upserted when a worker starts). */
+  schedules?: readonly ScheduleInput[];
   run: TaskHandler<TArgs>;
 }
 
@@ -122,7 +142,7 @@ export function createDefinition<TArgs>(
   if (schema !== null && (typeof schema !== "object" || !("~run" in schema))) {
     throw new TypeError(`The schema of task "${name}" must be a valibot schema`);
   }
-  return {
+  const definition: TaskDefinition<TArgs> = {
     name,
     schema,
     retryConfig: resolveRetryConfig(
@@ -135,6 +155,32 @@ export function createDefinition<TArgs>(
     priority,
     run,
   };
+  if (options.unique !== undefined) {
+    definition.unique = parseUnique(options.unique, `The unique option of task "${name}"`);
+  }
+  if (options.rateLimit != null || options.maxRunning != null) {
+    definition.limits = parseFlowLimits(
+      { rateLimit: options.rateLimit ?? null, maxRunning: options.maxRunning ?? null },
+      `The limits of task "${name}"`,
+    );
+  }
+  if (options.schedules !== undefined) {
+    if (typeof options.schedules !== "object" || options.schedules === null) {
+      throw new TypeError(`The schedules of task "${name}" must be an object by schedule id`);
+    }
+    definition.schedules = Object.entries(options.schedules).map(([id, schedule]) => {
+      const input = parseSchedule(id, { ...schedule, task: name }, "code");
+      // The slot's args must pass the task's schema now, not at 3 a.m.
+      try {
+        parseArgs(definition, input.args);
+      } catch (error) {
+        if (error instanceof Error) error.message = `schedule "${id}": ${error.message}`;
+        throw error;
+      }
+      return input;
+    });
+  }
+  return definition;
 }
 
 /**
@@ -186,6 +232,18 @@ export function parseArgs<TArgs>(definition: TaskDefinition<TArgs>, args: unknow
 export class TaskRegistry {
   #definitions = new Map<string, TaskDefinition>();
 
+  /**
+   * Registers a handler on {@linkcode defaultRegistry}, as the original module's
+   * `TaskRegistry.register(name, handler, options)` did.
+   */
+  static register<TArgs>(
+    name: string,
+    handler: TaskHandler<TArgs>,
+    options: TaskOptions<TArgs> = {},
+  ): TaskDefinition<TArgs> {
+    return defaultRegistry.register(name, handler, options);
+  }
+
   /** Registers a handler under `name`; a name registered twice throws. */
   register<TArgs>(
     name: string,
@@ -224,6 +282,11 @@ export class TaskRegistry {
   /** Registered names, sorted. */
   names(): string[] {
     return [...this.#definitions.keys()].sort();
+  }
+
+  /** Every definition, by name. */
+  definitions(): TaskDefinition[] {
+    return this.names().map((name) => this.#definitions.get(name)!);
   }
 }
 

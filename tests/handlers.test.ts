@@ -36,6 +36,7 @@ function context(overrides: Partial<TaskContext> = {}) {
     attempt: 1,
     maxAttempts: 1,
     signal: new AbortController().signal,
+    scheduledFor: null,
     progress: (value) => {
       progress.push(value);
       return Promise.resolve();
@@ -133,6 +134,16 @@ describe("loadHandlers", () => {
         "invalid_option",
         "wrong_priority.ts",
         /The priority of task "wrong-priority" must be one of .*got "URGENT"/,
+      ],
+      [
+        "bad_cron",
+        "nightly.ts",
+        /schedule "nightly": cron "0 25 \* \* \*" is not a valid cron expression/,
+      ],
+      [
+        "bad_timezone",
+        "nightly.ts",
+        /schedule "nightly": timezone must be an IANA time zone .*"Europe\/Atlantis"/,
       ],
       [
         "throws_on_load",

@@ -48,6 +48,7 @@ import {
 } from "./security.ts";
 import { positiveInteger } from "../options.ts";
 import { MAX_TIMER_CHUNK_MILLIS } from "../long_timer.ts";
+import { flowRoutes } from "./flow_routes.ts";
 
 /** Default largest request body: 1 MiB. */
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
@@ -152,6 +153,7 @@ const NO_CONNECTION: AdminConnection = { disableIdleTimeout() {} };
  * - `GET /api/tasks/:id/wait?timeout=30s` (200 when final, 202 with the task on timeout)
  * - `GET /api/tasks/count`, `POST /api/tasks/bulk`, `DELETE /api/tasks/:id` (see `bulk_routes.ts`)
  * - `GET /api/history?range=hour|day`, `GET /api/wait-times` (see `chart_routes.ts`)
+ * - `GET /api/queues`, `POST /api/queues/:queue/pause|resume`, `GET /api/schedules`
  * - `GET /api/events` (Server-Sent Events)
  * - `GET /api/workers` (the worker registry: `{ workers: WorkerInfo[] }`)
  *
@@ -302,6 +304,7 @@ export function createAdminHandler(options: AdminHandlerOptions): AdminHandler {
       run: async () => jsonResponse({ workers: await store.listWorkers() }),
     },
     ...chartRoutes({ store, dispatcher, clock: options.clock ?? systemClock }),
+    ...flowRoutes(dispatcher, (request) => readJsonBody(request, maxBodyBytes, bodyTimeout)),
   ];
 
   function dashboardResponse(): Response {
