@@ -96,7 +96,9 @@ describe("WAL bound", () => {
       driver.exec("BEGIN IMMEDIATE");
       assert.equal(keeper.runOnce().action, "busy");
       driver.exec("ROLLBACK");
+      driver.exec("PRAGMA busy_timeout = 1234");
       assert.equal(keeper.runOnce().action, "truncated");
+      assert.deepEqual(driver.get("PRAGMA busy_timeout"), { timeout: 1234 }, "restored");
     } finally {
       driver.close();
       await store.close();
