@@ -248,6 +248,17 @@ function insertColumns(tasks: readonly NewTask[]): unknown[][] {
  * delay and start offset, then of the marks' id, token and time. A mark for the attempt of an
  * outcome in the same batch becomes that outcome's start (one update per row and statement).
  */
+/**
+ * A text array as PostgreSQL's literal (`{"a","b"}`), for a `$n::text[]` parameter: the client
+ * then sends a plain string, whatever type it inferred for the parameter (a JS array was sent as
+ * `"default"` now and then under Deno: "malformed array literal").
+ */
+function textArray(values: readonly string[]): string {
+  return `{${
+    values.map((v) => `"${v.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"`).join(",")
+  }}`;
+}
+
 function finishColumns(
   outcomes: readonly Outcome[],
   started: readonly StartMark[],
@@ -589,7 +600,7 @@ export class PostgresTaskStore implements TaskStore {
       this.#q.finishAndClaim,
       [
         ...finishColumns(outcomes, started, this.#callerClock),
-        [...queues],
+        textArray(queues),
         limit,
         this.#now(now),
         leaseMillis,
@@ -1004,7 +1015,7 @@ export class PostgresTaskStore implements TaskStore {
     const rows = await sql.unsafe<TaskRow[]>(
       this.#q.claim,
       [
-        [...queues],
+        textArray(queues),
         limit,
         this.#now(now),
         leaseMillis,
