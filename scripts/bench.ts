@@ -1,9 +1,12 @@
 /**
  * The benchmark: enqueue (awaited, one at a time), bulk enqueue, drain of no-op tasks, pickup
  * latency at a steady rate, and claim cost with 200,000 finished rows — for the in-memory and
- * SQLite stores, producer and worker in one process. Prints JSON, then a table.
+ * SQLite stores, producer and worker in one process. Prints JSON, then a table; with
+ * `--svg PATH`, also draws the figures as a chart there (beside the other runtime's, if the file
+ * holds them).
  *
  *   deno task bench        bun run bench        (add --quick for a short run)
+ *   bun run bench --svg docs/bench.svg && deno task bench --svg docs/bench.svg
  *   bun run bench --store postgres    (PostgreSQL only; the server at AETHER_BENCH_PG_URL, or a
  *                                      throwaway one started with scripts/pg_server.sh, fsync on)
  *
@@ -26,8 +29,10 @@ import { InMemoryTaskStore } from "../src/store/memory.ts";
 import type { TaskStore } from "../src/store/store.ts";
 import { newTaskRecord, type TaskRecord } from "../src/task.ts";
 import { TaskWorker } from "../src/worker.ts";
+import { svgPathArgument, writeBenchChart } from "./_bench_chart.ts";
 
 const quick = process.argv.includes("--quick");
+const svgPath = svgPathArgument(process.argv);
 const N = {
   single: quick ? 2_000 : 20_000,
   bulk: quick ? 20_000 : 200_000,
@@ -299,4 +304,21 @@ for (const r of rounded) {
       r.target ?? ""
     } |`,
   );
+}
+if (svgPath !== null) {
+  await writeBenchChart(svgPath, `aether-tasks benchmark${quick ? " (--quick)" : ""}`, {
+    runtime,
+    measurements: rounded.map((r) => {
+      const percentile = /^pickup latency (p\d+) (.*)$/.exec(r.metric);
+      return percentile
+        ? {
+          panel: `pickup latency ${percentile[2]}`,
+          unit: r.unit,
+          label: `${r.store} ${percentile[1]}`,
+          value: r.value,
+        }
+        : { panel: r.metric, unit: r.unit, label: r.store, value: r.value };
+    }),
+  });
+  console.log(`\nChart written to ${svgPath}`);
 }

@@ -3,9 +3,11 @@
  * - drain of no-op tasks through a pool of 2 Workers, beside the same drain run in process;
  * - pickup latency (enqueue to handler start, inside the Worker) at a steady 200 tasks/s;
  * - a long drain with a Worker recycled every 1,000 tasks, and the process RSS around it.
- * Prints JSON, then a table.
+ * Prints JSON, then a table; `--svg PATH` also draws the figures as a chart there (beside the
+ * other runtime's, if the file holds them).
  *
  *   bun scripts/bench_pool.ts        deno run -A scripts/bench_pool.ts        (--quick: shorter)
+ *   bun run bench:pool --svg docs/bench_pool.svg && deno task bench:pool --svg docs/bench_pool.svg
  * @module
  */
 
@@ -21,6 +23,7 @@ import { TaskRegistry } from "../src/registry.ts";
 import { SqliteTaskStore } from "../src/store/sqlite/store.ts";
 import type { TaskStore } from "../src/store/store.ts";
 import { TaskWorker } from "../src/worker.ts";
+import { type Measurement, svgPathArgument, writeBenchChart } from "./_bench_chart.ts";
 
 const HANDLERS = fileURLToPath(new URL("./bench_handlers", import.meta.url));
 
@@ -142,12 +145,13 @@ async function pickup(
 ): Promise<Latency> {
   const dispatcher = new TaskDispatcher(store, { registry });
   const worker = new TaskWorker(store, { executor, concurrency: sizes.concurrency });
-  const enqueuedAt = new Map<string, number>();
+  // By args index, set before the enqueue: a worker may start the task before `enqueue` resolves.
+  const enqueuedAt: number[] = [];
   const latencies: number[] = [];
   const total = 200 * sizes.latencySeconds;
   const done = new Promise<void>((resolve) =>
     worker.signals.taskCompleted.connect(({ task }) => {
-      latencies.push((task.result as number) - enqueuedAt.get(task.id)!);
+      latencies.push((task.result as number) - enqueuedAt[(task.args as { i: number }).i]!);
       if (latencies.length === total) resolve();
     })
   );
@@ -156,8 +160,8 @@ async function pickup(
   for (let i = 0; i < total; i++) {
     const wait = start + i * 5 - performance.now();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    const at = now();
-    enqueuedAt.set(await dispatcher.enqueue("probe", {}), at);
+    enqueuedAt[i] = now();
+    await dispatcher.enqueue("probe", { i });
   }
   await done;
   await worker.stop();
@@ -230,8 +234,36 @@ export async function benchPool(sizes: BenchPoolSizes = FULL_SIZES): Promise<Ben
   };
 }
 
+/** The figures as chart measurements: drain rates, latency percentiles, the recycling drain. */
+export function poolMeasurements(f: BenchPoolFigures): Measurement[] {
+  const drain = `drain ${f.sizes.drain.toLocaleString("en-US")} no-op tasks`;
+  const pickup = "pickup latency at 200 tasks/s";
+  const percentiles = (label: string, l: Latency) =>
+    (["p50", "p95", "p99"] as const).map((p) => ({
+      panel: pickup,
+      unit: "ms",
+      label: `${label} ${p}`,
+      value: l[p],
+    }));
+  return [
+    { panel: drain, unit: "tasks/s", label: `pool of ${f.sizes.poolSize}`, value: f.drain.pool },
+    { panel: drain, unit: "tasks/s", label: "in process", value: f.drain.inProcess },
+    ...percentiles("pool", f.pickup.pool),
+    ...percentiles("in process", f.pickup.inProcess),
+    {
+      panel: `drain ${f.sizes.recycleTasks.toLocaleString("en-US")}, Workers recycled every ${
+        f.sizes.recycleAfter.toLocaleString("en-US")
+      }`,
+      unit: "tasks/s",
+      label: "pool",
+      value: f.recycle.tasksPerSecond,
+    },
+  ];
+}
+
 if (import.meta.main) {
   const sizes = process.argv.includes("--quick") ? QUICK_SIZES : FULL_SIZES;
+  const svgPath = svgPathArgument(process.argv);
   const f = await benchPool(sizes);
   console.log(JSON.stringify(f, null, 2));
   const ms = (l: Latency) => `${l.p50} / ${l.p95} / ${l.p99} ms`;
@@ -259,5 +291,10 @@ if (import.meta.main) {
     `\n${runtime}, SQLite store, concurrency ${sizes.concurrency}\n| metric | value | target |\n|---|---:|---|`,
   );
   for (const [metric, value, target] of rows) console.log(`| ${metric} | ${value} | ${target} |`);
+  if (svgPath !== null) {
+    const title = `aether-tasks pool benchmark (SQLite, concurrency ${sizes.concurrency})`;
+    await writeBenchChart(svgPath, title, { runtime, measurements: poolMeasurements(f) });
+    console.log(`\nChart written to ${svgPath}`);
+  }
   process.exit(0);
 }

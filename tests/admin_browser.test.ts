@@ -131,7 +131,7 @@ describe("admin dashboard in headless Chromium", () => {
         assert.equal((await store.get(flakyId))?.status, "COMPLETED");
 
         // The detail view shows the arguments, result, attempts and log lines.
-        await row.locator("button.link").click();
+        await row.locator("a.task-link").click();
         const detail = page.locator(`#detail[data-id="${flakyId}"][data-status="COMPLETED"]`);
         await detail.waitFor();
         assert.match(await detail.locator("pre.args").innerText(), /"cents": 4200/);

@@ -487,17 +487,74 @@ describe("the aether-tasks binary in an empty folder", () => {
         ["NORMAL", "PENDING", 3],
       ]);
 
-      const json = await cli(["enqueue", "--file", "-", "--json"], {
-        input: lines.slice(0, 3).join("\n"),
-      });
+      // --json: one line per non-blank input line, in input order, with the id or the error.
+      const json = await cli(["enqueue", "--file", "-", "--json"], { input: lines.join("\n") });
       assert.equal(json.code, 1);
-      assert.deepEqual(JSON.parse(json.stdout), {
-        accepted: 1,
-        rejected: [
-          { line: 2, problem: JSON.parse(json.stdout).rejected[0].problem },
-          { line: 3, problem: 'Unknown task "ad"; did you mean "add"?' },
-        ],
-      });
+      const results = json.stdout.trimEnd().split("\n").map((l) =>
+        JSON.parse(l) as { line: number; id?: string; error?: string }
+      );
+      assert.deepEqual(results.map((r) => r.line), [1, 2, 3, 4, 6, 7, 8]);
+      assert.deepEqual(results.map((r) => (r.id ? "id" : "error")), [
+        "id",
+        "error",
+        "error",
+        "error",
+        "error",
+        "id",
+        "error",
+      ]);
+      assert.equal(results[2]!.error, 'Unknown task "ad"; did you mean "add"?');
+      for (const { id } of results.filter((r) => r.id)) {
+        assert.deepEqual((await cliJson<TaskRecord>(["get", id!])).args, { a: 1, b: 2 });
+      }
+    },
+  );
+
+  it(
+    "get, cancel, retry and delete take a unique id prefix; an ambiguous one lists candidates",
+    TEST_TIMEOUT,
+    async () => {
+      const lines = Array.from(
+        { length: 3 },
+        (_, n) => JSON.stringify({ name: "add", args: { a: n, b: 0 }, delay: "1h" }),
+      ).join("\n");
+      const imported = await cli(["enqueue", "--file", "-", "--json"], { input: lines });
+      assert.equal(imported.code, 0, imported.stderr);
+      const ids = imported.stdout.trimEnd().split("\n").map((l) =>
+        (JSON.parse(l) as { id: string }).id
+      );
+      const [first, second] = ids as [string, string];
+      let shared = 0;
+      while (first[shared] === second[shared]) shared++;
+      const ambiguous = first.slice(0, shared);
+      const unique = first.slice(0, shared + 1);
+
+      const got = await cliJson<TaskRecord>(["get", unique.toUpperCase()]);
+      assert.equal(got.id, first, "a unique prefix, in any case, names the task");
+
+      for (const command of ["get", "cancel", "retry", "delete"]) {
+        const result = await cli([command, ambiguous]);
+        assert.equal(result.code, 2, `${command} ${ambiguous}: ${result.stderr}`);
+        assert.equal(result.stdout, "");
+        const message = result.stderr.trimEnd().split("\n");
+        assert.equal(message.length, 1, `one line: ${result.stderr}`);
+        assert.ok(message[0]!.includes(ambiguous), message[0]);
+        assert.ok(message[0]!.includes(first) || message[0]!.includes(second), "lists candidates");
+
+        const none = await cli([command, "ffffffff-ffff"]);
+        assert.equal(none.code, 1, `${command} with no match: ${none.stderr}`);
+        assert.match(none.stderr, /^aether-tasks: No task with id "ffffffff-ffff"/);
+      }
+
+      const deleteWaiting = await cli(["delete", unique]);
+      assert.equal(deleteWaiting.code, 1, "a waiting task is not deleted");
+      assert.match(deleteWaiting.stderr, /SCHEDULED/);
+      assert.equal((await cli(["cancel", unique])).stdout, `Cancelled task ${first}\n`);
+      assert.equal((await cli(["retry", unique])).stdout, `Task ${first} is PENDING again\n`);
+      assert.equal((await cli(["cancel", unique])).code, 0);
+      assert.deepEqual(await cliJson(["delete", unique]), { deleted: first });
+      assert.equal((await cli(["get", first])).code, 1, "deleted");
+      for (const id of ids.slice(1)) assert.equal((await cli(["cancel", id])).code, 0, "tidy up");
     },
   );
 
@@ -566,7 +623,11 @@ describe("the aether-tasks binary in an empty folder", () => {
       const exited = new Promise<number | null>((resolve) =>
         child.on("exit", (code) => resolve(code))
       );
-      const snapshots: { time: number; total: number }[] = [];
+      const snapshots: {
+        time: number;
+        total: number;
+        rates: { completed: number; failed: number; overMillis: number } | null;
+      }[] = [];
       for await (const line of createInterface({ input: child.stdout! })) {
         snapshots.push(JSON.parse(line));
         if (snapshots.length === 3) break;
@@ -575,6 +636,10 @@ describe("the aether-tasks binary in an empty folder", () => {
       assert.equal(await exited, 0);
       assert.ok(snapshots.every((s) => Number.isInteger(s.total) && s.time > 0));
       assert.ok(snapshots[2]!.time > snapshots[0]!.time);
+      assert.equal(snapshots[0]!.rates, null, "no rate before a second reading");
+      for (const { rates } of snapshots.slice(1)) {
+        assert.ok(rates && rates.completed >= 0 && rates.failed >= 0 && rates.overMillis > 0);
+      }
     },
   );
 

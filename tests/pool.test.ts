@@ -124,7 +124,18 @@ describe("WorkerPool", () => {
     const h = onShared();
     assert.deepEqual(
       h.pool.definitions.map((d) => d.name),
-      ["bad-result", "barrier", "cancellable", "crash", "echo", "noop", "report", "sleep", "spin"],
+      [
+        "bad-result",
+        "barrier",
+        "blocked-once",
+        "cancellable",
+        "crash",
+        "echo",
+        "noop",
+        "report",
+        "sleep",
+        "spin",
+      ],
     );
     const task = await h.run("echo", { n: 21 });
     assert.equal(task.status, "COMPLETED");
@@ -266,10 +277,16 @@ describe("WorkerPool", () => {
       // The heap watchdog cannot tell which task grew the heap: both go back, then run alone.
       const h = onShared({ concurrency: 2 });
       const starts = countStarts(h.worker);
+      const markers = await tempDir("aether-marker-");
+      after(markers.remove);
       const { value: [hog, bystander], grew } = await counting(shared, async () => {
         const [hog, bystander] = await h.dispatcher.enqueueMany([
           { name: "crash", args: { kind: "memory" }, options: once },
-          { name: "sleep", args: { ms: 300 }, options: once },
+          {
+            name: "blocked-once",
+            args: { marker: join(markers.path, crypto.randomUUID()) },
+            options: once,
+          },
         ]);
         return [
           await h.dispatcher.waitFor(hog!, { timeout: 10_000 }),

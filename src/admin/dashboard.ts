@@ -51,7 +51,7 @@ main { padding: 20px 24px 40px; max-width: 1280px; margin: 0 auto; display: grid
 .legend { display: flex; gap: 14px; font-size: 12px; color: var(--muted); margin-top: 4px; }
 .legend i { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 5px; vertical-align: -1px;
   background: var(--c); }
-#chart .bar-completed { fill: var(--completed); } #chart .bar-failed { fill: var(--failed); }
+#chart .bar-completed { fill: var(--completed); } #chart .bar-failed { fill: url(#hatch-failed); }
 table { width: 100%; border-collapse: collapse; font-variant-numeric: tabular-nums; }
 th, td { text-align: left; padding: 6px 8px; border-bottom: 1px solid var(--line); white-space: nowrap; }
 th { font-size: 11px; text-transform: uppercase; letter-spacing: .5px; color: var(--muted); font-weight: 600; }
@@ -93,13 +93,38 @@ progress { width: 100%; }
 dialog { border: 1px solid var(--line); border-radius: 10px; padding: 20px; background: var(--panel); color: var(--text);
   width: min(380px, 90vw); }
 dialog::backdrop { background: #0006; }
-dialog form { display: grid; gap: 10px; }
+dialog form, dialog .dialog-body { display: grid; gap: 10px; }
 dialog p { margin: 0; color: var(--muted); font-size: 13px; }
 dialog .error { color: var(--failed); min-height: 1em; font-size: 13px; }
 button.primary { font: inherit; padding: 7px 12px; border-radius: 6px; border: 0; background: var(--accent);
   color: #fff; cursor: pointer; }
 #toast { position: fixed; bottom: 16px; left: 50%; transform: translateX(-50%); background: var(--text);
   color: var(--panel); padding: 8px 14px; border-radius: 6px; font-size: 13px; z-index: 5; }
+.link.mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; }
+a.link { text-decoration: none; } a.link:hover { text-decoration: underline; }
+:focus-visible { outline: 2px solid var(--accent); outline-offset: 2px; }
+.range { margin: 0 0 6px; }
+.range button[aria-pressed="true"] { border-color: var(--accent); color: var(--accent); font-weight: 600; }
+#chart .hatch-bg { fill: var(--failed); } #chart .hatch-line { stroke: #ffffffaa; stroke-width: 1.5; }
+.summary { font-size: 12px; color: var(--muted); margin: 4px 0 0; }
+.waits { display: grid; grid-template-columns: repeat(4, 1fr); gap: 8px; margin: 0; }
+.waits div { background: var(--bg); border-radius: 6px; padding: 6px 8px; }
+.waits dt { font-size: 11px; color: var(--muted); text-transform: uppercase; } .waits dd { margin: 0; font-weight: 600; }
+.toolbar input, .toolbar select { flex: 1 1 140px; min-width: 0; }
+.bulk { align-items: center; font-size: 12px; color: var(--muted); }
+p.error { color: var(--failed); margin: 0 0 8px; font-size: 13px; }
+.side { display: grid; gap: 16px; align-content: start; min-width: 0; }
+dialog .buttons { display: flex; gap: 8px; justify-content: flex-end; }
+@media (max-width: 640px) {
+  header { padding: 10px 12px; flex-wrap: wrap; gap: 8px; }
+  main { padding: 12px 10px 32px; gap: 12px; }
+  .cards { grid-template-columns: repeat(auto-fit, minmax(92px, 1fr)); }
+  .wide-only { display: none; }
+  th, td { padding: 6px 5px; }
+  #detail { padding: 14px 12px; }
+  #detail dl { grid-template-columns: 92px 1fr; }
+  .waits { grid-template-columns: repeat(2, 1fr); }
+}
 [hidden] { display: none !important; }
 `;
 
@@ -114,16 +139,27 @@ const BODY = `
 <main>
   <section class="cards" id="counts" aria-label="Tasks by status"></section>
   <div class="grid">
-    <section class="panel">
-      <h2>Throughput <small>attempts per 10 s, last 10 minutes</small></h2>
-      <svg id="chart" viewBox="0 0 600 150" preserveAspectRatio="none" role="img" aria-label="Throughput"></svg>
-      <div class="legend"><span><i class="s-COMPLETED"></i>completed</span><span><i class="s-FAILED"></i>failed or retried</span></div>
+    <section class="panel" aria-labelledby="chart-title">
+      <h2 id="chart-title">Throughput <small id="chart-caption"></small></h2>
+      <div class="toolbar range" role="group" aria-label="Chart range">
+        <button class="action" data-range="hour" aria-pressed="true">Last hour</button>
+        <button class="action" data-range="day" aria-pressed="false">Last day</button>
+      </div>
+      <svg id="chart" viewBox="0 0 600 150" preserveAspectRatio="none" role="img" aria-labelledby="chart-summary"></svg>
+      <div class="legend"><span><i class="s-COMPLETED"></i>completed (solid)</span><span><i class="s-FAILED"></i>failed (striped)</span></div>
+      <p class="summary" id="chart-summary"></p>
     </section>
-    <section class="panel">
-      <h2>Queues</h2>
-      <div class="table-wrap"><table id="queues"></table></div>
-      <div id="pool"></div>
-    </section>
+    <div class="side">
+      <section class="panel">
+        <h2>Queues</h2>
+        <div class="table-wrap"><table id="queues"></table></div>
+        <div id="pool"></div>
+      </section>
+      <section class="panel" aria-labelledby="waits-title">
+        <h2 id="waits-title">Queue wait <small>start &minus; run at, recent completed tasks</small></h2>
+        <dl class="waits" id="waits"></dl>
+      </section>
+    </div>
   </div>
   <div class="grid">
     <section class="panel">
@@ -136,16 +172,26 @@ const BODY = `
     </section>
   </div>
   <section class="panel">
-    <h2>Tasks</h2>
-    <div class="toolbar">
+    <h2 id="tasks-title">Tasks</h2>
+    <div class="toolbar" role="search" aria-label="Find tasks">
       <select id="status-filter" aria-label="Status"></select>
-      <input id="name-filter" placeholder="Task name" aria-label="Task name">
-      <input id="queue-filter" placeholder="Queue" aria-label="Queue">
+      <input id="name-filter" placeholder="Task name" aria-label="Task name" autocomplete="off">
+      <input id="queue-filter" placeholder="Queue" aria-label="Queue" autocomplete="off">
+      <input id="id-filter" class="mono" placeholder="Task id or prefix" aria-label="Task id or prefix" autocomplete="off" spellcheck="false">
+      <input id="args-filter" placeholder="Args contain" aria-label="Arguments contain" autocomplete="off" spellcheck="false">
+      <button id="clear-filters" class="action">Clear</button>
+    </div>
+    <p id="filter-error" class="error" role="alert" hidden></p>
+    <div class="toolbar bulk" role="group" aria-label="Bulk actions on every task matching the filters">
+      <span>All matching:</span>
+      <button class="action" data-bulk="retry">Retry failed&hellip;</button>
+      <button class="action" data-bulk="cancel">Cancel waiting&hellip;</button>
+      <button class="action" data-bulk="delete">Delete finished&hellip;</button>
     </div>
     <div class="table-wrap">
-      <table id="tasks">
-        <thead><tr><th>ID</th><th>Name</th><th>Queue</th><th>Status</th><th class="num">Attempts</th>
-        <th>Created</th><th class="num">Duration</th><th></th></tr></thead>
+      <table id="tasks" aria-labelledby="tasks-title">
+        <thead><tr><th>ID</th><th>Name</th><th class="wide-only">Queue</th><th>Status</th><th class="num wide-only">Attempts</th>
+        <th class="wide-only">Created</th><th class="num wide-only">Duration</th><th><span hidden>Actions</span></th></tr></thead>
         <tbody></tbody>
       </table>
     </div>
@@ -163,7 +209,17 @@ const BODY = `
     <button class="primary" type="submit">Open dashboard</button>
   </form>
 </dialog>
-<div id="toast" hidden></div>
+<dialog id="confirm" aria-labelledby="confirm-title" aria-describedby="confirm-text">
+  <div class="dialog-body">
+    <strong id="confirm-title"></strong>
+    <p id="confirm-text"></p>
+    <div class="buttons">
+      <button type="button" class="action" id="confirm-no">Cancel</button>
+      <button type="button" class="primary" id="confirm-yes"></button>
+    </div>
+  </div>
+</dialog>
+<div id="toast" role="status" aria-live="polite" hidden></div>
 `;
 
 // Plain ES2020 without template literals, so it can sit in this module's string.
@@ -172,10 +228,15 @@ const SCRIPT = `
 var STATUSES = ["PENDING", "SCHEDULED", "PROCESSING", "RETRYING", "COMPLETED", "FAILED", "CANCELLED"];
 var CANCELLABLE = ["PENDING", "SCHEDULED", "RETRYING", "PROCESSING"];
 var RETRYABLE = ["FAILED", "CANCELLED"];
+var DELETABLE = ["COMPLETED", "FAILED", "CANCELLED"];
 var TOKEN_KEY = "aether-tasks:admin-token";
 var PAGE_SIZE = 25;
-var state = { token: sessionStorage.getItem(TOKEN_KEY) || "", status: "", name: "", queue: "", cursor: null,
-  selected: null, refreshTimer: 0, pollTimer: 0, stream: null, needsToken: false };
+// UUIDv7: 12 hex digits of milliseconds, the version and a 12-bit counter, so the first 18
+// characters tell apart the tasks one process made (a CLI accepts any unique prefix).
+var SHORT_ID_LENGTH = 18;
+var state = { token: sessionStorage.getItem(TOKEN_KEY) || "", status: "", name: "", queue: "", idPrefix: "",
+  args: "", range: "hour", cursor: null, selected: null, refreshTimer: 0, pollTimer: 0, stream: null,
+  needsToken: false, openSingleMatch: false };
 
 function $(id) { return document.getElementById(id); }
 function el(tag, props, children) {
@@ -202,7 +263,8 @@ function svg(tag, attrs, text) {
   return node;
 }
 function badge(status) { return el("span", { className: "badge s-" + status, text: status }); }
-function shortId(id) { return id.slice(-12); }
+function shortId(id) { return id.slice(0, SHORT_ID_LENGTH); }
+function plural(n, word) { return n.toLocaleString() + " " + word + (n === 1 ? "" : "s"); }
 function time(ms) { return ms ? new Date(ms).toLocaleTimeString() : "-"; }
 function dateTime(ms) { return ms ? new Date(ms).toLocaleString() : "-"; }
 function ago(ms) {
@@ -239,7 +301,7 @@ function api(path, init) {
   init = init || {};
   var headers = new Headers(init.headers || {});
   if (state.token) headers.set("authorization", "Bearer " + state.token);
-  if (init.method === "POST") headers.set("content-type", "application/json");
+  if (init.body !== undefined) headers.set("content-type", "application/json");
   return fetch(path, { method: init.method || "GET", headers: headers, body: init.body, signal: init.signal })
     .then(function (response) {
       if (response.status === 401) { askToken(state.token ? "That token was refused." : ""); throw new AuthNeeded(); }
@@ -297,7 +359,9 @@ function renderQueues(stats) {
   })));
   var rows = Object.keys(stats.queues).sort().map(function (queue) {
     var counts = stats.queues[queue];
-    return el("tr", { data: { queue: queue } }, [el("td", { className: "mono", text: queue })].concat(shown.map(function (s) {
+    var link = el("a", { className: "link mono", href: viewHash({ queue: queue }), text: queue,
+      onclick: function (e) { e.preventDefault(); navigate({ queue: queue, status: "", name: "", idPrefix: "", args: "" }); } });
+    return el("tr", { data: { queue: queue } }, [el("td", {}, [link])].concat(shown.map(function (s) {
       var n = counts[s] || 0;
       if (s === "PENDING") n += (counts.SCHEDULED || 0) + (counts.RETRYING || 0);
       return el("td", { className: "num", text: n });
@@ -316,12 +380,20 @@ function renderQueues(stats) {
   }
 }
 
-function renderChart(throughput) {
+var RANGE_LABELS = { hour: ["-60m", "-30m", "now"], day: ["-24h", "-12h", "now"] };
+function renderChart(series) {
   var chart = $("chart");
   chart.replaceChildren();
+  var defs = svg("defs", {});
+  var hatch = svg("pattern", { id: "hatch-failed", width: 4, height: 4, patternUnits: "userSpaceOnUse",
+    patternTransform: "rotate(45)" });
+  hatch.append(svg("rect", { width: 4, height: 4, "class": "hatch-bg" }),
+    svg("line", { x1: 1, y1: 0, x2: 1, y2: 4, "class": "hatch-line" }));
+  defs.append(hatch);
+  chart.append(defs);
   var width = 600, height = 150, top = 12, bottom = 20, left = 30;
-  var n = throughput.completed.length;
-  var totals = throughput.completed.map(function (c, i) { return c + throughput.failed[i]; });
+  var n = series.completed.length;
+  var totals = series.completed.map(function (c, i) { return c + series.failed[i]; });
   var max = Math.max.apply(null, totals.concat([4]));
   var scale = (height - top - bottom) / max;
   var slot = (width - left) / n;
@@ -330,29 +402,48 @@ function renderChart(throughput) {
     chart.append(svg("line", { x1: left, x2: width, y1: y, y2: y, "class": "grid-line" }));
     chart.append(svg("text", { x: left - 4, y: y + 3, "text-anchor": "end", "class": "axis" }, String(Math.round(f * max))));
   });
+  var sums = { completed: 0, failed: 0, retried: 0 };
   for (var i = 0; i < n; i++) {
-    var x = left + i * slot + 1;
-    var c = throughput.completed[i], f = throughput.failed[i];
-    var at = throughput.endsAt - (n - i) * throughput.bucketMillis;
-    var title = time(at) + ": " + c + " completed, " + f + " failed";
+    var x = left + i * slot + 0.5;
+    var c = series.completed[i], f = series.failed[i];
+    sums.completed += c; sums.failed += f; sums.retried += series.retried[i];
+    var title = (series.range === "day" ? dateTime(series.at[i]) : time(series.at[i])) + ": " + c + " completed, " +
+      f + " failed, " + series.retried[i] + " retried";
     if (c) {
-      var rc = svg("rect", { x: x, width: Math.max(1, slot - 2), y: height - bottom - c * scale, height: c * scale,
-        "class": "bar-completed", rx: 1 });
+      var rc = svg("rect", { x: x, width: Math.max(1, slot - 1), y: height - bottom - c * scale, height: c * scale,
+        "class": "bar-completed" });
       rc.append(svg("title", {}, title));
       chart.append(rc);
     }
     if (f) {
-      var rf = svg("rect", { x: x, width: Math.max(1, slot - 2), y: height - bottom - (c + f) * scale, height: f * scale,
-        "class": "bar-failed", rx: 1 });
+      var rf = svg("rect", { x: x, width: Math.max(1, slot - 1), y: height - bottom - (c + f) * scale, height: f * scale,
+        "class": "bar-failed" });
       rf.append(svg("title", {}, title));
       chart.append(rf);
     }
   }
-  var minutes = Math.round(n * throughput.bucketMillis / 60000);
-  chart.append(svg("text", { x: left, y: height - 5, "class": "axis" }, "-" + minutes + "m"));
-  chart.append(svg("text", { x: left + (width - left) / 2, y: height - 5, "text-anchor": "middle", "class": "axis" },
-    "-" + Math.round(minutes / 2) + "m"));
-  chart.append(svg("text", { x: width, y: height - 5, "text-anchor": "end", "class": "axis" }, "now"));
+  var labels = RANGE_LABELS[series.range];
+  chart.append(svg("text", { x: left, y: height - 5, "class": "axis" }, labels[0]));
+  chart.append(svg("text", { x: left + (width - left) / 2, y: height - 5, "text-anchor": "middle", "class": "axis" }, labels[1]));
+  chart.append(svg("text", { x: width, y: height - 5, "text-anchor": "end", "class": "axis" }, labels[2]));
+  var span = series.range === "day" ? "the last day" : "the last hour";
+  $("chart-caption").textContent = (series.range === "day" ? "attempts per 15 minutes" : "attempts per minute") +
+    ", " + span;
+  $("chart-summary").textContent = "In " + span + ": " + plural(sums.completed, "task") + " completed, " +
+    sums.failed.toLocaleString() + " failed, " + sums.retried.toLocaleString() + " retried.";
+  document.querySelectorAll(".range button").forEach(function (b) {
+    b.setAttribute("aria-pressed", String(b.dataset.range === series.range));
+  });
+}
+
+function renderWaits(waits) {
+  var box = $("waits");
+  box.replaceChildren();
+  [["p50", waits.p50], ["p90", waits.p90], ["p99", waits.p99], ["max", waits.max]].forEach(function (row) {
+    box.append(el("div", { data: { percentile: row[0] } }, [el("dt", { text: row[0] }),
+      el("dd", { text: row[1] === null ? "-" : duration(row[1]) })]));
+  });
+  box.title = "Over the " + plural(waits.sample, "most recently created completed task");
 }
 
 function renderFailures(tasks) {
@@ -380,28 +471,40 @@ function actionButtons(task) {
     buttons.push(el("button", { className: "action", data: { action: "retry" }, text: "Retry",
       onclick: function (e) { e.stopPropagation(); act(task.id, "retry"); } }));
   }
+  if (DELETABLE.indexOf(task.status) >= 0) {
+    buttons.push(el("button", { className: "action", data: { action: "delete" }, text: "Delete",
+      "aria-label": "Delete task " + shortId(task.id), onclick: function (e) { e.stopPropagation(); deleteTask(task); } }));
+  }
   return buttons;
 }
 
 function taskRow(task) {
   return el("tr", { data: { id: task.id, status: task.status } }, [
-    el("td", {}, [el("button", { className: "link mono", text: shortId(task.id), title: task.id,
-      onclick: function () { openDetail(task.id); } })]),
+    el("td", {}, [el("a", { className: "link mono task-link", text: shortId(task.id), title: task.id,
+      href: viewHash({ task: task.id }), onclick: function (e) { e.preventDefault(); openDetail(task.id); } })]),
     el("td", { className: "mono", text: task.name }),
-    el("td", { className: "mono", text: task.queue }),
+    el("td", { className: "mono wide-only", text: task.queue }),
     el("td", { className: "status" }, [badge(task.status)]),
-    el("td", { className: "num", text: task.attempts + "/" + task.maxAttempts }),
-    el("td", { title: dateTime(task.createdAt), text: ago(task.createdAt) }),
-    el("td", { className: "num", text: task.completedAt && task.startedAt ? duration(task.completedAt - task.startedAt) : "-" }),
+    el("td", { className: "num wide-only", text: task.attempts + "/" + task.maxAttempts }),
+    el("td", { className: "wide-only", title: dateTime(task.createdAt), text: ago(task.createdAt) }),
+    el("td", { className: "num wide-only", text: task.completedAt && task.startedAt ? duration(task.completedAt - task.startedAt) : "-" }),
     el("td", { className: "actions" }, actionButtons(task)),
   ]);
 }
 
+// The filters of the task list, as the API names them.
+function currentFilter() {
+  var filter = {};
+  if (state.status) filter.status = state.status;
+  if (state.name) filter.name = state.name;
+  if (state.queue) filter.queue = state.queue;
+  if (state.idPrefix) filter.idPrefix = state.idPrefix.toLowerCase();
+  if (state.args) filter.argsContains = state.args;
+  return filter;
+}
 function listQuery(cursor) {
-  var params = new URLSearchParams({ limit: String(PAGE_SIZE) });
-  if (state.status) params.set("status", state.status);
-  if (state.name) params.set("name", state.name);
-  if (state.queue) params.set("queue", state.queue);
+  var params = new URLSearchParams(currentFilter());
+  params.set("limit", String(PAGE_SIZE));
   if (cursor) params.set("cursor", cursor);
   return "/api/tasks?" + params;
 }
@@ -410,21 +513,114 @@ function listQuery(cursor) {
 var tasksGeneration = 0;
 function loadTasks(append) {
   var generation = ++tasksGeneration;
+  var problem = $("filter-error");
+  if (state.idPrefix && !/^[0-9a-fA-F-]{1,36}$/.test(state.idPrefix)) {
+    problem.textContent = "A task id has only hex digits (0-9, a-f) and dashes, at most 36 characters.";
+    problem.hidden = false;
+    $("tasks").tBodies[0].replaceChildren();
+    $("tasks-empty").hidden = false;
+    $("more").hidden = true;
+    return Promise.resolve();
+  }
   return api(listQuery(append ? state.cursor : null)).then(function (page) {
     if (generation !== tasksGeneration) return;
+    problem.hidden = true;
     var body = $("tasks").tBodies[0];
     if (!append) body.replaceChildren();
     page.tasks.forEach(function (task) { body.append(taskRow(task)); });
     state.cursor = page.nextCursor;
     $("more").hidden = !page.nextCursor;
     $("tasks-empty").hidden = body.rows.length > 0;
+    // A search by id that finds one task opens it.
+    if (state.openSingleMatch && !append && state.idPrefix && page.tasks.length === 1 && !page.nextCursor) {
+      state.openSingleMatch = false;
+      if (state.selected !== page.tasks[0].id) openDetail(page.tasks[0].id, true);
+    }
+  }, function (error) {
+    if (generation !== tasksGeneration || error instanceof AuthNeeded) throw error;
+    problem.textContent = error.message;
+    problem.hidden = false;
   });
 }
 
-function setStatus(status) {
-  state.status = status;
-  $("status-filter").value = status;
-  refresh();
+function setStatus(status) { navigate({ status: status }); }
+
+function deleteTask(task) {
+  return confirmAction("Delete this task?", "Delete " + task.status.toLowerCase() + " task " + task.name + " " +
+    shortId(task.id) + "? This cannot be undone.", "Delete").then(function (ok) {
+    if (!ok) return;
+    return api("/api/tasks/" + encodeURIComponent(task.id), { method: "DELETE" }).then(function () {
+      toast("Deleted " + task.name + " " + shortId(task.id));
+      if (state.selected === task.id) closeDetail();
+      refresh();
+    });
+  }).catch(quietly);
+}
+
+// Bulk actions on every task the filters select: the confirmation says how many the server
+// counts; the server then works through them in bounded batches.
+var BULK = {
+  retry: { verb: "Retry", noun: "failed", done: "Retried" },
+  cancel: { verb: "Cancel", noun: "waiting", done: "Cancelled" },
+  delete: { verb: "Delete", noun: "finished", done: "Deleted" },
+};
+function bulkFilter(action) {
+  var filter = currentFilter();
+  if (action === "retry" && !filter.status) filter.status = "FAILED";
+  return filter;
+}
+function describeFilter(filter) {
+  var parts = [];
+  if (filter.name) parts.push("named " + filter.name);
+  if (filter.queue) parts.push("in queue " + filter.queue);
+  if (filter.idPrefix) parts.push("with an id starting " + filter.idPrefix);
+  if (filter.argsContains) parts.push('whose args contain "' + filter.argsContains + '"');
+  return parts.length ? " " + parts.join(", ") : "";
+}
+function bulk(action) {
+  var spec = BULK[action];
+  var filter = bulkFilter(action);
+  var params = new URLSearchParams(filter);
+  params.set("action", action);
+  return api("/api/tasks/count?" + params).then(function (counted) {
+    var kind = filter.status ? filter.status.toLowerCase() : spec.noun;
+    var what = plural(counted.count, kind + " task") + describeFilter(filter);
+    if (!counted.count) { toast("No " + kind + " tasks" + describeFilter(filter) + " to " + action); return; }
+    return confirmAction(spec.verb + " " + plural(counted.count, "task") + "?",
+      spec.verb + " " + what + "?" + (action === "delete" ? " This cannot be undone." : ""),
+      spec.verb + " " + counted.count.toLocaleString()).then(function (ok) {
+      if (!ok) return;
+      return api("/api/tasks/bulk", { method: "POST", body: JSON.stringify({ action: action, filter: filter }) })
+        .then(function (done) {
+          toast(spec.done + " " + plural(done.count, "task"));
+          refresh();
+        });
+    });
+  }).catch(quietly);
+}
+
+// A modal confirmation; resolves true only for the confirm button.
+function confirmAction(title, text, confirmLabel) {
+  var dialog = $("confirm");
+  $("confirm-title").textContent = title;
+  $("confirm-text").textContent = text;
+  $("confirm-yes").textContent = confirmLabel;
+  dialog.showModal();
+  $("confirm-no").focus();
+  return new Promise(function (resolve) {
+    function finish(ok) {
+      $("confirm-yes").removeEventListener("click", yes);
+      $("confirm-no").removeEventListener("click", no);
+      dialog.removeEventListener("close", no);
+      if (dialog.open) dialog.close();
+      resolve(ok);
+    }
+    function yes() { finish(true); }
+    function no() { finish(false); }
+    $("confirm-yes").addEventListener("click", yes);
+    $("confirm-no").addEventListener("click", no);
+    dialog.addEventListener("close", no);
+  });
 }
 
 function act(id, action) {
@@ -442,7 +638,7 @@ function renderDetail(task) {
   var parts = [
     el("div", { className: "detail-actions" }, [badge(task.status), el("span", { className: "spacer" })]
       .concat(actionButtons(task))
-      .concat([el("button", { className: "action", id: "detail-close", text: "Close", onclick: closeDetail })])),
+      .concat([el("button", { className: "action", id: "detail-close", text: "Close", onclick: function () { closeDetail(); } })])),
     el("h2", { className: "mono", text: task.name }),
     el("div", { className: "mono", text: task.id }),
     el("dl", {}, [].concat(
@@ -481,14 +677,34 @@ function renderDetail(task) {
 function showDetail(id) {
   return api("/api/tasks/" + encodeURIComponent(id)).then(function (task) {
     if (state.selected === task.id) renderDetail(task);
+  }, function (error) {
+    if (error instanceof AuthNeeded || state.selected !== id) throw error;
+    toast(error.message);
+    closeDetail(true);
   });
 }
-function openDetail(id) {
+var openedFrom = null;
+function openDetail(id, replace) {
+  var wasOpen = !$("detail").hidden;
+  if (!wasOpen) openedFrom = document.activeElement;
   state.selected = id;
-  return showDetail(id).catch(quietly);
+  saveView(replace);
+  return showDetail(id).then(function () {
+    var close = $("detail-close");
+    if (close && !wasOpen) close.focus();
+  }).catch(quietly);
 }
-function closeDetail() { state.selected = null; $("detail").hidden = true; }
-document.addEventListener("keydown", function (e) { if (e.key === "Escape") closeDetail(); });
+function closeDetail(replace) {
+  if (state.selected === null && $("detail").hidden) return;
+  state.selected = null;
+  $("detail").hidden = true;
+  saveView(replace === true);
+  if (openedFrom && document.contains(openedFrom)) openedFrom.focus();
+  openedFrom = null;
+}
+document.addEventListener("keydown", function (e) {
+  if (e.key === "Escape" && !$("confirm").open && !$("login").open) closeDetail();
+});
 
 // One refresh at a time; events that arrive meanwhile ask for one more when it ends, so a
 // slow, stale answer never lands after a newer one.
@@ -513,15 +729,23 @@ function reload() {
     api("/api/stats").then(function (stats) {
       renderCounts(stats);
       renderQueues(stats);
-      renderChart(stats.throughput);
       $("updated").textContent = "updated " + new Date().toLocaleTimeString();
       $("forget").hidden = !state.token;
     }),
     api("/api/tasks?status=FAILED&limit=8").then(function (page) { renderFailures(page.tasks); }),
     loadTasks(false),
   ];
+  // The charts change by the minute: read them at most every CHART_REFRESH_MILLIS.
+  if (Date.now() - chartsReadAt >= CHART_REFRESH_MILLIS) jobs.push(loadCharts());
   if (state.selected) jobs.push(showDetail(state.selected));
   return Promise.all(jobs).catch(quietly);
+}
+var CHART_REFRESH_MILLIS = 5000;
+var chartsReadAt = -Infinity;
+function loadCharts() {
+  chartsReadAt = Date.now();
+  return Promise.all([api("/api/history?range=" + state.range).then(renderChart),
+    api("/api/wait-times").then(renderWaits)]);
 }
 function scheduleRefresh() {
   if (state.refreshTimer) return;
@@ -611,17 +835,97 @@ function start() {
   }).catch(quietly);
 }
 
+// The view (filters, open task, chart range) lives in the URL hash, so every view has a link
+// that survives a reload and can be shared: #status=FAILED&queue=media&task=<id>&range=day.
+var VIEW_KEYS = ["status", "name", "queue", "idPrefix", "args", "task", "range"];
+var INPUTS = { name: "name-filter", queue: "queue-filter", idPrefix: "id-filter", args: "args-filter" };
+function viewOf(changes) {
+  var view = { status: state.status, name: state.name, queue: state.queue, idPrefix: state.idPrefix,
+    args: state.args, task: state.selected || "", range: state.range };
+  Object.keys(changes || {}).forEach(function (key) { view[key] = changes[key]; });
+  return view;
+}
+function viewHash(changes) {
+  var view = viewOf(changes);
+  var params = new URLSearchParams();
+  VIEW_KEYS.forEach(function (key) {
+    if (view[key] && !(key === "range" && view[key] === "hour")) params.set(key, view[key]);
+  });
+  var text = params.toString();
+  return text ? "#" + text : "#";
+}
+function saveView(replace) {
+  var hash = viewHash({});
+  if (hash === (location.hash || "#")) return;
+  history[replace ? "replaceState" : "pushState"](null, "", hash === "#" ? location.pathname + location.search : hash);
+  appliedHash = location.hash;
+}
+var appliedHash = null;
+function readView() {
+  appliedHash = location.hash;
+  var params = new URLSearchParams(location.hash.slice(1));
+  var status = (params.get("status") || "").toUpperCase();
+  state.status = STATUSES.indexOf(status) >= 0 ? status : "";
+  Object.keys(INPUTS).forEach(function (key) {
+    state[key] = (params.get(key) || "").trim();
+    $(INPUTS[key]).value = state[key];
+  });
+  $("status-filter").value = state.status;
+  state.range = params.get("range") === "day" ? "day" : "hour";
+  state.selected = params.get("task") || null;
+  if (!state.selected) { $("detail").hidden = true; state.openSingleMatch = Boolean(state.idPrefix); }
+}
+// Applies a change made on the page: a new history entry, then the data.
+function navigate(changes) {
+  Object.keys(changes).forEach(function (key) {
+    if (key === "task") state.selected = changes.task || null;
+    else state[key] = changes[key];
+    if (INPUTS[key]) $(INPUTS[key]).value = changes[key];
+  });
+  if ("status" in changes) $("status-filter").value = state.status;
+  saveView(false);
+  refresh();
+}
+function onLocationChange() {
+  if (location.hash === appliedHash) return;
+  readView();
+  chartsReadAt = -Infinity;
+  refresh();
+}
+window.addEventListener("hashchange", onLocationChange);
+window.addEventListener("popstate", onLocationChange);
+
 var filter = $("status-filter");
 filter.append(el("option", { value: "", text: "All statuses" }));
 STATUSES.forEach(function (s) { filter.append(el("option", { value: s, text: s.toLowerCase() })); });
 filter.addEventListener("change", function () { setStatus(filter.value); });
-var typing = 0;
-["name", "queue"].forEach(function (key) {
-  $(key + "-filter").addEventListener("input", function (e) {
-    clearTimeout(typing);
-    typing = setTimeout(function () { state[key] = e.target.value.trim(); loadTasks(false).catch(quietly); }, 250);
+// One pause per field: typing in one does not drop a change just made in another.
+var typing = {};
+Object.keys(INPUTS).forEach(function (key) {
+  $(INPUTS[key]).addEventListener("input", function (e) {
+    clearTimeout(typing[key]);
+    typing[key] = setTimeout(function () {
+      state[key] = e.target.value.trim();
+      if (key === "idPrefix") state.openSingleMatch = true;
+      saveView(true);
+      loadTasks(false).catch(quietly);
+    }, 250);
   });
 });
+$("clear-filters").addEventListener("click", function () {
+  navigate({ status: "", name: "", queue: "", idPrefix: "", args: "" });
+});
+document.querySelectorAll("[data-bulk]").forEach(function (button) {
+  button.addEventListener("click", function () { bulk(button.dataset.bulk); });
+});
+document.querySelectorAll(".range button").forEach(function (button) {
+  button.addEventListener("click", function () {
+    state.range = button.dataset.range;
+    saveView(true);
+    loadCharts().catch(quietly);
+  });
+});
+readView();
 $("more").addEventListener("click", function () { loadTasks(true).catch(quietly); });
 setInterval(scheduleRefresh, 30000);
 start();

@@ -19,8 +19,11 @@ import {
 import type { TaskSignals } from "../signals.ts";
 import type { ListQuery, TaskStore } from "../store/store.ts";
 import { suggest } from "../suggest.ts";
-import { TASK_STATUSES, type TaskPriority, type TaskRecord, type TaskStatus } from "../task.ts";
+import type { TaskPriority, TaskRecord } from "../task.ts";
+import { bulkRoutes } from "./bulk_routes.ts";
+import { chartRoutes } from "./chart_routes.ts";
 import { dashboardPage } from "./dashboard.ts";
+import { FILTER_FIELDS, parseTaskFilter } from "./_task_filter.ts";
 import { parseDuration } from "../duration.ts";
 import { taskEventStream } from "./event_stream.ts";
 import { GroupEnqueue } from "./_group_enqueue.ts";
@@ -112,10 +115,17 @@ export interface AdminHandler {
   close(): void;
 }
 
-type Params = { id: string; url: URL; request: Request; connection: AdminConnection | undefined };
+/** What a route's `run` receives: the `:id` path segment (decoded), the URL, the request. */
+export type Params = {
+  id: string;
+  url: URL;
+  request: Request;
+  connection: AdminConnection | undefined;
+};
 
-interface Route {
-  method: "GET" | "POST";
+/** One route of the handler (routes of other files join the table in {@linkcode createAdminHandler}). */
+export interface Route {
+  method: "GET" | "POST" | "DELETE";
   pattern: RegExp;
   /** Served without a token (the dashboard page asks for it itself). */
   public?: boolean;
@@ -123,16 +133,19 @@ interface Route {
 }
 
 const ENQUEUE_FIELDS = ["name", "args", "priority", "delay", "queue", "maxAttempts", "timeout"];
-const LIST_PARAMS = ["status", "name", "queue", "limit", "cursor"];
+const LIST_PARAMS = [...FILTER_FIELDS, "limit", "cursor"];
 const MAX_ID_LENGTH = 128;
 const NO_CONNECTION: AdminConnection = { disableIdleTimeout() {} };
 
 /**
  * Creates the admin handler. Routes:
  * - `GET /healthz` (no token, any Host), `GET /readyz`, `GET /metrics`, `GET /` (dashboard page)
- * - `GET /api/stats`, `GET /api/tasks?status=&name=&queue=&limit=&cursor=`, `POST /api/tasks`
+ * - `GET /api/stats`, `POST /api/tasks`,
+ *   `GET /api/tasks?status=&name=&queue=&idPrefix=&argsContains=&limit=&cursor=`
  * - `GET /api/tasks/:id`, `POST /api/tasks/:id/cancel`, `POST /api/tasks/:id/retry`
  * - `GET /api/tasks/:id/wait?timeout=30s` (200 when final, 202 with the task on timeout)
+ * - `GET /api/tasks/count`, `POST /api/tasks/bulk`, `DELETE /api/tasks/:id` (see `bulk_routes.ts`)
+ * - `GET /api/history?range=hour|day`, `GET /api/wait-times` (see `chart_routes.ts`)
  * - `GET /api/events` (Server-Sent Events)
  * - `GET /api/workers` (the worker registry: `{ workers: WorkerInfo[] }`)
  *
@@ -232,6 +245,8 @@ export function createAdminHandler(options: AdminHandlerOptions): AdminHandler {
     },
     { method: "GET", pattern: /^\/api\/tasks$/, run: ({ url }) => listTasks(url) },
     { method: "POST", pattern: /^\/api\/tasks$/, run: ({ request }) => enqueue(request) },
+    // Before `/api/tasks/:id`, which `/api/tasks/count` would match too.
+    ...bulkRoutes({ dispatcher, maxBodyBytes, bodyTimeoutMillis: bodyTimeout }),
     {
       method: "GET",
       pattern: /^\/api\/tasks\/([^/]+)$/,
@@ -268,6 +283,7 @@ export function createAdminHandler(options: AdminHandlerOptions): AdminHandler {
       pattern: /^\/api\/workers$/,
       run: async () => jsonResponse({ workers: await store.listWorkers() }),
     },
+    ...chartRoutes({ store, dispatcher, clock: options.clock ?? systemClock }),
   ];
 
   function dashboardResponse(): Response {
@@ -301,23 +317,9 @@ export function createAdminHandler(options: AdminHandlerOptions): AdminHandler {
       }
       query.limit = Math.min(Number(limit), maxListLimit);
     }
-    const status = params.get("status");
-    if (status !== null && status !== "") {
-      const upper = status.toUpperCase() as TaskStatus;
-      if (!TASK_STATUSES.includes(upper)) {
-        throw new HttpError(
-          400,
-          `status must be one of ${TASK_STATUSES.join(", ")}, got ${JSON.stringify(status)}${
-            hint(upper, TASK_STATUSES)
-          }`,
-        );
-      }
-      query.status = upper;
-    }
-    for (const key of ["name", "queue", "cursor"] as const) {
-      const value = params.get(key);
-      if (value !== null && value !== "") query[key] = value;
-    }
+    Object.assign(query, parseTaskFilter(Object.fromEntries(params)));
+    const cursor = params.get("cursor");
+    if (cursor !== null && cursor !== "") query.cursor = cursor;
     let page;
     try {
       page = await dispatcher.list(query);

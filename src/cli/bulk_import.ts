@@ -33,12 +33,20 @@ export interface ImportSummary {
   rejected: RejectedLine[];
 }
 
+/** What became of one non-blank line: the id of the task it created, or why it was refused. */
+export type LineResult = { line: number; id: string } | { line: number; error: string };
+
 /** Options of {@linkcode importTasks}. */
 export interface ImportOptions {
   /** Options for lines that do not set them (from the command's flags). */
   defaults: EnqueueOptions;
   /** Draw a progress bar on stderr. */
   progress: boolean;
+  /**
+   * Told what became of each non-blank line, in input order, a batch at a time: once the batch
+   * holding a good line is committed (so an id it hears of is stored).
+   */
+  onResults?: (results: LineResult[]) => Promise<void> | void;
 }
 
 /**
@@ -58,13 +66,16 @@ export async function importTasks(
   const bar = new ProgressBar(options.progress);
   const summary: ImportSummary = { accepted: 0, rejected: [] };
   let batch: EnqueueRequest[] = [];
+  // The lines of this batch in input order: an index into `batch`, or a refusal.
+  let results: ({ line: number; index: number } | { line: number; error: string })[] = [];
   let lineNumber = 0;
   let bytesRead = 0;
 
   const flush = async () => {
-    if (!batch.length) return;
+    if (!results.length) return;
+    let ids: string[] = [];
     try {
-      await dispatcher.enqueueMany(batch);
+      if (batch.length) ids = await dispatcher.enqueueMany(batch);
     } catch (error) {
       throw new Error(
         `Writing tasks failed after ${summary.accepted} of the accepted lines were written ` +
@@ -74,6 +85,9 @@ export async function importTasks(
     }
     summary.accepted += batch.length;
     batch = [];
+    const done = results.map((r) => "index" in r ? { line: r.line, id: ids[r.index]! } : r);
+    results = [];
+    await options.onResults?.(done);
   };
 
   try {
@@ -84,11 +98,12 @@ export async function importTasks(
         try {
           const request = parseLine(text, options.defaults);
           dispatcher.validate(request.name, request.args, request.options);
-          batch.push(request);
+          results.push({ line: lineNumber, index: batch.push(request) - 1 });
         } catch (error) {
           summary.rejected.push({ line: lineNumber, problem: oneLine(error) });
+          results.push({ line: lineNumber, error: oneLine(error) });
         }
-        if (batch.length >= IMPORT_BATCH_SIZE) await flush();
+        if (results.length >= IMPORT_BATCH_SIZE) await flush();
       }
       bar.update(
         size ? bytesRead / size : null,

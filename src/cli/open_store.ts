@@ -1,12 +1,17 @@
 /**
- * The database every command works on: `--db`, else `AETHER_DB`, else `./data/tasks.db`.
+ * The database every command works on: `--db`, else `AETHER_DB`, else `./data/tasks.db`. A
+ * `postgres://` (or `postgresql://`) URL selects the PostgreSQL store; anything else is a SQLite
+ * file. A URL's password is masked wherever it is shown.
  * @module
  */
 
 import { mkdir, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import { formatDuration } from "../duration.ts";
-import { DatabaseLockedError, SchemaVersionError } from "../errors.ts";
+import { DatabaseLockedError, SchemaVersionError, StoreConnectionError } from "../errors.ts";
+import { PostgresTaskStore } from "../store/postgres/store.ts";
+import { isPostgresUrl, maskPassword } from "../store/postgres/url.ts";
+import type { TaskStore } from "../store/store.ts";
 import {
   DEFAULT_SQLITE_DURABILITY,
   DEFAULT_SQLITE_LOCK_TIMEOUT_MILLIS,
@@ -25,7 +30,7 @@ export const DEFAULT_DB_PATH = "./data/tasks.db";
 export const DB_OPTION = {
   type: "string",
   value: "PATH",
-  description: "SQLite database file",
+  description: "SQLite database file, or a postgres://user:pass@host:5432/db?schema=name URL",
   default: DEFAULT_DB_PATH,
   env: "AETHER_DB",
 } as const satisfies OptionSpec;
@@ -125,7 +130,16 @@ export interface OpenStoreOptions {
 export async function openStore(
   path: string,
   options: OpenStoreOptions,
-): Promise<SqliteTaskStore> {
+): Promise<TaskStore> {
+  if (isPostgresUrl(path)) return await openPostgres(path, options);
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(path)?.[1];
+  if (scheme) {
+    throw new UsageError(
+      `--db takes a SQLite file path or a postgres:// URL, got a ${scheme}:// URL (${
+        maskPassword(path)
+      })`,
+    );
+  }
   const found = await stat(path).catch(() => null);
   if (found?.isDirectory()) {
     throw new UsageError(`The database path "${path}" is a folder; --db wants a file`);
@@ -160,11 +174,39 @@ export async function openStore(
   }
 }
 
+/**
+ * Opens a PostgreSQL store. Every failure to connect (a URL that does not parse, an unreachable
+ * host, a wrong password, a missing database) is a {@linkcode UsageError} (exit 2) with one line
+ * and the password masked; a newer schema too.
+ */
+async function openPostgres(url: string, options: OpenStoreOptions): Promise<TaskStore> {
+  try {
+    const store = await PostgresTaskStore.open(url);
+    if (!options.readOnly) await store.migrate();
+    return store;
+  } catch (error) {
+    if (error instanceof StoreConnectionError) throw new UsageError(oneLine(error));
+    if (error instanceof SchemaVersionError) {
+      throw new UsageError(`${maskPassword(url)}: ${error.message}`);
+    }
+    throw new UsageError(
+      `Cannot open the PostgreSQL database ${maskPassword(url)}: ${
+        oneLine(error).replaceAll(url, maskPassword(url))
+      }`,
+    );
+  }
+}
+
+/** The database as it may be shown: a PostgreSQL URL with its password masked. */
+export function displayDb(db: string): string {
+  return isPostgresUrl(db) ? maskPassword(db) : db;
+}
+
 /** Opens the database, runs `body` with it and closes it, also when `body` throws. */
 export async function withStore<T>(
   path: string,
   options: OpenStoreOptions,
-  body: (store: SqliteTaskStore) => Promise<T>,
+  body: (store: TaskStore) => Promise<T>,
 ): Promise<T> {
   const store = await openStore(path, options);
   try {

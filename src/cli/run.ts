@@ -7,6 +7,7 @@
 import { suggest } from "../suggest.ts";
 import { type Command, commandHelp, defineCommand, parseCommandArgs } from "./command.ts";
 import { cancelCommand } from "./commands/cancel.ts";
+import { deleteCommand } from "./commands/delete.ts";
 import { enqueueCommand } from "./commands/enqueue.ts";
 import { getCommand } from "./commands/get.ts";
 import { initCommand } from "./commands/init.ts";
@@ -46,6 +47,7 @@ export const COMMANDS: readonly Command[] = [
   workersCommand,
   cancelCommand,
   retryCommand,
+  deleteCommand,
   migrateCommand,
   pruneCommand,
   versionCommand,

@@ -15,7 +15,13 @@ import { formatDuration } from "../duration.ts";
 import type { OptionSpec, OptionValues } from "./command.ts";
 import { oneLine, UsageError } from "./exit.ts";
 import { DEFAULT_HANDLERS_DIR, HANDLERS_OPTION } from "./load_registry.ts";
-import { DB_OPTION, DEFAULT_DB_PATH, DURABILITY_OPTION, resolveDurability } from "./open_store.ts";
+import {
+  DB_OPTION,
+  DEFAULT_DB_PATH,
+  displayDb,
+  DURABILITY_OPTION,
+  resolveDurability,
+} from "./open_store.ts";
 import { parseAdminAddress } from "../admin/server.ts";
 import { defaultPoolSize } from "../pool/pool.ts";
 import {
@@ -254,6 +260,8 @@ export function describeWorkerConfig(config: WorkerConfig): {
       ? "(set)"
       : key === "admin" && setting.value !== null
       ? formatAdminAddress(setting.value as AdminAddress)
+      : key === "db"
+      ? displayDb(setting.value as string)
       : setting.value;
     sources[key] = setting.source === "default" ? "default" : setting.origin;
   }

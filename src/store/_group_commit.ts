@@ -4,8 +4,6 @@
  * @module
  */
 
-import { setImmediate } from "node:timers";
-
 interface Pending<I, R> {
   item: I;
   resolve: (result: R) => void;
@@ -13,23 +11,18 @@ interface Pending<I, R> {
 }
 
 /**
- * How soon after a commit the next one counts as "under load", in ms: then the next flush waits
- * for the end of the event loop's turn (`setImmediate`), so writes that arrive in separate
- * callbacks (HTTP requests, Worker messages) join it. An idle store flushes at the end of the
- * current microtask queue instead, which adds no latency.
- */
-const BUSY_WITHIN_MILLIS = 1;
-
-/**
  * Collects items and commits them with one call of `commit`, which must write all of them in one
- * transaction and return one result per item. When a group fails, each item is committed again
- * on its own, so one bad item fails alone with its own error.
+ * transaction and return one result per item. A group closes at the end of the current microtask
+ * queue (no added latency: callers that resume together, like many producers awaiting their
+ * previous enqueue, share it), or, while a commit is running, when that commit ends. When a group
+ * fails, each item is committed again on its own, so one bad item fails alone with its own error.
+ * (Requests that arrive in separate event-loop turns, such as HTTP enqueues, are grouped one level
+ * up, by the admin endpoint's `GroupEnqueue`.)
  */
 export class GroupCommit<I, R> {
   #pending: Pending<I, R>[] = [];
   #scheduled = false;
   #running: Promise<void> | undefined;
-  #lastCommitAt = -Infinity;
 
   constructor(private readonly commit: (items: readonly I[]) => Promise<readonly R[]>) {}
 
@@ -48,12 +41,10 @@ export class GroupCommit<I, R> {
       this.#scheduled = false;
       this.#running = this.#flush().finally(() => {
         this.#running = undefined;
-        this.#lastCommitAt = performance.now();
         if (this.#pending.length) this.#schedule();
       });
     };
-    if (performance.now() - this.#lastCommitAt < BUSY_WITHIN_MILLIS) setImmediate(run);
-    else queueMicrotask(run);
+    queueMicrotask(run);
   }
 
   async #flush(): Promise<void> {

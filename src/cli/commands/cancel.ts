@@ -7,6 +7,7 @@ import { TaskDispatcher } from "../../dispatcher.ts";
 import { defineCommand, JSON_OPTION } from "../command.ts";
 import { EXIT_OK } from "../exit.ts";
 import { DB_OPTION, resolveDbPath, withStore } from "../open_store.ts";
+import { ID_DETAILS, resolveTaskId } from "../task_id_argument.ts";
 
 /** The `cancel` command. */
 export const cancelCommand = defineCommand({
@@ -19,11 +20,13 @@ export const cancelCommand = defineCommand({
     "A PENDING, SCHEDULED or RETRYING task is CANCELLED at once. A PROCESSING task's handler is " +
     "asked to stop (its signal aborts) and the task ends CANCELLED; COMPLETED, FAILED and " +
     "CANCELLED tasks cannot be cancelled (exit 1).",
+    ID_DETAILS,
   ],
   run({ values, positionals, out, env }) {
-    const id = positionals[0]!;
     return withStore(resolveDbPath(values.db, env).value, { missing: "refuse" }, async (store) => {
-      const task = await new TaskDispatcher(store).cancel(id);
+      const dispatcher = new TaskDispatcher(store);
+      const id = await resolveTaskId(dispatcher, positionals[0]!);
+      const task = await dispatcher.cancel(id);
       if (values.json) await out.printJson(task);
       else if (task.status === "PROCESSING") {
         await out.print(`Cancel requested: task ${id} is running and will stop\n`);

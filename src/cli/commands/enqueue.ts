@@ -97,6 +97,8 @@ export const enqueueCommand = defineCommand({
     `"maxAttempts": …, "timeout": …}; only name is required, delay and timeout are durations ` +
     `("30s") or ms. Flags such as --priority apply to lines that do not set them. Bad lines are ` +
     `reported (line number and problem) and not written; the others are. Exit 1 if any line was rejected.`,
+    `--file with --json prints one JSON line per non-blank input line, in input order: ` +
+    `{"line": 1, "id": "…"} for a task written, {"line": 2, "error": "…"} for a line refused.`,
   ],
   async run({ values, positionals, out, env }) {
     const [name, argsText] = positionals;
@@ -214,10 +216,15 @@ async function importFile(
   out: Output,
   json: boolean,
 ): Promise<number> {
-  const summary = await importTasks(dispatcher, path, { defaults, progress: out.stderrIsTTY });
-  if (json) {
-    await out.printJson(summary);
-  } else {
+  const summary = await importTasks(dispatcher, path, {
+    defaults,
+    progress: out.stderrIsTTY,
+    // One JSON line per input line, in input order, printed as each batch commits.
+    ...(json
+      ? { onResults: (results) => out.print(results.map((r) => `${JSON.stringify(r)}\n`).join("")) }
+      : {}),
+  });
+  if (!json) {
     const { accepted, rejected } = summary;
     for (const { line, problem } of rejected.slice(0, MAX_REJECTED_SHOWN)) {
       await out.note(`${out.errorPalette.red("rejected")} line ${line}: ${problem}\n`);

@@ -1,10 +1,12 @@
 /**
- * `aether-tasks get ID`: one task with its status, result, error and logs.
+ * `aether-tasks get ID`: one task with its status, result, error and logs. ID may be a unique
+ * prefix of the id.
  * @module
  */
 
 import { TaskDispatcher } from "../../dispatcher.ts";
 import { TaskNotFoundError } from "../../errors.ts";
+import { ID_DETAILS, resolveTaskId } from "../task_id_argument.ts";
 import { defineCommand, JSON_OPTION } from "../command.ts";
 import { EXIT_OK } from "../exit.ts";
 import { formatTaskFields } from "../format_task.ts";
@@ -23,14 +25,16 @@ export const getCommand = defineCommand({
   usage: "ID",
   positionals: [1, 1],
   options: { db: DB_OPTION, "lock-timeout": LOCK_TIMEOUT_OPTION, json: JSON_OPTION },
+  details: [ID_DETAILS],
   run({ values, positionals, out, env }) {
-    const id = positionals[0]!;
     return withStore(resolveDbPath(values.db, env).value, {
       missing: "refuse",
       readOnly: true,
       lockTimeoutMillis: resolveLockTimeout(values["lock-timeout"], env).value,
     }, async (store) => {
-      const task = await new TaskDispatcher(store).getTask(id);
+      const dispatcher = new TaskDispatcher(store);
+      const id = await resolveTaskId(dispatcher, positionals[0]!);
+      const task = await dispatcher.getTask(id);
       if (!task) throw new TaskNotFoundError(id);
       if (values.json) await out.printJson(task);
       else await out.print(formatTaskFields(out.palette, task));

@@ -1,14 +1,15 @@
 /**
- * `aether-tasks retry ID` and `retry --all-failed [--name NAME]`: FAILED or CANCELLED tasks run
- * again with a fresh attempt budget.
+ * `aether-tasks retry ID` and `retry --all-failed [--name NAME] [--queue QUEUE]`: FAILED or
+ * CANCELLED tasks run again with a fresh attempt budget.
  * @module
  */
 
-import { MAX_LIST_LIMIT, TaskDispatcher } from "../../dispatcher.ts";
-import { IllegalTransitionError, TaskNotFoundError } from "../../errors.ts";
+import { TaskDispatcher } from "../../dispatcher.ts";
+import type { TaskFilter } from "../../store/store.ts";
 import { defineCommand, JSON_OPTION } from "../command.ts";
 import { EXIT_OK, UsageError } from "../exit.ts";
 import { DB_OPTION, resolveDbPath, withStore } from "../open_store.ts";
+import { ID_DETAILS, resolveTaskId } from "../task_id_argument.ts";
 
 /** The `retry` command. */
 export const retryCommand = defineCommand({
@@ -19,57 +20,52 @@ export const retryCommand = defineCommand({
   options: {
     "all-failed": {
       type: "boolean",
-      description: "Retry every FAILED task (with --name: of that name)",
+      description: "Retry every FAILED task (with --name, --queue: of that name, queue)",
     },
     name: {
       type: "string",
       value: "NAME",
       description: "With --all-failed: only tasks of this name",
     },
+    queue: {
+      type: "string",
+      value: "QUEUE",
+      description: "With --all-failed: only tasks in this queue",
+    },
     db: DB_OPTION,
     json: JSON_OPTION,
   },
+  details: [
+    "--all-failed works in bounded batches (one transaction each), so it never holds the " +
+    "database for long however many tasks failed.",
+    ID_DETAILS,
+  ],
   run({ values, positionals, out, env }) {
-    const id = positionals[0];
+    const prefix = positionals[0];
     const allFailed = values["all-failed"] === true;
-    if (allFailed === (id !== undefined)) {
+    if (allFailed === (prefix !== undefined)) {
       throw new UsageError(
-        "retry: give either a task ID or --all-failed; usage: aether-tasks retry ID | retry --all-failed [--name NAME]",
+        "retry: give either a task ID or --all-failed; usage: aether-tasks retry ID | retry --all-failed [--name NAME] [--queue QUEUE]",
       );
     }
-    if (values.name !== undefined && !allFailed) {
-      throw new UsageError("retry: --name goes with --all-failed");
+    if ((values.name !== undefined || values.queue !== undefined) && !allFailed) {
+      throw new UsageError("retry: --name and --queue go with --all-failed");
     }
     return withStore(resolveDbPath(values.db, env).value, { missing: "refuse" }, async (store) => {
       const dispatcher = new TaskDispatcher(store);
-      if (id !== undefined) {
+      if (prefix !== undefined) {
+        const id = await resolveTaskId(dispatcher, prefix);
         const task = await dispatcher.retry(id);
         if (values.json) await out.printJson(task);
         else await out.print(`Task ${id} is PENDING again\n`);
         return EXIT_OK;
       }
-      const ids: string[] = [];
-      let cursor: string | null = null;
-      do {
-        const page = await dispatcher.listByStatus("FAILED", {
-          limit: MAX_LIST_LIMIT,
-          ...(cursor !== null ? { cursor } : {}),
-          ...(values.name !== undefined ? { name: values.name } : {}),
-        });
-        for (const task of page.tasks) {
-          try {
-            ids.push((await dispatcher.retry(task.id)).id);
-          } catch (error) {
-            // Retried or pruned by someone else since the page was read.
-            if (!(error instanceof IllegalTransitionError || error instanceof TaskNotFoundError)) {
-              throw error;
-            }
-          }
-        }
-        cursor = page.nextCursor;
-      } while (cursor !== null);
-      if (values.json) await out.printJson({ retried: ids.length, ids });
-      else await out.print(`Retried ${ids.length} failed task${ids.length === 1 ? "" : "s"}\n`);
+      const filter: TaskFilter = { status: "FAILED" };
+      if (values.name !== undefined) filter.name = values.name;
+      if (values.queue !== undefined) filter.queue = values.queue;
+      const retried = await dispatcher.bulk("retry", filter);
+      if (values.json) await out.printJson({ retried });
+      else await out.print(`Retried ${retried} failed task${retried === 1 ? "" : "s"}\n`);
       return EXIT_OK;
     });
   },

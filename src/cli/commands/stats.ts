@@ -1,5 +1,6 @@
 /**
- * `aether-tasks stats [--watch]`: how many tasks are in each status, per queue.
+ * `aether-tasks stats [--watch]`: how many tasks are in each status, per queue; with `--watch`,
+ * also completed and failed tasks per second.
  * @module
  */
 
@@ -16,6 +17,7 @@ import {
   resolveLockTimeout,
   withStore,
 } from "../open_store.ts";
+import { formatOutcomeRates, OutcomeRateMeter } from "../outcome_rates.ts";
 import { positiveDuration } from "../settings.ts";
 
 /** How often `stats --watch` refreshes when `--interval` is not given. */
@@ -39,7 +41,11 @@ export const statsCommand = defineCommand({
     "lock-timeout": LOCK_TIMEOUT_OPTION,
     json: JSON_OPTION,
   },
-  details: ["With --watch and --json, prints one JSON line per refresh."],
+  details: [
+    "With --watch, each refresh also shows the tasks completed and failed per second since the " +
+    "previous one (by every worker on the database). With --watch and --json, prints one JSON " +
+    'line per refresh, with "rates": {"completed", "failed", "overMillis"} (null on the first).',
+  ],
   run({ values, out, env }) {
     const interval = positiveDuration(values.interval ?? DEFAULT_WATCH_INTERVAL, "--interval");
     return withStore(resolveDbPath(values.db, env).value, {
@@ -48,25 +54,30 @@ export const statsCommand = defineCommand({
       lockTimeoutMillis: resolveLockTimeout(values["lock-timeout"], env).value,
     }, async (store) => {
       const dispatcher = new TaskDispatcher(store);
+      const meter = new OutcomeRateMeter((since, until) => store.history(since, until));
       const show = async () => {
         const stats = await dispatcher.stats();
+        const now = Date.now();
+        const rates = values.watch ? await meter.read(now) : null;
         if (values.json && values.watch) {
-          await out.print(`${JSON.stringify({ time: Date.now(), ...stats })}\n`);
+          await out.print(`${JSON.stringify({ time: now, ...stats, rates })}\n`);
         } else if (values.json) {
           await out.printJson(stats);
         } else if (values.watch && out.stdoutIsTTY) {
           // Home the cursor and clear the screen, then redraw.
           await out.print(
-            `\x1b[H\x1b[2J${formatStatsTable(out.palette, stats)}\n${
-              out.palette.dim(`${formatTime(Date.now())}  Ctrl-C to stop`)
+            `\x1b[H\x1b[2J${formatStatsTable(out.palette, stats)}${formatOutcomeRates(rates)}\n\n${
+              out.palette.dim(`${formatTime(now)}  Ctrl-C to stop`)
+            }\n`,
+          );
+        } else if (values.watch) {
+          await out.print(
+            `${formatTime(now)}\n${formatStatsTable(out.palette, stats)}${
+              formatOutcomeRates(rates)
             }\n`,
           );
         } else {
-          await out.print(
-            `${values.watch ? `${formatTime(Date.now())}\n` : ""}${
-              formatStatsTable(out.palette, stats)
-            }`,
-          );
+          await out.print(formatStatsTable(out.palette, stats));
         }
       };
       if (!values.watch) {

@@ -11,14 +11,14 @@ import { formatDuration } from "../../duration.ts";
 import { HandlerLoadError } from "../../handlers/load.ts";
 import { WorkerPool, type WorkerPoolStats } from "../../pool/pool.ts";
 import { TaskRegistry } from "../../registry.ts";
-import type { SqliteTaskStore } from "../../store/sqlite/store.ts";
+import type { TaskStore } from "../../store/store.ts";
 import { TaskSignals } from "../../signals.ts";
 import { TaskWorker } from "../../worker.ts";
 import { defineCommand } from "../command.ts";
 import { EXIT_FAILED, EXIT_OK, oneLine, UsageError } from "../exit.ts";
 import { formatTable, type Palette } from "../output.ts";
 import { requireHandlersDir } from "../load_registry.ts";
-import { LOCK_TIMEOUT_OPTION, openStore, resolveLockTimeout } from "../open_store.ts";
+import { displayDb, LOCK_TIMEOUT_OPTION, openStore, resolveLockTimeout } from "../open_store.ts";
 import { DEFAULT_REPEAT_WINDOW_MILLIS, RateLimitedLog } from "../../rate_limited_log.ts";
 import { backupBeforeMigration } from "../migration_backup.ts";
 import {
@@ -134,7 +134,7 @@ async function runWorker(
       `queues ${queues.join(",")}`,
       `concurrency ${config.concurrency.value}`,
       `${config.workers.value} workers`,
-      `db ${config.db.value}`,
+      `db ${displayDb(config.db.value)}`,
       ...(admin ? [`admin ${admin.url}`] : []),
     ];
     log.info("worker.started", `worker ${worker.workerId} started: ${summary.join(", ")}`, {
@@ -143,7 +143,7 @@ async function runWorker(
       queues,
       concurrency: config.concurrency.value,
       workers: config.workers.value,
-      db: config.db.value,
+      db: displayDb(config.db.value),
       admin: admin?.url ?? null,
       pid: process.pid,
     });
@@ -180,7 +180,7 @@ async function startPool(handlersDir: string, config: WorkerConfig): Promise<Wor
 function createAdminServer(
   config: WorkerConfig,
   parts: {
-    store: SqliteTaskStore;
+    store: TaskStore;
     registry: TaskRegistry;
     signals: TaskSignals;
     poolStats: () => WorkerPoolStats;
