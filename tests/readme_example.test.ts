@@ -33,6 +33,7 @@ async function installPackage(dir: string, how: "tarball" | "link"): Promise<voi
   const modules = join(dir, "node_modules");
   await mkdir(modules);
   await symlink(join(ROOT, "node_modules/valibot"), join(modules, "valibot"));
+  await symlink(join(ROOT, "node_modules/postgres"), join(modules, "postgres"));
   if (how === "link") {
     await symlink(ROOT, join(modules, "aether-tasks"));
     return;
