@@ -52,10 +52,21 @@ export {
   type EnqueueResult,
   type EnqueueTransaction,
   MAX_LIST_LIMIT,
+  type ScheduleInfo,
   TaskDispatcher,
   type TaskDispatcherOptions,
   type WaitOptions,
 } from "./src/dispatcher.ts";
+export {
+  EnqueueInputError,
+  MAX_DELAY_MILLIS,
+  MAX_NAME_LENGTH,
+  MAX_TIMEOUT_MILLIS,
+  type ParsedEnqueueOptions,
+  type ParsedEnqueueRequest,
+  parseEnqueueOptions,
+  parseEnqueueRequest,
+} from "./src/enqueue_input.ts";
 export {
   AmbiguousIdError,
   type ArgumentIssue,
@@ -78,7 +89,13 @@ export {
 } from "./src/executor.ts";
 export { defineTask, type TaskSpec } from "./src/handlers/define.ts";
 export { HandlerLoadError, loadHandlers } from "./src/handlers/load.ts";
-export { type JsonValue } from "./src/json.ts";
+export { type JsonValue, MAX_JSON_BYTES, MAX_JSON_DEPTH } from "./src/json.ts";
+export {
+  type LongTimer,
+  MAX_TIMER_CHUNK_MILLIS,
+  setLongInterval,
+  setLongTimeout,
+} from "./src/long_timer.ts";
 export {
   DEFAULT_ABORT_GRACE_MILLIS,
   DEFAULT_MAX_HEAP_MEGABYTES,
@@ -116,13 +133,41 @@ export {
   WorkerHeartbeat,
   type WorkerHeartbeatOptions,
 } from "./src/heartbeat.ts";
+export { type FlowLimitOptions, parseRateLimit, type RateLimitOptions } from "./src/flow_limits.ts";
+export {
+  DEFAULT_PRUNE_BATCH,
+  DEFAULT_PRUNE_INTERVAL_MILLIS,
+  DEFAULT_RETENTION,
+  parseRetention,
+  Pruner,
+  type PrunerOptions,
+  type Retention,
+} from "./src/pruner.ts";
+export {
+  DEFAULT_CATCH_UP_WINDOW_MILLIS,
+  MAX_CATCH_UP_SLOTS,
+  nextFireTimes,
+  type ScheduleOptions,
+  SLOT_GRACE_MILLIS,
+} from "./src/schedule.ts";
+export {
+  DEFAULT_SCHEDULE_REFRESH_MILLIS,
+  Scheduler,
+  type SchedulerOptions,
+  type SchedulerPass,
+} from "./src/scheduler.ts";
+export { DEFAULT_UNIQUE_BY, type UniqueField, type UniqueOptions } from "./src/unique.ts";
 export {
   backoffDelay,
   DEFAULT_RETRY_CONFIG,
+  MAX_ATTEMPTS,
+  MAX_BACKOFF_DELAY_MILLIS,
+  MAX_BACKOFF_MULTIPLIER,
   nominalBackoff,
   type RetryConfig,
 } from "./src/retry.ts";
 export {
+  defaultSignals,
   type LeaseLostEvent,
   Signal,
   type TaskEvent,
@@ -153,9 +198,12 @@ export { PostgresNotifier } from "./src/store/postgres/notifier.ts";
 export { DEFAULT_PG_SCHEMA, isPostgresUrl, maskPassword } from "./src/store/postgres/url.ts";
 export {
   type BulkRequest,
+  type CatchUpPolicy,
   type ClaimRequest,
   decodeCursor,
   encodeCursor,
+  type FlowLimit,
+  type FlowLimits,
   HISTORY_BUCKET_MILLIS,
   type HistoryPoint,
   type InsertOptions,
@@ -169,15 +217,23 @@ export {
   type NewTask,
   type Notifier,
   type Outcome,
+  type OverlapPolicy,
   type ProgressReport,
   type PruneRequest,
   type QueueState,
+  type RateLimit,
+  type ScheduleInput,
+  type ScheduleRecord,
+  type SlotRecord,
+  type SlotRequest,
+  type SlotResult,
   type StatusCounts,
   type StoreEvent,
   type TaskFilter,
   type TaskPage,
   type TaskStats,
   type TaskStore,
+  UNIQUE_REQUIRED_STATUSES,
   type WorkerInfo,
 } from "./src/store/store.ts";
 

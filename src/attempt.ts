@@ -17,6 +17,8 @@ export interface AttemptTask {
   /** 1 for the first attempt. */
   attempt: number;
   maxAttempts: number;
+  /** The schedule slot the task runs for, if any (`ctx.scheduledFor`). */
+  scheduledFor?: number | null;
 }
 
 /** What the caller lends the handler. */
@@ -74,6 +76,7 @@ export async function runAttempt(
     attempt: task.attempt,
     maxAttempts: task.maxAttempts,
     signal: hooks.signal,
+    scheduledFor: task.scheduledFor ?? null,
     progress: (value) => {
       const problem = findNonJson(value, "progress");
       if (problem) return Promise.reject(new TypeError(`${problem}; progress must be plain JSON`));

@@ -12,24 +12,26 @@ import {
 } from "./errors.ts";
 import { newTaskId } from "./id.ts";
 import type { JsonValue } from "./json.ts";
-import {
-  assertName,
-  assertPriority,
-  assertTimeout,
-  defaultRegistry,
-  parseArgs,
-  type TaskRegistry,
-} from "./registry.ts";
+import { setLongTimeout } from "./long_timer.ts";
+import { checkEnqueueField, parseEnqueueOptions } from "./enqueue_input.ts";
+import { assertName, defaultRegistry, parseArgs, type TaskRegistry } from "./registry.ts";
 import { resolveRetryConfig, type RetryConfig } from "./retry.ts";
+import { type FlowLimitOptions, parseFlowLimits } from "./flow_limits.ts";
+import { cronOf, parseSchedule, type ScheduleOptions } from "./schedule.ts";
+import { parseUnique, uniqueKey, type UniqueOptions, type UniqueSpec } from "./unique.ts";
 import {
   type BulkRequest,
   CANCELLABLE_STATUSES,
   DELETABLE_STATUSES,
+  type FlowLimit,
   type HistoryPoint,
   type InsertOptions,
   type ListQuery,
+  type NewTask,
   type QueueState,
   RETRYABLE_STATUSES,
+  type ScheduleRecord,
+  type SlotResult,
   type TaskFilter,
   type TaskPage,
   type TaskStats,
@@ -55,6 +57,18 @@ export interface EnqueueOptions {
   retryConfig?: Partial<RetryConfig>;
   /** Milliseconds one attempt may run; null for no limit. */
   timeout?: number | null;
+  /**
+   * Store at most one such task at a time: while one with the same key waits or runs, the
+   * enqueue returns its id and `duplicate: true` (see {@linkcode UniqueOptions}); overrides the
+   * task's default; `false` turns the default off.
+   */
+  unique?: UniqueOptions | false;
+}
+
+/** A schedule with its next fire time, as {@linkcode TaskDispatcher.listSchedules} lists it. */
+export interface ScheduleInfo extends ScheduleRecord {
+  /** The next fire time after now (or after the last slot), or null for a retired schedule. */
+  nextRunAt: number | null;
 }
 
 /** Where an enqueue runs: `tx` is a transaction of the application's own (see {@linkcode InsertOptions}). */
@@ -110,8 +124,6 @@ export const MAX_LIST_LIMIT = 1000;
 /** Default re-read interval of {@linkcode TaskDispatcher.waitFor}. */
 export const DEFAULT_WAIT_POLL_MILLIS = 250;
 
-const ENQUEUE_OPTION_KEYS = new Set(["priority", "delay", "queue", "retryConfig", "timeout"]);
-
 /**
  * Enqueues tasks into a store and manages them: get, cancel, retry, list, stats, wait.
  *
@@ -156,7 +168,7 @@ export class TaskDispatcher {
     options: EnqueueOptions & EnqueueTransaction = {},
   ): Promise<EnqueueResult> {
     const [taskOptions, insertOptions] = splitTransaction(options);
-    const task = this.#build(name, args, taskOptions, this.#clock.now());
+    const task = await this.#withKey(this.#build(name, args, taskOptions, this.#clock.now()));
     const [result] = await this.#store.insert([task], insertOptions);
     return { id: result?.id ?? task.id, duplicate: result?.inserted === false };
   }
@@ -178,6 +190,18 @@ export class TaskDispatcher {
     requests: readonly EnqueueRequest[],
     options: EnqueueTransaction = {},
   ): Promise<string[]> {
+    return (await this.enqueueManyDetailed(requests, options)).map((result) => result.id);
+  }
+
+  /**
+   * {@linkcode enqueueMany} with one {@linkcode EnqueueResult} per request, in order: a unique
+   * request whose key is taken (by a stored task or an earlier request of the batch) gets the
+   * id of that task and `duplicate: true`.
+   */
+  async enqueueManyDetailed(
+    requests: readonly EnqueueRequest[],
+    options: EnqueueTransaction = {},
+  ): Promise<EnqueueResult[]> {
     if (!Array.isArray(requests)) {
       throw new TypeError(`enqueueMany expects an array, got ${typeof requests}`);
     }
@@ -191,8 +215,9 @@ export class TaskDispatcher {
       }
     });
     if (!tasks.length) return [];
-    const results = await this.#store.insert(tasks, splitTransaction(options)[1]);
-    return results.map((result) => result.id);
+    const keyed = await Promise.all(tasks.map((task) => this.#withKey(task)));
+    const results = await this.#store.insert(keyed, splitTransaction(options)[1]);
+    return results.map((result) => ({ id: result.id, duplicate: !result.inserted }));
   }
 
   /** The task, or null when no task has this id. */
@@ -294,6 +319,75 @@ export class TaskDispatcher {
     return this.#store.listQueues();
   }
 
+  /**
+   * Sets the flow limits of a queue, global across every worker process sharing the store:
+   * `{ rateLimit: { limit: 10, per: "1s" }, maxRunning: 5 }`; a side left out or null is
+   * unlimited, so `{}` removes the queue's limits.
+   */
+  async setQueueLimits(queue: string, limits: FlowLimitOptions): Promise<FlowLimit> {
+    assertName(queue, "queue");
+    return await this.#store.setLimits("queue", queue, parseFlowLimits(limits), this.#clock.now());
+  }
+
+  /** {@linkcode setQueueLimits} for every task of one name, whatever its queue. */
+  async setTaskLimits(name: string, limits: FlowLimitOptions): Promise<FlowLimit> {
+    assertName(name, "Task name");
+    return await this.#store.setLimits("task", name, parseFlowLimits(limits), this.#clock.now());
+  }
+
+  /** Every stored flow limit. */
+  listLimits(): Promise<FlowLimit[]> {
+    return this.#store.listLimits();
+  }
+
+  /**
+   * Creates or replaces the schedule `id`; every worker's scheduler fires it (each slot once
+   * across all of them). A bad expression, zone or option throws a `TypeError`/`RangeError`
+   * naming the schedule; nothing is written then. The task must be registered here, and its
+   * schema must accept `args`.
+   *
+   * @example
+   * ```ts
+   * await dispatcher.schedule("nightly-report", {
+   *   task: "report", cron: "0 3 * * *", timezone: "Europe/Berlin", args: { kind: "daily" },
+   * });
+   * ```
+   */
+  async schedule(id: string, options: ScheduleOptions): Promise<ScheduleRecord> {
+    const input = parseSchedule(id, options, "api");
+    const definition = this.#registry.get(input.task);
+    parseArgs(definition, input.args);
+    return await this.#store.upsertSchedule(input, this.#clock.now());
+  }
+
+  /** Deletes a schedule; returns whether it existed. */
+  unschedule(id: string): Promise<boolean> {
+    assertName(id, "Schedule id");
+    return this.#store.deleteSchedule(id);
+  }
+
+  /** Every schedule with its next fire time. */
+  async listSchedules(): Promise<ScheduleInfo[]> {
+    const now = this.#clock.now();
+    return (await this.#store.listSchedules()).map((schedule) => ({
+      ...schedule,
+      nextRunAt: schedule.retired ? null : nextRunOf(schedule, now),
+    }));
+  }
+
+  /**
+   * Fires one slot of a schedule (the scheduler calls this): builds its task as an enqueue
+   * would and lets the store record the slot and insert the task in one transaction.
+   */
+  async fireSlot(schedule: ScheduleRecord, slotAt: number): Promise<SlotResult> {
+    const now = this.#clock.now();
+    const options: EnqueueOptions = {};
+    if (schedule.queue !== null) options.queue = schedule.queue;
+    if (schedule.priority !== null) options.priority = schedule.priority;
+    const task = await this.#withKey(this.#build(schedule.task, schedule.args, options, now));
+    return await this.#store.recordSlot({ scheduleId: schedule.id, slotAt, task, now });
+  }
+
   /** Finished attempts per minute over the last `millis` (default an hour). */
   history(millis = 60 * 60_000): Promise<HistoryPoint[]> {
     const now = this.#clock.now();
@@ -336,6 +430,9 @@ export class TaskDispatcher {
     if (timeout !== undefined && (!Number.isFinite(timeout) || timeout < 0)) {
       throw new RangeError(`timeout must be a number of ms >= 0, got ${String(timeout)}`);
     }
+    if (typeof pollInterval !== "number" || !(pollInterval > 0)) {
+      throw new RangeError(`pollInterval must be a number of ms > 0, got ${String(pollInterval)}`);
+    }
     signal?.throwIfAborted();
     let wake: () => void = () => {};
     const unlisten = this.#store.listen((event) => {
@@ -352,15 +449,15 @@ export class TaskDispatcher {
         if (left <= 0) throw new WaitTimeoutError(id, timeout ?? 0);
         await new Promise<void>((resolve, reject) => {
           const done = () => {
-            clearTimeout(timer);
+            timer.clear();
             signal?.removeEventListener("abort", onAbort);
             resolve();
           };
           const onAbort = () => {
-            clearTimeout(timer);
+            timer.clear();
             reject(signal?.reason);
           };
-          const timer = setTimeout(done, Math.min(left, pollInterval));
+          const timer = setLongTimeout(done, Math.min(left, pollInterval));
           signal?.addEventListener("abort", onAbort, { once: true });
           wake = done;
         });
@@ -370,53 +467,65 @@ export class TaskDispatcher {
     }
   }
 
-  #build(name: string, args: unknown, options: EnqueueOptions, now: number): TaskRecord {
-    assertName(name, "Task name");
-    const definition = this.#registry.get(name);
-    if (typeof options !== "object" || options === null) {
-      throw new TypeError(`Enqueue options must be an object, got ${String(options)}`);
-    }
-    for (const key of Object.keys(options)) {
-      if (!ENQUEUE_OPTION_KEYS.has(key)) {
-        throw new TypeError(
-          `Unknown enqueue option "${key}"; expected one of ${[...ENQUEUE_OPTION_KEYS].join(", ")}`,
-        );
-      }
-    }
+  #build(name: string, args: unknown, options: EnqueueOptions, now: number): BuiltTask {
+    // The one parser of enqueue input (shared with the CLI and the admin API).
+    const taskName = checkEnqueueField("name", name, "name") as string;
+    const definition = this.#registry.get(taskName);
+    const parsed = parseEnqueueOptions(options);
     parseArgs(definition, args);
-    const delay = options.delay ?? 0;
-    if (typeof delay !== "number" || !Number.isFinite(delay) || delay < 0) {
-      throw new RangeError(`delay must be a number of milliseconds >= 0, got ${String(delay)}`);
-    }
-    const priority = options.priority ?? definition.priority;
-    assertPriority(priority, "priority");
-    const queue = options.queue ?? definition.queue;
-    assertName(queue, "queue");
-    const timeout = options.timeout === undefined ? definition.timeout : options.timeout;
-    assertTimeout(timeout, "timeout");
-    const retryConfig = options.retryConfig === undefined
+    const delay = parsed.delay ?? 0;
+    const timeout = parsed.timeout === undefined ? definition.timeout : parsed.timeout;
+    const retryConfig = parsed.retryConfig === undefined
       ? definition.retryConfig
-      : resolveRetryConfig(options.retryConfig, definition.retryConfig);
-    const runAt = now + Math.round(delay);
-    return newTaskRecord({
+      : resolveRetryConfig(parsed.retryConfig, definition.retryConfig);
+    let unique: UniqueSpec | null = definition.unique ?? null;
+    if (parsed.unique === false) unique = null;
+    else if (parsed.unique !== undefined) unique = parseUnique(parsed.unique, "unique");
+    const record: BuiltTask = newTaskRecord({
       id: newTaskId(now),
-      name,
-      queue,
+      name: taskName,
+      queue: parsed.queue ?? definition.queue,
       // Checked as plain JSON above; stores copy or serialize it, so later changes don't leak in.
       args: args as JsonValue,
       status: delay > 0 ? TaskStatus.SCHEDULED : TaskStatus.PENDING,
-      priority,
-      runAt,
+      priority: parsed.priority ?? definition.priority,
+      runAt: now + delay,
       createdAt: now,
       retryConfig,
       timeoutMillis: timeout,
     });
+    if (unique) record.unique = unique;
+    return record;
+  }
+
+  /** The task with its unique key computed (hashing is asynchronous), ready to insert. */
+  async #withKey(task: BuiltTask): Promise<NewTask> {
+    const { unique, ...record } = task;
+    if (!unique) return record;
+    return {
+      ...record,
+      uniqueKey: await uniqueKey(unique, record, record.createdAt),
+      uniqueStates: unique.states,
+    };
   }
 
   async #refuse(id: string, action: string, allowed: readonly TaskStatus[]): Promise<never> {
     const task = await this.#store.get(id);
     if (!task) throw new TaskNotFoundError(id);
     throw new IllegalTransitionError(id, action, task.status, allowed);
+  }
+}
+
+/** A built task and the uniqueness its key is computed from. */
+type BuiltTask = TaskRecord & { unique?: UniqueSpec };
+
+/** The next fire time of a schedule after `now` (or its last slot, if later). */
+function nextRunOf(schedule: ScheduleRecord, now: number): number | null {
+  const after = Math.max(now, schedule.lastSlotAt ?? -Infinity);
+  try {
+    return cronOf(schedule.cron, schedule.timezone).nextRun(new Date(after))?.getTime() ?? null;
+  } catch {
+    return null;
   }
 }
 

@@ -69,6 +69,7 @@ export class InProcessExecutor implements TaskExecutor {
         args: task.args,
         attempt: task.attempts,
         maxAttempts: task.maxAttempts,
+        scheduledFor: task.scheduledFor ?? null,
       },
       control,
       { settleOnAbort: true, missing: "registered in this worker" },

@@ -27,6 +27,7 @@ import {
   type ProcessTable,
   provablyGone,
 } from "./liveness.ts";
+import { type LongTimer, setLongInterval } from "./long_timer.ts";
 import { positiveInteger } from "./options.ts";
 import { takeBackAttempts } from "./rescuer.ts";
 import { reportListenerError, Signal, type TaskSignals } from "./signals.ts";
@@ -100,7 +101,7 @@ export class WorkerHeartbeat {
   readonly #table: ProcessTable;
   readonly #onError: (error: unknown) => void;
   #startedAt: number | undefined;
-  #timer: ReturnType<typeof setInterval> | undefined;
+  #timer: LongTimer | undefined;
   /** The beat in progress, or the last one. */
   #running: Promise<unknown> = Promise.resolve();
   #busy = false;
@@ -132,7 +133,7 @@ export class WorkerHeartbeat {
   start(): void {
     if (this.#state !== "new") return;
     this.#state = "running";
-    this.#timer = setInterval(() => {
+    this.#timer = setLongInterval(() => {
       if (!this.#busy) void this.runOnce().catch(this.#onError);
     }, this.interval);
     void this.runOnce().catch(this.#onError);
@@ -142,7 +143,7 @@ export class WorkerHeartbeat {
   async stop(): Promise<void> {
     if (this.#state === "stopped") return;
     this.#state = "stopped";
-    clearInterval(this.#timer);
+    this.#timer?.clear();
     this.#timer = undefined;
     await this.#running;
     if (this.#startedAt !== undefined) await this.#store.removeWorker(this.#options.workerId);

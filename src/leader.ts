@@ -11,6 +11,7 @@
  */
 
 import { type Clock, systemClock } from "./clock.ts";
+import { type LongTimer, setLongInterval } from "./long_timer.ts";
 import { positiveInteger } from "./options.ts";
 import { reportListenerError, Signal } from "./signals.ts";
 import type { TaskStore } from "./store/store.ts";
@@ -71,7 +72,7 @@ export class LeaderElector {
   /** Until when the leadership is ours, by our clock; 0 while another leads. */
   #leadingUntil = 0;
   #leading = false;
-  #timer: ReturnType<typeof setInterval> | undefined;
+  #timer: LongTimer | undefined;
   /** The bid in progress, or the last one. */
   #attempt: Promise<unknown> = Promise.resolve();
   #busy = false;
@@ -117,7 +118,7 @@ export class LeaderElector {
   start(): void {
     if (this.#state !== "new") return;
     this.#state = "running";
-    this.#timer = setInterval(() => {
+    this.#timer = setLongInterval(() => {
       if (!this.#busy) void this.runOnce();
     }, this.#interval);
     void this.runOnce();
@@ -130,7 +131,7 @@ export class LeaderElector {
   async stop(): Promise<void> {
     if (this.#state === "stopped") return;
     this.#state = "stopped";
-    clearInterval(this.#timer);
+    this.#timer?.clear();
     this.#timer = undefined;
     await this.#attempt;
     if (!this.#leading) return;

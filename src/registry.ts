@@ -4,11 +4,16 @@
  */
 
 import * as v from "valibot";
+import { MAX_TIMEOUT_MILLIS, NAME_PATTERN } from "./enqueue_input.ts";
 import { InvalidArgumentsError, UnknownTaskError } from "./errors.ts";
 import { findNonJson } from "./json.ts";
 import { resolveRetryConfig, type RetryConfig } from "./retry.ts";
 import { suggest } from "./suggest.ts";
-import { TaskPriority } from "./task.ts";
+import { PRIORITY_RANK, TaskPriority } from "./task.ts";
+import { parseUnique, type UniqueOptions, type UniqueSpec } from "./unique.ts";
+import { type FlowLimitOptions, parseFlowLimits } from "./flow_limits.ts";
+import type { FlowLimits, ScheduleInput } from "./store/store.ts";
+import { parseSchedule, type ScheduleOptions } from "./schedule.ts";
 
 /** A valibot schema for task arguments (synchronous). */
 export type ArgsSchema<T = unknown> = v.GenericSchema<unknown, T>;
@@ -23,6 +28,8 @@ export interface TaskContext {
   maxAttempts: number;
   /** Aborts on cancel, timeout, lost lease and worker shutdown; `signal.reason` says which. */
   signal: AbortSignal;
+  /** For a task a schedule enqueued, the slot it runs for (epoch ms); null otherwise. */
+  scheduledFor: number | null;
   /** Stores a progress value on the task (the latest one is kept). */
   progress(value: unknown): Promise<void>;
   /** Appends a line to the task's log (the last 100 lines are kept). */
@@ -44,6 +51,14 @@ export interface TaskOptions<TArgs = unknown> {
   queue?: string;
   /** Default priority. Default NORMAL. */
   priority?: TaskPriority;
+  /** Default `unique` of its enqueues (see {@linkcode UniqueOptions}). Default: not unique. */
+  unique?: UniqueOptions;
+  /** Starts of this task name across every process (`{ limit: 10, per: "1s" }`). Default: none. */
+  rateLimit?: FlowLimitOptions["rateLimit"];
+  /** Running tasks of this name across every process. Default: no limit. */
+  maxRunning?: number | null;
+  /** Cron schedules of this task, by schedule id (`task` is this task). Default: none. */
+  schedules?: Readonly<Record<string, Omit<ScheduleOptions, "task">>>;
 }
 
 /** A registered task, with its options resolved. */
@@ -54,6 +69,12 @@ export interface TaskDefinition<TArgs = unknown> {
   timeout: number | null;
   queue: string;
   priority: TaskPriority;
+  /** Default uniqueness of its enqueues, or null. */
+  unique?: UniqueSpec | null;
+  /** Its flow limits (applied to the store when a worker starts), or null. */
+  limits?: FlowLimits | null;
+  /** Its cron schedules (upserted when a worker starts). */
+  schedules?: readonly ScheduleInput[];
   run: TaskHandler<TArgs>;
 }
 
@@ -61,8 +82,6 @@ export interface TaskDefinition<TArgs = unknown> {
 export const DEFAULT_QUEUE = "default";
 /** How long one attempt may run when nothing says otherwise: 5 minutes. */
 export const DEFAULT_TIMEOUT_MILLIS = 5 * 60_000;
-
-const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:\-\/]{0,127}$/;
 
 /** Throws unless `name` is a valid task or queue name. */
 export function assertName(name: unknown, label: string): asserts name is string {
@@ -75,22 +94,25 @@ export function assertName(name: unknown, label: string): asserts name is string
   }
 }
 
-/** Throws unless `timeout` is null or a positive integer of milliseconds. */
+/** Throws unless `timeout` is null or an integer of milliseconds from 1 to 365 days. */
 export function assertTimeout(timeout: unknown, label: string): asserts timeout is number | null {
   if (
-    timeout !== null && (typeof timeout !== "number" || !Number.isInteger(timeout) || timeout <= 0)
+    timeout !== null &&
+    (typeof timeout !== "number" || !Number.isInteger(timeout) || timeout < 1 ||
+      timeout > MAX_TIMEOUT_MILLIS)
   ) {
     throw new RangeError(
-      `${label} must be a positive integer of milliseconds or null, got ${String(timeout)}`,
+      `${label} must be an integer of milliseconds from 1 to ${MAX_TIMEOUT_MILLIS} (365 days) ` +
+        `or null, got ${String(timeout)}`,
     );
   }
 }
 
-/** Throws unless `priority` is one of LOW, NORMAL, HIGH, CRITICAL. */
+/** Throws unless `priority` is one of LOW, NORMAL, HIGH, CRITICAL (own keys only). */
 export function assertPriority(priority: unknown, label: string): asserts priority is TaskPriority {
-  if (typeof priority !== "string" || !(priority in TaskPriority)) {
+  if (typeof priority !== "string" || !Object.hasOwn(PRIORITY_RANK, priority)) {
     const hint = typeof priority === "string"
-      ? suggest(priority.toUpperCase(), Object.keys(TaskPriority))
+      ? suggest(priority.toUpperCase(), Object.keys(PRIORITY_RANK))
       : [];
     throw new RangeError(
       `${label} must be one of LOW, NORMAL, HIGH, CRITICAL, got ${
@@ -120,7 +142,7 @@ export function createDefinition<TArgs>(
   if (schema !== null && (typeof schema !== "object" || !("~run" in schema))) {
     throw new TypeError(`The schema of task "${name}" must be a valibot schema`);
   }
-  return {
+  const definition: TaskDefinition<TArgs> = {
     name,
     schema,
     retryConfig: resolveRetryConfig(
@@ -133,6 +155,32 @@ export function createDefinition<TArgs>(
     priority,
     run,
   };
+  if (options.unique !== undefined) {
+    definition.unique = parseUnique(options.unique, `The unique option of task "${name}"`);
+  }
+  if (options.rateLimit != null || options.maxRunning != null) {
+    definition.limits = parseFlowLimits(
+      { rateLimit: options.rateLimit ?? null, maxRunning: options.maxRunning ?? null },
+      `The limits of task "${name}"`,
+    );
+  }
+  if (options.schedules !== undefined) {
+    if (typeof options.schedules !== "object" || options.schedules === null) {
+      throw new TypeError(`The schedules of task "${name}" must be an object by schedule id`);
+    }
+    definition.schedules = Object.entries(options.schedules).map(([id, schedule]) => {
+      const input = parseSchedule(id, { ...schedule, task: name }, "code");
+      // The slot's args must pass the task's schema now, not at 3 a.m.
+      try {
+        parseArgs(definition, input.args);
+      } catch (error) {
+        if (error instanceof Error) error.message = `schedule "${id}": ${error.message}`;
+        throw error;
+      }
+      return input;
+    });
+  }
+  return definition;
 }
 
 /**
@@ -148,7 +196,17 @@ export function parseArgs<TArgs>(definition: TaskDefinition<TArgs>, args: unknow
     }]);
   }
   if (!definition.schema) return args as TArgs;
-  const parsed = v.safeParse(definition.schema, args);
+  let parsed;
+  try {
+    parsed = v.safeParse(definition.schema, args);
+  } catch (error) {
+    // A getter or proxy that threw only on this second read, or a schema that throws.
+    const message = error instanceof Error ? error.message : String(error);
+    throw new InvalidArgumentsError(definition.name, [{
+      path: "args",
+      message: `args could not be read: ${message.split("\n")[0]}`,
+    }]);
+  }
   if (parsed.success) return parsed.output;
   throw new InvalidArgumentsError(
     definition.name,
@@ -173,6 +231,18 @@ export function parseArgs<TArgs>(definition: TaskDefinition<TArgs>, args: unknow
  */
 export class TaskRegistry {
   #definitions = new Map<string, TaskDefinition>();
+
+  /**
+   * Registers a handler on {@linkcode defaultRegistry}, as the original module's
+   * `TaskRegistry.register(name, handler, options)` did.
+   */
+  static register<TArgs>(
+    name: string,
+    handler: TaskHandler<TArgs>,
+    options: TaskOptions<TArgs> = {},
+  ): TaskDefinition<TArgs> {
+    return defaultRegistry.register(name, handler, options);
+  }
 
   /** Registers a handler under `name`; a name registered twice throws. */
   register<TArgs>(
@@ -212,6 +282,11 @@ export class TaskRegistry {
   /** Registered names, sorted. */
   names(): string[] {
     return [...this.#definitions.keys()].sort();
+  }
+
+  /** Every definition, by name. */
+  definitions(): TaskDefinition[] {
+    return this.names().map((name) => this.#definitions.get(name)!);
   }
 }
 

@@ -9,6 +9,7 @@
 
 import type { Clock } from "./clock.ts";
 import { failureOutcome } from "./outcome.ts";
+import { type LongTimer, setLongInterval } from "./long_timer.ts";
 import { positiveInteger } from "./options.ts";
 import type { TaskSignals } from "./signals.ts";
 import type { Outcome, TaskStore } from "./store/store.ts";
@@ -102,7 +103,7 @@ export interface LeaseRescuerOptions {
  * left, so 400 orphans come back in one pass, not one batch per interval.
  */
 export class LeaseRescuer {
-  #timer: ReturnType<typeof setInterval> | undefined;
+  #timer: LongTimer | undefined;
   /** The pass in progress, or the last one. */
   #running: Promise<unknown> = Promise.resolve();
   #busy = false;
@@ -119,13 +120,13 @@ export class LeaseRescuer {
       if (this.#busy || !(this.options.leading?.() ?? true)) return;
       void this.runOnce().catch(this.options.onError);
     };
-    this.#timer = setInterval(tick, this.options.interval);
+    this.#timer = setLongInterval(tick, this.options.interval);
     tick();
   }
 
   /** Stops the timer and waits for a pass in progress. Idempotent. */
   async stop(): Promise<void> {
-    clearInterval(this.#timer);
+    this.#timer?.clear();
     this.#timer = undefined;
     await this.#running;
   }

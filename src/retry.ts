@@ -30,6 +30,13 @@ export const DEFAULT_RETRY_CONFIG: Readonly<RetryConfig> = Object.freeze({
   useJitter: true,
 });
 
+/** The most attempts a task may have: 1000. */
+export const MAX_ATTEMPTS = 1000;
+/** The longest `baseDelayMillis` and `maxDelayMillis`: 365 days, in ms. */
+export const MAX_BACKOFF_DELAY_MILLIS = 365 * 86_400_000;
+/** The largest `backoffMultiplier`: 100. */
+export const MAX_BACKOFF_MULTIPLIER = 100;
+
 /**
  * Merges `partial` over `base` and validates the result; a bad field throws a `RangeError` or
  * `TypeError` that names it and its value.
@@ -45,7 +52,7 @@ export function resolveRetryConfig(
   const config: RetryConfig = { ...base };
   for (const [key, value] of Object.entries(partial ?? {})) {
     if (value === undefined) continue;
-    if (!(key in DEFAULT_RETRY_CONFIG)) {
+    if (!Object.hasOwn(DEFAULT_RETRY_CONFIG, key)) {
       throw new TypeError(
         `${label}.${key} is not a retry option; expected one of ${
           Object.keys(DEFAULT_RETRY_CONFIG).join(", ")
@@ -54,18 +61,24 @@ export function resolveRetryConfig(
     }
     (config as unknown as Record<string, unknown>)[key] = value;
   }
-  const intAtLeast = (key: keyof RetryConfig, min: number) => {
+  const intFromTo = (key: keyof RetryConfig, min: number, max: number) => {
     const v = config[key];
-    if (typeof v !== "number" || !Number.isInteger(v) || v < min) {
-      throw new RangeError(`${label}.${key} must be an integer >= ${min}, got ${String(v)}`);
+    if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
+      throw new RangeError(
+        `${label}.${key} must be an integer from ${min} to ${max}, got ${String(v)}`,
+      );
     }
   };
-  intAtLeast("maxAttempts", 1);
-  intAtLeast("baseDelayMillis", 0);
-  intAtLeast("maxDelayMillis", 0);
+  intFromTo("maxAttempts", 1, MAX_ATTEMPTS);
+  intFromTo("baseDelayMillis", 0, MAX_BACKOFF_DELAY_MILLIS);
+  intFromTo("maxDelayMillis", 0, MAX_BACKOFF_DELAY_MILLIS);
   const m = config.backoffMultiplier;
-  if (typeof m !== "number" || !Number.isFinite(m) || m < 1) {
-    throw new RangeError(`${label}.backoffMultiplier must be a number >= 1, got ${String(m)}`);
+  if (typeof m !== "number" || !Number.isFinite(m) || m < 1 || m > MAX_BACKOFF_MULTIPLIER) {
+    throw new RangeError(
+      `${label}.backoffMultiplier must be a number from 1 to ${MAX_BACKOFF_MULTIPLIER}, got ${
+        String(m)
+      }`,
+    );
   }
   if (typeof config.useJitter !== "boolean") {
     throw new TypeError(`${label}.useJitter must be a boolean, got ${String(config.useJitter)}`);
@@ -84,8 +97,10 @@ export function resolveRetryConfig(
  * ```
  */
 export function nominalBackoff(config: RetryConfig, failedAttempt: number): number {
+  if (config.baseDelayMillis === 0) return 0;
   const raw = config.baseDelayMillis * config.backoffMultiplier ** Math.max(0, failedAttempt - 1);
-  return Math.min(Math.round(raw), config.maxDelayMillis);
+  // Past the cap (Infinity included, e.g. 100 ** 999) the delay is the cap.
+  return raw >= config.maxDelayMillis ? config.maxDelayMillis : Math.round(raw);
 }
 
 /**

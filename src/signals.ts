@@ -90,7 +90,9 @@ export function reportListenerError(error: unknown, signal: string): void {
 }
 
 /**
- * The signals of a worker.
+ * The signals of a worker. Workers not given their own emit to {@linkcode defaultSignals}, which
+ * the class's static members reach, as in the original module:
+ * `TaskSignals.taskStarted.connect(({ task }) => …)`.
  *
  * @example
  * ```ts
@@ -108,6 +110,35 @@ export class TaskSignals {
   readonly taskProgress: Signal<TaskProgressEvent>;
   readonly leaseLost: Signal<LeaseLostEvent>;
 
+  /** `taskStarted` of {@linkcode defaultSignals}. */
+  static get taskStarted(): Signal<TaskEvent> {
+    return defaultSignals.taskStarted;
+  }
+  /** `taskCompleted` of {@linkcode defaultSignals}. */
+  static get taskCompleted(): Signal<TaskEvent> {
+    return defaultSignals.taskCompleted;
+  }
+  /** `taskFailed` of {@linkcode defaultSignals}. */
+  static get taskFailed(): Signal<TaskFailedEvent> {
+    return defaultSignals.taskFailed;
+  }
+  /** `taskRetrying` of {@linkcode defaultSignals}. */
+  static get taskRetrying(): Signal<TaskRetryingEvent> {
+    return defaultSignals.taskRetrying;
+  }
+  /** `taskCancelled` of {@linkcode defaultSignals}. */
+  static get taskCancelled(): Signal<TaskEvent> {
+    return defaultSignals.taskCancelled;
+  }
+  /** `taskProgress` of {@linkcode defaultSignals}. */
+  static get taskProgress(): Signal<TaskProgressEvent> {
+    return defaultSignals.taskProgress;
+  }
+  /** `leaseLost` of {@linkcode defaultSignals}. */
+  static get leaseLost(): Signal<LeaseLostEvent> {
+    return defaultSignals.leaseLost;
+  }
+
   /** `onListenerError` defaults to {@linkcode reportListenerError}. */
   constructor(onListenerError: (error: unknown, signal: string) => void = reportListenerError) {
     const make = <T>(name: string) => new Signal<T>(name, onListenerError);
@@ -120,3 +151,6 @@ export class TaskSignals {
     this.leaseLost = make("leaseLost");
   }
 }
+
+/** The process-wide signals every worker emits to unless given its own, like `defaultRegistry`. */
+export const defaultSignals: TaskSignals = new TaskSignals();

@@ -112,6 +112,11 @@ export interface TaskRecord {
   attemptToken: string | null;
   /** A cancel was requested while the task was PROCESSING. */
   cancelRequested: boolean;
+  /**
+   * For a task a schedule enqueued: the slot it runs for (epoch ms; `ctx.scheduledFor`). Stores
+   * leave it out for other tasks. Contract v3.
+   */
+  scheduledFor?: number | null;
 }
 
 /** What a new task needs; {@linkcode newTaskRecord} fills in the rest. */

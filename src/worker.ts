@@ -14,6 +14,7 @@ import {
   type TaskExecutor,
 } from "./executor.ts";
 import { findNonJson, type JsonValue } from "./json.ts";
+import { clearLongTimeout, type LongTimer, setLongInterval, setLongTimeout } from "./long_timer.ts";
 import { failureOutcome, toTaskError } from "./outcome.ts";
 import { assertName, DEFAULT_QUEUE, defaultRegistry, type TaskRegistry } from "./registry.ts";
 import { LeaseRescuer } from "./rescuer.ts";
@@ -23,7 +24,11 @@ import {
   WorkerHeartbeat,
 } from "./heartbeat.ts";
 import { DEFAULT_LEADER_TTL_MILLIS, LeaderElector, MAINTENANCE_LEADERSHIP } from "./leader.ts";
-import { TaskSignals } from "./signals.ts";
+import { defaultSignals, type TaskSignals } from "./signals.ts";
+import { type FlowLimitOptions, parseFlowLimits } from "./flow_limits.ts";
+import { Pruner, type Retention } from "./pruner.ts";
+import { Scheduler } from "./scheduler.ts";
+import type { FlowLimits } from "./store/store.ts";
 import type { ClaimRequest, Outcome, StoreEvent, TaskStore } from "./store/store.ts";
 import { PRIORITY_RANK, type TaskRecord, TaskStatus } from "./task.ts";
 import { Heap } from "./store/_heap.ts";
@@ -87,8 +92,29 @@ export interface TaskWorkerOptions {
   leaderTtlMillis?: number;
   /** Identifies this worker in claims. Default `worker-<random>`. */
   workerId?: string;
-  /** Emits life-cycle events. Default: a new {@linkcode TaskSignals}. */
+  /** Emits life-cycle events. Default: the process-wide {@linkcode defaultSignals}. */
   signals?: TaskSignals;
+  /**
+   * Flow limits of queues, stored when the worker starts (global across processes: the last
+   * writer wins): `{ mail: { rateLimit: { limit: 10, per: "1s" }, maxRunning: 5 } }`. Task
+   * names' limits come from their definitions (`defineTask({ rateLimit, maxRunning })`). While a
+   * limit holds tasks back, the worker claims no more than its free slots (no prefetch).
+   */
+  queueLimits?: Readonly<Record<string, FlowLimitOptions>>;
+  /**
+   * Runs a {@linkcode Scheduler} over `registry` (or `schedulerRegistry`): fires cron
+   * schedules, each slot once across every process. At start it writes the schedules the
+   * definitions declare and retires those removed from code. Default true.
+   */
+  scheduler?: boolean;
+  /** The tasks the scheduler may enqueue when `executor` runs them elsewhere (e.g. a pool). */
+  schedulerRegistry?: TaskRegistry;
+  /**
+   * Deletes finished tasks past their retention, while this worker leads maintenance:
+   * per-status ms or null (never), over {@linkcode DEFAULT_RETENTION}; false turns pruning off.
+   * Default: the default retention.
+   */
+  retention?: Partial<Retention> | false;
   /** Default {@linkcode systemClock}. */
   clock?: Clock;
   /** Source of jitter, in [0, 1). Default `Math.random`. */
@@ -158,11 +184,17 @@ export class TaskWorker {
   #reserved = 0;
   #priorityClaim: Promise<void> | undefined;
   #resolveIdle: (() => void) | undefined;
-  #dueTimer: ReturnType<typeof setTimeout> | undefined;
+  #dueTimer: LongTimer | undefined;
   #dueAt = Infinity;
-  #renewTimer: ReturnType<typeof setInterval> | undefined;
+  #renewTimer: LongTimer | undefined;
   #unlisten: (() => void) | undefined;
   #settled = new Set<() => void>();
+  readonly #scheduler: Scheduler | undefined;
+  readonly #pruner: Pruner | undefined;
+  readonly #registry: TaskRegistry;
+  readonly #queueLimits: [string, FlowLimits][];
+  /** A limit held tasks back at the last claim: a finish anywhere may free capacity. */
+  #heldBack = false;
   /** Drain rate (tasks per second), smoothed over the commits that carried outcomes. */
   #rate = 0;
   #rateSince = 0;
@@ -199,7 +231,12 @@ export class TaskWorker {
     queues.forEach((q, i) => assertName(q, `queues[${i}]`));
     this.#queues = [...new Set(queues)];
     this.workerId = options.workerId ?? `worker-${crypto.randomUUID().slice(0, 8)}`;
-    this.signals = options.signals ?? new TaskSignals();
+    this.signals = options.signals ?? defaultSignals;
+    this.#registry = options.schedulerRegistry ?? options.registry ?? defaultRegistry;
+    this.#queueLimits = Object.entries(options.queueLimits ?? {}).map(([queue, limits]) => {
+      assertName(queue, "queueLimits queue");
+      return [queue, parseFlowLimits(limits, `queueLimits.${queue}`)];
+    });
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? Math.random;
     this.#onError = options.onError ??
@@ -250,6 +287,21 @@ export class TaskWorker {
         this.#onError(error);
       },
     });
+    if (options.scheduler ?? true) {
+      this.#scheduler = new Scheduler(store, {
+        registry: this.#registry,
+        clock: this.#clock,
+        onError: this.#onError,
+      });
+    }
+    if (options.retention !== false) {
+      this.#pruner = new Pruner(store, {
+        ...(options.retention ? { retention: options.retention } : {}),
+        leading: () => this.leader.isLeader,
+        clock: this.#clock,
+        onError: this.#onError,
+      });
+    }
   }
 
   /** Tasks this worker is running now. */
@@ -276,13 +328,48 @@ export class TaskWorker {
         this.wake();
         this.#claimAhead();
       } else if (event.type === "cancelRequested") this.#cancel(event.id);
+      else if (event.type === "finished" && this.#heldBack) this.wake();
     });
     const renewEvery = Math.max(1, Math.floor(this.#leaseMillis / 3));
-    this.#renewTimer = setInterval(() => void this.renewLeases().catch(this.#onError), renewEvery);
+    this.#renewTimer = setLongInterval(
+      () => void this.renewLeases().catch(this.#onError),
+      renewEvery,
+    );
     this.heartbeat.start();
     this.leader.start();
     this.#rescuer.start();
-    this.#loop = this.#claimLoop();
+    this.#loop = this.#prepare().then(() => this.#claimLoop());
+  }
+
+  /** The scheduler pass at `clock.now()` (for tests that drive the clock). */
+  runScheduler(): Promise<unknown> {
+    return this.#scheduler?.runOnce() ?? Promise.resolve();
+  }
+
+  /** One retention pass now; returns how many tasks it deleted. */
+  prune(): Promise<number> {
+    return this.#pruner?.runOnce() ?? Promise.resolve(0);
+  }
+
+  /** Stores limits and code schedules, then starts the scheduler and the pruner. */
+  async #prepare(): Promise<void> {
+    const now = this.#clock.now();
+    try {
+      for (const [queue, limits] of this.#queueLimits) {
+        await this.#store.setLimits("queue", queue, limits, now);
+      }
+      for (const definition of this.#registry.definitions()) {
+        if (definition.limits) {
+          await this.#store.setLimits("task", definition.name, definition.limits, now);
+        }
+      }
+      await this.#scheduler?.syncCodeSchedules();
+    } catch (error) {
+      this.#onError(error);
+    }
+    if (this.#state !== "running") return;
+    this.#scheduler?.start();
+    this.#pruner?.start();
   }
 
   /** Asks the loop to claim now (the clock may have moved, or another process enqueued). */
@@ -337,6 +424,8 @@ export class TaskWorker {
 
   /** How many tasks to hold beyond those running: fixed, or sized from the drain rate. */
   #prefetch(): number {
+    // Tasks claimed ahead would hold a limit's capacity without running: none while limited.
+    if (this.#heldBack) return 0;
     if (this.#fixedPrefetch !== undefined) return this.#fixedPrefetch;
     const wanted = Math.round(this.#rate * AUTO_PREFETCH_WINDOW_MILLIS / 1000);
     return Math.min(DEFAULT_MAX_PREFETCH, Math.max(0, wanted));
@@ -384,14 +473,22 @@ export class TaskWorker {
   }
 
   #claimRequest(limit: number): ClaimRequest {
+    this.#heldBack = false;
     return {
       workerId: this.workerId,
       queues: this.#queues,
       limit,
       now: this.#clock.now(),
       leaseMillis: this.#leaseMillis,
+      onHeldBack: this.#onHeldBack,
     };
   }
+
+  /** A limit held tasks back: look again when the rate window frees, or when a task finishes. */
+  readonly #onHeldBack = (retryAt: number | null): void => {
+    this.#heldBack = true;
+    if (retryAt !== null) this.#wakeAt(retryAt);
+  };
 
   /** The claim that rides along with a commit: what {@linkcode #wanted} says, reserved. */
   #takeClaim(): ClaimRequest | null {
@@ -466,11 +563,11 @@ export class TaskWorker {
     }
     return new Promise((resolve) => {
       const done = () => {
-        clearTimeout(timer);
+        timer.clear();
         this.#resolveIdle = undefined;
         resolve();
       };
-      const timer = setTimeout(done, this.#pollInterval);
+      const timer = setLongTimeout(done, this.#pollInterval);
       this.#resolveIdle = done;
     });
   }
@@ -479,9 +576,9 @@ export class TaskWorker {
     const delay = runAt - this.#clock.now();
     if (delay <= 0) return this.wake();
     if (runAt >= this.#dueAt) return;
-    clearTimeout(this.#dueTimer);
+    clearLongTimeout(this.#dueTimer);
     this.#dueAt = runAt;
-    this.#dueTimer = setTimeout(() => {
+    this.#dueTimer = setLongTimeout(() => {
       this.#dueAt = Infinity;
       this.wake();
     }, Math.min(delay, 2 ** 31 - 1));
@@ -705,14 +802,14 @@ export class TaskWorker {
     if (!this.#running.size) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
-        clearTimeout(timer);
+        timer.clear();
         this.#settled.delete(check);
         resolve();
       };
       const check = () => {
         if (!this.#running.size) done();
       };
-      const timer = setTimeout(done, Math.min(millis, 2 ** 31 - 1));
+      const timer = setLongTimeout(done, millis);
       this.#settled.add(check);
     });
   }
@@ -725,7 +822,7 @@ export class TaskWorker {
     }
     this.#state = "stopping";
     this.#unlisten?.();
-    clearTimeout(this.#dueTimer);
+    clearLongTimeout(this.#dueTimer);
     this.#resolveIdle?.();
     await this.#loop;
     await this.#priorityClaim;
@@ -740,6 +837,8 @@ export class TaskWorker {
     }
     this.#local = new Heap<TaskRecord>(runsBefore);
     await this.#rescuer.stop();
+    await this.#scheduler?.stop();
+    await this.#pruner?.stop();
     // Resign now, so another worker takes over maintenance while this one finishes its tasks.
     await this.leader.stop();
     await this.#whenIdle(grace);
@@ -755,7 +854,7 @@ export class TaskWorker {
     this.#completer.stop();
     await this.#completer.drain();
     this.#deadlines.clear();
-    clearInterval(this.#renewTimer);
+    this.#renewTimer?.clear();
     // Leave the registry last: until the tasks are given back, a crash here is noticed at once.
     await this.heartbeat.stop().catch(this.#onError);
     await this.#executor.close?.();

@@ -138,6 +138,22 @@ describe("admin dashboard in headless Chromium", () => {
         assert.match(await detail.locator("pre.result").innerText(), /"charged": 4200/);
         assert.match(await detail.locator("pre.logs").innerText(), /charging 4200 cents/);
 
+        // Queue control: Pause stops every worker claiming from the queue; Resume undoes it.
+        const media = page.locator('#queue-control tr[data-queue="media"]');
+        await media.locator('button[data-action="pause"]').click();
+        await media.locator('button[data-action="resume"]').waitFor();
+        assert.equal((await store.listQueues()).find((q) => q.name === "media")?.paused, true);
+        await media.locator('button[data-action="resume"]').click();
+        await media.locator('button[data-action="pause"]').waitFor();
+        assert.equal((await store.listQueues()).find((q) => q.name === "media")?.paused, false);
+        // The schedules panel shows a schedule with its next run.
+        await dispatcher.schedule("nightly-resize", {
+          task: "resize-image",
+          cron: "0 3 * * *",
+          args: { width: 320 },
+        });
+        await page.locator('#schedules tr[data-schedule="nightly-resize"]').waitFor();
+
         // Counts by status come from the store.
         const completedCard = page.locator('#counts .card[data-status="COMPLETED"] .value');
         assert.equal(

@@ -476,8 +476,8 @@ describe("the aether-tasks binary in an empty folder", () => {
       assert.match(rejected[0]!, /line 2: not valid JSON/);
       assert.match(rejected[1]!, /line 3: Unknown task "ad"; did you mean "add"\?/);
       assert.match(rejected[2]!, /line 4: Invalid arguments for task "add": args\.a/);
-      assert.match(rejected[3]!, /line 6: unknown field "prio"; did you mean "priority"\?/);
-      assert.match(rejected[4]!, /line 8: "timeout" must be a duration/);
+      assert.match(rejected[3]!, /line 6: Unknown field "prio"; did you mean "priority"\?/);
+      assert.match(rejected[4]!, /line 8: timeout must be a duration/);
 
       const after = await cliJson<TaskStats>(["stats"]);
       assert.equal(after.total, before.total + 2, "only the good lines were written");

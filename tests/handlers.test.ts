@@ -36,6 +36,7 @@ function context(overrides: Partial<TaskContext> = {}) {
     attempt: 1,
     maxAttempts: 1,
     signal: new AbortController().signal,
+    scheduledFor: null,
     progress: (value) => {
       progress.push(value);
       return Promise.resolve();
@@ -91,7 +92,7 @@ describe("defineTask", () => {
   it("refuses a bad option when the module loads, naming the task", () => {
     assert.throws(
       () => defineTask({ name: "bad", timeout: -5, run: () => null }),
-      /The timeout of task "bad" must be a positive integer of milliseconds or null, got -5/,
+      /The timeout of task "bad" must be an integer of milliseconds from 1 to 31536000000 \(365 days\) or null, got -5/,
     );
     assert.throws(() => defineTask({ name: "has space", run: () => null }), /Task name must be/);
     assert.equal(isDefinedTask({ name: "plain", run: () => null }), false);
@@ -133,6 +134,16 @@ describe("loadHandlers", () => {
         "invalid_option",
         "wrong_priority.ts",
         /The priority of task "wrong-priority" must be one of .*got "URGENT"/,
+      ],
+      [
+        "bad_cron",
+        "nightly.ts",
+        /schedule "nightly": cron "0 25 \* \* \*" is not a valid cron expression/,
+      ],
+      [
+        "bad_timezone",
+        "nightly.ts",
+        /schedule "nightly": timezone must be an IANA time zone .*"Europe\/Atlantis"/,
       ],
       [
         "throws_on_load",

@@ -32,8 +32,13 @@ async function readmeExample(): Promise<string> {
 async function installPackage(dir: string, how: "tarball" | "link"): Promise<void> {
   const modules = join(dir, "node_modules");
   await mkdir(modules);
-  await symlink(join(ROOT, "node_modules/valibot"), join(modules, "valibot"));
-  await symlink(join(ROOT, "node_modules/postgres"), join(modules, "postgres"));
+  // The package's own dependencies, as `npm install` would bring them.
+  const { dependencies } = JSON.parse(await readFile(join(ROOT, "package.json"), "utf8")) as {
+    dependencies: Record<string, string>;
+  };
+  for (const name of Object.keys(dependencies)) {
+    await symlink(join(ROOT, "node_modules", name), join(modules, name));
+  }
   if (how === "link") {
     await symlink(ROOT, join(modules, "aether-tasks"));
     return;

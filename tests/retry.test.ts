@@ -50,11 +50,11 @@ describe("retry config and backoff", () => {
   it("a bad field is named with its value", () => {
     assert.throws(
       () => resolveRetryConfig({ maxAttempts: 0 }),
-      /retryConfig\.maxAttempts must be an integer >= 1, got 0/,
+      /retryConfig\.maxAttempts must be an integer from 1 to 1000, got 0/,
     );
     assert.throws(
       () => resolveRetryConfig({ backoffMultiplier: 0.5 }),
-      /backoffMultiplier must be a number >= 1, got 0\.5/,
+      /backoffMultiplier must be a number from 1 to 100, got 0\.5/,
     );
     assert.throws(
       () => resolveRetryConfig({ useJitter: "yes" as unknown as boolean }),

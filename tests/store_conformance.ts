@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, it } from "node:test";
-import type { Outcome, StoreEvent, TaskStore } from "../src/store/store.ts";
+import type { Outcome, ScheduleInput, StoreEvent, TaskStore } from "../src/store/store.ts";
 import { MAX_LOG_LINES } from "../src/store/store.ts";
 import { InvalidCursorError } from "../src/errors.ts";
 import type { TaskRecord, TaskStatus } from "../src/task.ts";
@@ -17,6 +17,8 @@ const LEASE = 30_000;
 export function storeConformance(
   backend: string,
   open: () => Promise<{ store: TaskStore; cleanup?: () => Promise<void> }>,
+  /** `contractV3: false` leaves out the v3 cases (unique keys, flow limits, schedules). */
+  options: { contractV3?: boolean } = {},
 ): void {
   describe(`TaskStore conformance: ${backend}`, () => {
     let store: TaskStore;
@@ -783,6 +785,323 @@ export function storeConformance(
       const fresh = makeTask({ priority: "LOW" });
       await store.insert([fresh]);
       assert.deepEqual((await claim(10)).map((t) => t.id), [fresh.id]);
+    });
+
+    if (options.contractV3 === false) return;
+
+    // Contract v3: unique tasks.
+    const DEFAULT_UNIQUE: TaskStatus[] = ["PENDING", "SCHEDULED", "RETRYING", "PROCESSING"];
+    const uniqueTask = (key: string, overrides: Partial<TaskRecord> = {}) => ({
+      ...makeTask(overrides),
+      uniqueKey: key,
+      uniqueStates: DEFAULT_UNIQUE,
+    });
+
+    it("a unique task is stored once while it waits or runs; a duplicate returns its id", async () => {
+      const first = uniqueTask("k1");
+      const [a] = await store.insert([first]);
+      assert.deepEqual(a, { id: first.id, inserted: true });
+      const [b] = await store.insert([uniqueTask("k1")]);
+      assert.deepEqual(b, { id: first.id, inserted: false });
+      const [claimed] = await claim(1);
+      assert.equal(claimed?.id, first.id);
+      assert.deepEqual((await store.insert([uniqueTask("k1")]))[0], {
+        id: first.id,
+        inserted: false,
+      });
+      await finishAll([claimed!], T0 + 1);
+      // COMPLETED is not one of the unique states: the key is free again.
+      const again = uniqueTask("k1");
+      assert.deepEqual((await store.insert([again]))[0], { id: again.id, inserted: true });
+      assert.equal(await store.count({}), 2);
+      assert.equal((await store.stats()).total, 2);
+    });
+
+    it("duplicates within one batch collapse to the first; other keys and plain tasks insert", async () => {
+      const a = uniqueTask("k"), b = uniqueTask("k"), c = makeTask(), d = uniqueTask("other");
+      const results = await store.insert([a, b, c, d]);
+      assert.deepEqual(results, [
+        { id: a.id, inserted: true },
+        { id: a.id, inserted: false },
+        { id: c.id, inserted: true },
+        { id: d.id, inserted: true },
+      ]);
+      assert.equal(await store.get(b.id), null);
+      assert.equal((await store.stats()).byStatus.PENDING, 3);
+    });
+
+    it("unique states may add final ones: a COMPLETED task then still holds its key", async () => {
+      const first = {
+        ...uniqueTask("k2"),
+        uniqueStates: [...DEFAULT_UNIQUE, "COMPLETED" as const],
+      };
+      await store.insert([first]);
+      await finishAll(await claim(1), T0 + 1);
+      assert.deepEqual((await store.insert([uniqueTask("k2")]))[0], {
+        id: first.id,
+        inserted: false,
+      });
+    });
+
+    it("retrying a failed unique task gives up its key, so it never collides", async () => {
+      const first = uniqueTask("k3");
+      await store.insert([first]);
+      const [claimed] = await claim(1);
+      await finishOne({
+        kind: "failed",
+        id: first.id,
+        token: claimed!.attemptToken!,
+        now: T0,
+        error: { message: "x" },
+      });
+      const second = uniqueTask("k3");
+      assert.equal((await store.insert([second]))[0]?.inserted, true);
+      assert.equal((await store.retry(first.id, T0 + 1))?.status, "PENDING");
+      const third = uniqueTask("k3");
+      assert.deepEqual((await store.insert([third]))[0], { id: second.id, inserted: false });
+    });
+
+    // Contract v3: flow limits.
+    const startsOf = async () => (await store.list({ limit: 1000, status: "PROCESSING" })).tasks;
+
+    it("maxRunning of a queue caps PROCESSING tasks across claims; held tasks stay waiting", async () => {
+      await store.setLimits("queue", "default", { rateLimit: null, maxRunning: 2 }, T0);
+      await store.insert(Array.from({ length: 5 }, () => makeTask()));
+      let held: (number | null)[] = [];
+      const request = (workerId: string) => ({
+        workerId,
+        queues: ["default"],
+        limit: 10,
+        now: T0,
+        leaseMillis: LEASE,
+        onHeldBack: (at: number | null) => held.push(at),
+      });
+      const first = await store.claim(request("w1"));
+      assert.equal(first.length, 2);
+      assert.deepEqual(held, [null]);
+      held = [];
+      assert.equal((await store.claim(request("w2"))).length, 0);
+      assert.deepEqual(held, [null]);
+      const waiting = (await store.list({ limit: 10, status: "PENDING" })).tasks;
+      assert.equal(waiting.length, 3);
+      assert.ok(waiting.every((t) => t.attempts === 0), "no attempt spent on held tasks");
+      await finishAll(first.slice(0, 1), T0 + 1);
+      assert.equal((await store.claim(request("w2"))).length, 1);
+    });
+
+    it("a rate limit allows limit starts per sliding window and says when the next frees", async () => {
+      await store.setLimits("queue", "default", {
+        rateLimit: { limit: 3, perMillis: 1000 },
+        maxRunning: null,
+      }, T0);
+      await store.insert(Array.from({ length: 10 }, () => makeTask()));
+      const held: (number | null)[] = [];
+      const at = (now: number) =>
+        store.claim({
+          workerId: "w",
+          queues: ["default"],
+          limit: 10,
+          now,
+          leaseMillis: LEASE,
+          onHeldBack: (t) => held.push(t),
+        });
+      assert.equal((await at(T0)).length, 2 + 1);
+      assert.deepEqual(held, [T0 + 1000]);
+      assert.equal((await at(T0 + 500)).length, 0);
+      assert.equal((await at(T0 + 999)).length, 0);
+      assert.equal((await at(T0 + 1000)).length, 3);
+      // A claim with an older clock still counts starts a newer clock committed.
+      assert.equal((await at(T0 + 900)).length, 0);
+      const started = await startsOf();
+      assert.equal(started.length, 6);
+      // The start the limit counted is the task's start time; a later start mark keeps it.
+      assert.deepEqual(started.map((t) => t.startedAt).sort(), [
+        T0,
+        T0,
+        T0,
+        T0 + 1000,
+        T0 + 1000,
+        T0 + 1000,
+      ]);
+      const one = started[0]!;
+      await store.finish([], [{ id: one.id, token: one.attemptToken!, at: one.startedAt! + 77 }]);
+      assert.equal((await store.get(one.id))?.startedAt, one.startedAt);
+      const two = started[1]!;
+      const [done] = await store.finish([{
+        kind: "completed",
+        id: two.id,
+        token: two.attemptToken!,
+        now: T0 + 2000,
+        startedAt: two.startedAt! + 99,
+        result: null,
+      }]);
+      assert.equal(done?.startedAt, two.startedAt);
+    });
+
+    it("limits by task name hold across queues; other names and queues are not held", async () => {
+      await store.setLimits("task", "slow", { rateLimit: null, maxRunning: 1 }, T0);
+      await store.insert([
+        makeTask({ name: "slow", queue: "a", priority: "HIGH" }),
+        makeTask({ name: "slow", queue: "b", priority: "HIGH" }),
+        makeTask({ name: "fast", queue: "a" }),
+        makeTask({ name: "fast", queue: "b" }),
+      ]);
+      const claimed = await claim(10, T0, ["a", "b"]);
+      assert.deepEqual(claimed.map((t) => t.name).sort(), ["fast", "fast", "slow"]);
+      assert.equal((await claim(10, T0, ["a", "b"])).length, 0);
+    });
+
+    it("setLimits stores, lists and removes limits; limits validate nothing themselves", async () => {
+      const stored = await store.setLimits("queue", "mail", {
+        rateLimit: { limit: 10, perMillis: 1000 },
+        maxRunning: 5,
+      }, T0);
+      assert.deepEqual(stored, {
+        scope: "queue",
+        name: "mail",
+        rateLimit: { limit: 10, perMillis: 1000 },
+        maxRunning: 5,
+        updatedAt: T0,
+      });
+      await store.setLimits("task", "x", { rateLimit: null, maxRunning: 0 }, T0);
+      assert.deepEqual((await store.listLimits()).map((l) => [l.scope, l.name]), [
+        ["queue", "mail"],
+        ["task", "x"],
+      ]);
+      await store.setLimits("queue", "mail", { rateLimit: null, maxRunning: null }, T0 + 1);
+      assert.deepEqual((await store.listLimits()).map((l) => l.name), ["x"]);
+    });
+
+    it("a queue without limits claims as before while another queue is limited", async () => {
+      await store.setLimits("queue", "limited", { rateLimit: null, maxRunning: 0 }, T0);
+      await store.insert([makeTask({ queue: "limited" }), makeTask(), makeTask()]);
+      assert.equal((await claim(10, T0, ["default"])).length, 2);
+      assert.equal((await claim(10, T0, ["limited", "default"])).length, 0);
+    });
+
+    // Contract v3: schedules and the slot ledger.
+    const scheduleInput = (id: string, overrides: Partial<ScheduleInput> = {}): ScheduleInput => ({
+      id,
+      task: "test-task",
+      cron: "* * * * *",
+      timezone: null,
+      args: { n: 1 },
+      queue: null,
+      priority: null,
+      catchUp: "skip",
+      catchUpWindowMillis: 86_400_000,
+      overlap: "allow",
+      source: "api",
+      retired: false,
+      ...overrides,
+    });
+    const slot = (scheduleId: string, slotAt: number, now = slotAt) =>
+      store.recordSlot({ scheduleId, slotAt, now, task: makeTask({ createdAt: now, runAt: now }) });
+
+    it("upsertSchedule creates and replaces a schedule, keeping its slot state", async () => {
+      const created = await store.upsertSchedule(scheduleInput("s1"), T0);
+      assert.deepEqual(created, {
+        ...scheduleInput("s1"),
+        createdAt: T0,
+        updatedAt: T0,
+        lastSlotAt: null,
+        lastTaskId: null,
+      });
+      const fired = await slot("s1", T0 + 60_000);
+      const updated = await store.upsertSchedule(
+        scheduleInput("s1", { cron: "0 * * * *", timezone: "Europe/Berlin", args: { n: 2 } }),
+        T0 + 5,
+      );
+      assert.equal(updated.cron, "0 * * * *");
+      assert.equal(updated.timezone, "Europe/Berlin");
+      assert.deepEqual(updated.args, { n: 2 });
+      assert.equal(updated.createdAt, T0);
+      assert.equal(updated.updatedAt, T0 + 5);
+      assert.equal(updated.lastSlotAt, T0 + 60_000);
+      assert.equal(updated.lastTaskId, fired.taskId);
+      assert.deepEqual((await store.listSchedules()).map((s) => s.id), ["s1"]);
+    });
+
+    it("a slot fires once: its task is inserted with scheduledFor, a second record is taken", async () => {
+      await store.upsertSchedule(scheduleInput("s"), T0);
+      const at = T0 + 60_000;
+      const [first, second] = await Promise.all([slot("s", at), slot("s", at)]);
+      const outcomes = [first!.outcome, second!.outcome].sort();
+      assert.deepEqual(outcomes, ["fired", "taken"]);
+      const fired = first!.outcome === "fired" ? first! : second!;
+      const task = await store.get(fired.taskId!);
+      assert.equal(task?.scheduledFor, at);
+      assert.equal(await store.count({}), 1);
+      // An earlier slot than the last recorded never fires.
+      assert.equal((await slot("s", at - 60_000)).outcome, "taken");
+      assert.deepEqual(
+        (await store.listSlots("s", 10)).map((s) => [s.slotAt, s.taskId]),
+        [[at, fired.taskId]],
+      );
+      const [claimed] = await claim(1, at);
+      assert.equal(claimed?.scheduledFor, at);
+    });
+
+    it("a slot whose unique task's key is taken records the existing task", async () => {
+      await store.upsertSchedule(scheduleInput("u"), T0);
+      const first = uniqueTask("slot-key");
+      await store.insert([first]);
+      const fired = await store.recordSlot({
+        scheduleId: "u",
+        slotAt: T0 + 60_000,
+        now: T0 + 60_000,
+        task: uniqueTask("slot-key", { createdAt: T0 + 60_000 }),
+      });
+      assert.deepEqual(fired, { outcome: "fired", taskId: first.id });
+      assert.equal(await store.count({}), 1);
+      assert.equal((await store.listSchedules())[0]?.lastTaskId, first.id);
+    });
+
+    it("overlap skip records the slot with no task while the last task waits or runs", async () => {
+      await store.upsertSchedule(scheduleInput("o", { overlap: "skip" }), T0);
+      const one = await slot("o", T0 + 60_000);
+      assert.equal(one.outcome, "fired");
+      const two = await slot("o", T0 + 120_000);
+      assert.deepEqual(two, { outcome: "skipped", taskId: null });
+      const [claimed] = await claim(1, T0 + 120_000);
+      assert.equal((await slot("o", T0 + 180_000)).outcome, "skipped");
+      await finishAll([claimed!], T0 + 200_000);
+      assert.equal((await slot("o", T0 + 240_000)).outcome, "fired");
+      assert.deepEqual(
+        (await store.listSlots("o", 10)).map((s) => s.taskId === null),
+        [false, true, true, false],
+      );
+    });
+
+    it("retired and deleted schedules never fire; retire keeps api schedules and those in code", async () => {
+      await store.upsertSchedule(scheduleInput("code-a", { source: "code" }), T0);
+      await store.upsertSchedule(scheduleInput("code-b", { source: "code" }), T0);
+      await store.upsertSchedule(scheduleInput("api"), T0);
+      assert.deepEqual(await store.retireSchedules(["code-a"], T0 + 1), ["code-b"]);
+      assert.equal((await slot("code-b", T0 + 60_000)).outcome, "taken");
+      assert.equal((await slot("code-a", T0 + 60_000)).outcome, "fired");
+      assert.equal((await slot("api", T0 + 60_000)).outcome, "fired");
+      // Upserting it again from code brings it back.
+      await store.upsertSchedule(scheduleInput("code-b", { source: "code" }), T0 + 2);
+      assert.equal((await slot("code-b", T0 + 120_000)).outcome, "fired");
+      assert.equal(await store.deleteSchedule("api"), true);
+      assert.equal(await store.deleteSchedule("api"), false);
+      assert.equal((await slot("api", T0 + 120_000)).outcome, "taken");
+      assert.deepEqual(await store.listSlots("api", 10), []);
+      assert.equal(await store.count({}), 3);
+    });
+
+    it("pruneSlots deletes old ledger rows in bounded steps; old slots still never refire", async () => {
+      await store.upsertSchedule(scheduleInput("p"), T0);
+      for (let i = 1; i <= 5; i++) await slot("p", T0 + i * 60_000);
+      assert.equal(await store.pruneSlots(T0 + 4 * 60_000, 2), 2);
+      assert.equal(await store.pruneSlots(T0 + 4 * 60_000, 2), 1);
+      assert.equal(await store.pruneSlots(T0 + 4 * 60_000, 2), 0);
+      assert.deepEqual((await store.listSlots("p", 10)).map((s) => s.slotAt), [
+        T0 + 5 * 60_000,
+        T0 + 4 * 60_000,
+      ]);
+      assert.equal((await slot("p", T0 + 60_000)).outcome, "taken");
     });
   });
 }

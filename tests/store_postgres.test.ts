@@ -49,7 +49,8 @@ async function until(predicate: () => Promise<boolean>): Promise<void> {
 }
 
 if (url !== undefined) {
-  storeConformance("postgres", () => openPgStore(url));
+  // Contract v3 (unique keys, flow limits, schedules) is not implemented on PostgreSQL yet.
+  storeConformance("postgres", () => openPgStore(url), { contractV3: false });
 
   describe("PostgresTaskStore", () => {
     const cleanups: (() => Promise<void>)[] = [];

@@ -3,6 +3,8 @@
  * @module
  */
 
+import { type LongTimer, setLongTimeout } from "../long_timer.ts";
+
 /** A request the handler refuses; becomes `{ "error": message, "details": details }`. */
 export class HttpError extends Error {
   override name = "HttpError";
@@ -82,9 +84,9 @@ export async function readJsonBody(
     if (Number(declared) > maxBytes) throw tooLarge();
   }
   if (!request.body) return undefined;
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let timer: LongTimer | undefined;
   const timedOut = new Promise<never>((_, reject) => {
-    timer = setTimeout(
+    timer = setLongTimeout(
       () =>
         reject(new HttpError(408, `The request body did not arrive within ${timeoutMillis} ms`)),
       timeoutMillis,
@@ -94,7 +96,7 @@ export async function readJsonBody(
   try {
     bytes = await readCounting(request.body, maxBytes, timedOut, tooLarge);
   } finally {
-    clearTimeout(timer);
+    timer?.clear();
   }
   if (bytes.byteLength === 0) return undefined;
   let text: string;

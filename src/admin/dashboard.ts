@@ -171,6 +171,16 @@ const BODY = `
       <ul class="feed" id="activity"><li class="empty">Events show here as workers run tasks</li></ul>
     </section>
   </div>
+  <div class="grid">
+    <section class="panel">
+      <h2>Queue control <small>pause stops every worker claiming; enqueues still land</small></h2>
+      <div class="table-wrap"><table id="queue-control"></table></div>
+    </section>
+    <section class="panel">
+      <h2>Schedules</h2>
+      <div class="table-wrap"><table id="schedules"></table></div>
+    </section>
+  </div>
   <section class="panel">
     <h2 id="tasks-title">Tasks</h2>
     <div class="toolbar" role="search" aria-label="Find tasks">
@@ -623,6 +633,43 @@ function confirmAction(title, text, confirmLabel) {
   });
 }
 
+function rateText(q) {
+  var parts = [];
+  if (q.rateLimit) parts.push(q.rateLimit.limit + "/" + duration(q.rateLimit.perMillis));
+  if (q.maxRunning !== null) parts.push("max " + q.maxRunning + " running");
+  return parts.join(", ") || "-";
+}
+function renderQueueControl(body) {
+  var rows = body.queues.map(function (q) {
+    var action = q.paused ? "resume" : "pause";
+    return el("tr", { data: { queue: q.name } }, [
+      el("td", { className: "mono", text: q.name }),
+      el("td", { text: q.paused ? "paused" : "active" }),
+      el("td", { text: rateText(q) }),
+      el("td", {}, [el("button", { className: "action", data: { action: action },
+        text: q.paused ? "Resume" : "Pause", onclick: function () { setQueue(q.name, action); } })])]);
+  });
+  $("queue-control").replaceChildren(el("tbody", {}, rows.length ? rows :
+    [el("tr", {}, [el("td", { className: "empty", colspan: "4", text: "No queues yet" })])]));
+}
+function setQueue(queue, action) {
+  return api("/api/queues/" + encodeURIComponent(queue) + "/" + action, { method: "POST", body: "{}" })
+    .then(function (q) { toast("Queue " + q.name + (q.paused ? " paused" : " resumed")); refresh(); })
+    .catch(quietly);
+}
+function renderSchedules(body) {
+  var head = el("tr", {}, ["Schedule", "Cron", "Last", "Next"].map(function (h) { return el("th", { text: h }); }));
+  var rows = body.schedules.map(function (s) {
+    return el("tr", { data: { schedule: s.id } }, [
+      el("td", { className: "mono", text: s.id + (s.retired ? " (retired)" : "") }),
+      el("td", { className: "mono", text: s.cron + (s.timezone ? " " + s.timezone : "") }),
+      el("td", { text: dateTime(s.lastSlotAt) }),
+      el("td", { text: dateTime(s.nextRunAt) })]);
+  });
+  $("schedules").replaceChildren(el("thead", {}, [head]), el("tbody", {}, rows.length ? rows :
+    [el("tr", {}, [el("td", { className: "empty", colspan: "4", text: "No schedules" })])]));
+}
+
 function act(id, action) {
   return api("/api/tasks/" + encodeURIComponent(id) + "/" + action, { method: "POST", body: "{}" })
     .then(function (task) {
@@ -733,6 +780,8 @@ function reload() {
       $("forget").hidden = !state.token;
     }),
     api("/api/tasks?status=FAILED&limit=8").then(function (page) { renderFailures(page.tasks); }),
+    api("/api/queues").then(renderQueueControl),
+    api("/api/schedules").then(renderSchedules),
     loadTasks(false),
   ];
   // The charts change by the minute: read them at most every CHART_REFRESH_MILLIS.

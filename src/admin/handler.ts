@@ -6,7 +6,8 @@
  */
 
 import { type Clock, systemClock } from "../clock.ts";
-import type { EnqueueOptions, TaskDispatcher } from "../dispatcher.ts";
+import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, type TaskDispatcher } from "../dispatcher.ts";
+import { EnqueueInputError, parseEnqueueRequest } from "../enqueue_input.ts";
 import {
   AmbiguousIdError,
   IllegalTransitionError,
@@ -19,7 +20,7 @@ import {
 import type { TaskSignals } from "../signals.ts";
 import type { ListQuery, TaskStore } from "../store/store.ts";
 import { suggest } from "../suggest.ts";
-import type { TaskPriority, TaskRecord } from "../task.ts";
+import type { TaskRecord } from "../task.ts";
 import { bulkRoutes } from "./bulk_routes.ts";
 import { chartRoutes } from "./chart_routes.ts";
 import { dashboardPage } from "./dashboard.ts";
@@ -41,18 +42,24 @@ import {
   constantTimeEqual,
   crossOriginRefusal,
   HostAllowList,
+  isValidHost,
   LOOPBACK_HOSTS,
 } from "./security.ts";
 import { positiveInteger } from "../options.ts";
+import { MAX_TIMER_CHUNK_MILLIS } from "../long_timer.ts";
+import { flowRoutes } from "./flow_routes.ts";
 
 /** Default largest request body: 1 MiB. */
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 /** Default time a request body may take to arrive: 10 s. */
 export const DEFAULT_BODY_TIMEOUT_MILLIS = 10_000;
-/** Default page size of `GET /api/tasks`. */
-export const DEFAULT_ADMIN_LIST_LIMIT = 50;
-/** Default cap on `limit` of `GET /api/tasks`; larger values are lowered to it. */
-export const DEFAULT_MAX_ADMIN_LIST_LIMIT = 100;
+/** Default page size of `GET /api/tasks`: the library's and the CLI's, 50. */
+export const DEFAULT_ADMIN_LIST_LIMIT = DEFAULT_LIST_LIMIT;
+/**
+ * Default cap on `limit` of `GET /api/tasks`: the library's and the CLI's
+ * ({@linkcode MAX_LIST_LIMIT}, 1000); a larger `limit` is refused with 400.
+ */
+export const DEFAULT_MAX_ADMIN_LIST_LIMIT = MAX_LIST_LIMIT;
 /** Default `timeout` of `GET /api/tasks/:id/wait`: 30 s. */
 export const DEFAULT_WAIT_TIMEOUT_MILLIS = 30_000;
 /** Default cap on the `timeout` of `GET /api/tasks/:id/wait`: 5 minutes. */
@@ -91,7 +98,7 @@ export interface AdminHandlerOptions {
   maxBodyBytes?: number;
   /** Time a request body may take to arrive; slower gets 408. Default 10000 ms. */
   bodyTimeoutMillis?: number;
-  /** Cap on `limit` of `GET /api/tasks`. Default 100. */
+  /** Cap on `limit` of `GET /api/tasks`, at most 1000; a larger `limit` gets 400. Default 1000. */
   maxListLimit?: number;
   /** Cap on the `timeout` of `GET /api/tasks/:id/wait`. Default 5 minutes. */
   maxWaitMillis?: number;
@@ -132,7 +139,6 @@ export interface Route {
   run: (params: Params) => Promise<Response> | Response;
 }
 
-const ENQUEUE_FIELDS = ["name", "args", "priority", "delay", "queue", "maxAttempts", "timeout"];
 const LIST_PARAMS = [...FILTER_FIELDS, "limit", "cursor"];
 const MAX_ID_LENGTH = 128;
 const NO_CONNECTION: AdminConnection = { disableIdleTimeout() {} };
@@ -146,6 +152,7 @@ const NO_CONNECTION: AdminConnection = { disableIdleTimeout() {} };
  * - `GET /api/tasks/:id/wait?timeout=30s` (200 when final, 202 with the task on timeout)
  * - `GET /api/tasks/count`, `POST /api/tasks/bulk`, `DELETE /api/tasks/:id` (see `bulk_routes.ts`)
  * - `GET /api/history?range=hour|day`, `GET /api/wait-times` (see `chart_routes.ts`)
+ * - `GET /api/queues`, `POST /api/queues/:queue/pause|resume`, `GET /api/schedules`
  * - `GET /api/events` (Server-Sent Events)
  * - `GET /api/workers` (the worker registry: `{ workers: WorkerInfo[] }`)
  *
@@ -184,6 +191,9 @@ export function createAdminHandler(options: AdminHandlerOptions): AdminHandler {
     options.maxListLimit ?? DEFAULT_MAX_ADMIN_LIST_LIMIT,
     "maxListLimit",
   );
+  if (maxListLimit > MAX_LIST_LIMIT) {
+    throw new RangeError(`maxListLimit must be at most ${MAX_LIST_LIMIT}, got ${maxListLimit}`);
+  }
   const maxWait = positiveInteger(
     options.maxWaitMillis ?? DEFAULT_MAX_WAIT_MILLIS,
     "maxWaitMillis",
@@ -192,6 +202,11 @@ export function createAdminHandler(options: AdminHandlerOptions): AdminHandler {
     options.heartbeatMillis ?? DEFAULT_HEARTBEAT_MILLIS,
     "heartbeatMillis",
   );
+  if (heartbeatMillis > MAX_TIMER_CHUNK_MILLIS) {
+    throw new RangeError(
+      `heartbeatMillis must be at most ${MAX_TIMER_CHUNK_MILLIS} (about 24.8 days), got ${heartbeatMillis}`,
+    );
+  }
   const maxEventStreams = positiveInteger(
     options.maxEventStreams ?? DEFAULT_MAX_EVENT_STREAMS,
     "maxEventStreams",
@@ -284,6 +299,7 @@ export function createAdminHandler(options: AdminHandlerOptions): AdminHandler {
       run: async () => jsonResponse({ workers: await store.listWorkers() }),
     },
     ...chartRoutes({ store, dispatcher, clock: options.clock ?? systemClock }),
+    ...flowRoutes(dispatcher, (request) => readJsonBody(request, maxBodyBytes, bodyTimeout)),
   ];
 
   function dashboardResponse(): Response {
@@ -312,10 +328,13 @@ export function createAdminHandler(options: AdminHandlerOptions): AdminHandler {
     const query: Partial<ListQuery> = { limit: DEFAULT_ADMIN_LIST_LIMIT };
     const limit = params.get("limit");
     if (limit !== null) {
-      if (!/^\d+$/.test(limit) || Number(limit) < 1) {
-        throw new HttpError(400, `limit must be a whole number >= 1, got ${JSON.stringify(limit)}`);
+      if (!/^\d+$/.test(limit) || Number(limit) < 1 || Number(limit) > maxListLimit) {
+        throw new HttpError(
+          400,
+          `limit must be an integer from 1 to ${maxListLimit}, got ${JSON.stringify(limit)}`,
+        );
       }
-      query.limit = Math.min(Number(limit), maxListLimit);
+      query.limit = Number(limit);
     }
     Object.assign(query, parseTaskFilter(Object.fromEntries(params)));
     const cursor = params.get("cursor");
@@ -334,41 +353,11 @@ export function createAdminHandler(options: AdminHandlerOptions): AdminHandler {
 
   async function enqueue(request: Request): Promise<Response> {
     const body = await readJsonBody(request, maxBodyBytes, bodyTimeout);
-    if (typeof body !== "object" || body === null || Array.isArray(body)) {
-      throw new HttpError(
-        400,
-        `The request body must be a JSON object with at least "name", got ${describe(body)}`,
-      );
-    }
-    const fields = body as Record<string, unknown>;
-    for (const key of Object.keys(fields)) {
-      if (!ENQUEUE_FIELDS.includes(key)) {
-        throw new HttpError(400, `Unknown field "${key}"${hint(key, ENQUEUE_FIELDS)}`, {
-          expected: ENQUEUE_FIELDS,
-        });
-      }
-    }
+    // The one parser of enqueue input, shared with the CLI and the library.
+    const { name, args, options } = parseEnqueueRequest(body);
     let id: string;
     try {
-      const { name, args, priority, delay, queue, maxAttempts, timeout } = fields;
-      if (typeof name !== "string") {
-        throw new TypeError(`name must be a task name, got ${describe(name)}`);
-      }
-      const enqueueOptions: EnqueueOptions = {};
-      // The dispatcher checks priority and queue and names them in its errors.
-      if (priority !== undefined) enqueueOptions.priority = priority as TaskPriority;
-      if (delay !== undefined) enqueueOptions.delay = parseDuration(delay, "delay");
-      if (queue !== undefined) enqueueOptions.queue = queue as string;
-      if (maxAttempts !== undefined) {
-        if (typeof maxAttempts !== "number" || !Number.isInteger(maxAttempts) || maxAttempts < 1) {
-          throw new RangeError(`maxAttempts must be an integer >= 1, got ${describe(maxAttempts)}`);
-        }
-        enqueueOptions.retryConfig = { maxAttempts };
-      }
-      if (timeout !== undefined) {
-        enqueueOptions.timeout = timeout === null ? null : parseDuration(timeout, "timeout");
-      }
-      id = await groupEnqueue.enqueue(name, args ?? {}, enqueueOptions);
+      id = await groupEnqueue.enqueue(name, args, options);
     } catch (error) {
       if (error instanceof UnknownTaskError || error instanceof InvalidArgumentsError) throw error;
       if (error instanceof TypeError || error instanceof RangeError) {
@@ -449,6 +438,14 @@ export function createAdminHandler(options: AdminHandlerOptions): AdminHandler {
 
   function toResponse(error: unknown): Response {
     if (error instanceof HttpError) return errorResponse(error);
+    if (error instanceof EnqueueInputError) {
+      return errorResponse(
+        new HttpError(400, error.message, { field: error.field, expected: error.expected }),
+      );
+    }
+    if (error instanceof InvalidCursorError) {
+      return errorResponse(new HttpError(400, error.message));
+    }
     if (error instanceof TaskNotFoundError) {
       return errorResponse(new HttpError(404, error.message, { id: error.taskId }));
     }
@@ -483,13 +480,25 @@ export function createAdminHandler(options: AdminHandlerOptions): AdminHandler {
     connection: AdminConnection = NO_CONNECTION,
   ): Promise<Response> {
     try {
-      const url = new URL(request.url);
+      const hostHeader = request.headers.get("host");
+      // The runtime builds the URL from the Host header: a malformed one gives no URL at all.
+      const url = URL.canParse(request.url) ? new URL(request.url) : null;
+      if (url === null || (hostHeader !== null && !isValidHost(hostHeader))) {
+        throw hostHeader === null
+          ? new HttpError(400, "The request has no Host header; send one, as HTTP/1.1 requires")
+          : new HttpError(
+            400,
+            `The Host header must be a host name or IP address with an optional port (1-65535), got ${
+              JSON.stringify(hostHeader.slice(0, 100))
+            }`,
+          );
+      }
       const path = url.pathname;
       if (path === "/healthz") {
         if (request.method !== "GET") throw methodNotAllowed(["GET"]);
         return jsonResponse({ status: "ok" });
       }
-      const host = request.headers.get("host") ?? url.host;
+      const host = hostHeader ?? url.host;
       if (!hosts.allows(host)) {
         throw new HttpError(
           403,
@@ -555,12 +564,6 @@ function decodeSegment(segment: string): string {
 function hint(value: string, candidates: readonly string[]): string {
   const near = suggest(value, candidates, 1);
   return near.length ? `; did you mean "${near[0]}"?` : "";
-}
-
-function describe(value: unknown): string {
-  if (value === undefined) return "nothing";
-  if (Array.isArray(value)) return "an array";
-  return JSON.stringify(value)?.slice(0, 100) ?? typeof value;
 }
 
 function assertToken(token: unknown): asserts token is string {

@@ -55,11 +55,21 @@ interface HostAndPort {
   port: string | null;
 }
 
-/** Splits `example.com:8080`, `[::1]:7070` or `localhost`; null when malformed. */
+/**
+ * Splits `example.com:8080`, `[::1]:7070` or `localhost`; null when malformed: characters a
+ * host name cannot have (`@`, `%`, `/`, spaces, controls), or a port outside 1-65535.
+ */
 export function splitHost(host: string): HostAndPort | null {
-  const match = /^(\[[0-9a-f:.]+\]|[^\s:/?#@\[\]]+)(?::(\d{1,5}))?$/i.exec(host.trim());
+  const match = /^(\[[0-9a-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=-]+)(?::(\d{1,5}))?$/.exec(host.trim());
   if (!match) return null;
-  return { name: match[1]!.toLowerCase(), port: match[2] ?? null };
+  const port = match[2] ?? null;
+  if (port !== null && (Number(port) < 1 || Number(port) > 65535)) return null;
+  return { name: match[1]!.toLowerCase(), port };
+}
+
+/** Whether a `Host` header is well formed: a host name or IP address, and a port of 1-65535. */
+export function isValidHost(host: string): boolean {
+  return splitHost(host) !== null;
 }
 
 /**

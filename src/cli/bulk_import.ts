@@ -11,15 +11,12 @@ import { stat } from "node:fs/promises";
 import process from "node:process";
 import { createInterface } from "node:readline";
 import type { EnqueueOptions, EnqueueRequest, TaskDispatcher } from "../dispatcher.ts";
-import { suggest } from "../suggest.ts";
+import { parseEnqueueRequest } from "../enqueue_input.ts";
 import { oneLine, UsageError } from "./exit.ts";
-import { ENQUEUE_FIELD_NAMES, type EnqueueFields, toEnqueueOptions } from "./enqueue_options.ts";
 import { ProgressBar } from "./progress_bar.ts";
 
 /** Lines written per `enqueueMany` transaction. */
 export const IMPORT_BATCH_SIZE = 1000;
-
-const LINE_FIELDS = ["name", "args", ...ENQUEUE_FIELD_NAMES];
 
 /** A line that was not written, and why. */
 export interface RejectedLine {
@@ -52,8 +49,9 @@ export interface ImportOptions {
 /**
  * Reads NDJSON from `path` (`-` for stdin). Each non-blank line is an object
  * `{"name": …, "args": …, "priority": …, "delay": …, "queue": …, "maxAttempts": …, "timeout": …}`
- * where only `name` is required. A file that cannot be read throws {@linkcode UsageError};
- * a store error while writing throws, saying how many lines were written before it.
+ * where only `name` is required, read by the one enqueue parser (`parseEnqueueRequest`). A file
+ * that cannot be read throws {@linkcode UsageError}; a store error while writing throws, saying how
+ * many lines were written before it.
  */
 export async function importTasks(
   dispatcher: TaskDispatcher,
@@ -147,28 +145,10 @@ function parseLine(text: string, defaults: EnqueueOptions): Required<EnqueueRequ
   } catch (error) {
     throw new Error(`not valid JSON (${oneLine(error)})`);
   }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new Error(
-      `expected an object like {"name": "send-email", "args": {…}}, got ${JSON.stringify(value)}`,
-    );
+  const { name, args, options: own } = parseEnqueueRequest(value);
+  const options: EnqueueOptions = { ...defaults, ...own };
+  if (defaults.retryConfig !== undefined || own.retryConfig !== undefined) {
+    options.retryConfig = { ...defaults.retryConfig, ...own.retryConfig };
   }
-  const fields = value as Record<string, unknown>;
-  for (const key of Object.keys(fields)) {
-    if (!LINE_FIELDS.includes(key)) {
-      const near = suggest(key, LINE_FIELDS, 1);
-      throw new Error(
-        `unknown field "${key}"` +
-          (near.length ? `; did you mean "${near[0]}"?` : `; expected ${LINE_FIELDS.join(", ")}`),
-      );
-    }
-  }
-  if (typeof fields.name !== "string") {
-    throw new Error(`"name" must be a task name, got ${JSON.stringify(fields.name) ?? "nothing"}`);
-  }
-  const own = toEnqueueOptions(fields as EnqueueFields, (field) => `"${field}"`);
-  return {
-    name: fields.name,
-    args: fields.args ?? {},
-    options: { ...defaults, ...own, retryConfig: { ...defaults.retryConfig, ...own.retryConfig } },
-  };
+  return { name, args, options };
 }

@@ -14,6 +14,8 @@ import { initCommand } from "./commands/init.ts";
 import { listCommand } from "./commands/list.ts";
 import { migrateCommand } from "./commands/migrate.ts";
 import { pruneCommand } from "./commands/prune.ts";
+import { queuesCommand } from "./commands/queues.ts";
+import { schedulesCommand } from "./commands/schedules.ts";
 import { retryCommand } from "./commands/retry.ts";
 import { statsCommand } from "./commands/stats.ts";
 import { versionCommand } from "./commands/version.ts";
@@ -50,6 +52,8 @@ export const COMMANDS: readonly Command[] = [
   deleteCommand,
   migrateCommand,
   pruneCommand,
+  queuesCommand,
+  schedulesCommand,
   versionCommand,
   initCommand,
   helpCommand,

@@ -12,6 +12,7 @@ import {
 } from "../worker.ts";
 import { DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_TIMEOUT } from "../heartbeat.ts";
 import { formatDuration } from "../duration.ts";
+import { DEFAULT_RETENTION, parseRetention, type Retention } from "../pruner.ts";
 import type { OptionSpec, OptionValues } from "./command.ts";
 import { oneLine, UsageError } from "./exit.ts";
 import { DEFAULT_HANDLERS_DIR, HANDLERS_OPTION } from "./load_registry.ts";
@@ -149,6 +150,14 @@ export const WORKER_OPTIONS = {
     description: "Bearer token the admin endpoint requires",
     env: "AETHER_ADMIN_TOKEN",
   },
+  retention: {
+    type: "string",
+    value: "STATUS=DURATION,...",
+    description:
+      "How long finished tasks are kept (the leader prunes them), e.g. completed=1d,failed=90d; never keeps all",
+    default: "completed=7d,failed=30d,cancelled=7d",
+    env: "AETHER_RETENTION",
+  },
   "print-config": { type: "boolean", description: "Print the resolved configuration and exit" },
   json: { type: "boolean", description: "With --print-config: print JSON" },
 } as const satisfies Record<string, OptionSpec>;
@@ -172,6 +181,7 @@ export interface WorkerConfig {
   /** null: no admin endpoint. */
   admin: Setting<AdminAddress | null>;
   adminToken: Setting<string | null>;
+  retention: Setting<Retention>;
 }
 
 /**
@@ -245,6 +255,13 @@ export function resolveWorkerConfig(
     durability: resolveDurability(option("durability"), env),
     admin,
     adminToken: setting<string | null>("admin-token", null, text),
+    retention: setting<Retention>("retention", { ...DEFAULT_RETENTION }, (value, label) => {
+      try {
+        return parseRetention(value, label);
+      } catch (error) {
+        throw new UsageError(oneLine(error));
+      }
+    }),
   };
 }
 
@@ -277,9 +294,18 @@ export function workerConfigRows(config: WorkerConfig): [string, string, string]
       text = key === "queues" ? "every queue the handlers name" : key === "admin" ? "off" : "-";
     } else if (DURATION_SETTINGS.has(key)) text = formatDuration(value as number);
     else if (Array.isArray(value)) text = value.join(",");
+    else if (key === "retention") text = formatRetention(value as Retention);
     else text = String(value);
     return [key, text, sources[key]!];
   });
+}
+
+/** Retention as `--retention` takes it. */
+export function formatRetention(retention: Retention): string {
+  return (["completed", "failed", "cancelled"] as const).map((status) => {
+    const millis = retention[status.toUpperCase() as keyof Retention];
+    return `${status}=${millis === null ? "never" : formatDuration(millis)}`;
+  }).join(",");
 }
 
 /** Settings shown as durations. */

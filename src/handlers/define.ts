@@ -13,6 +13,9 @@ import {
 } from "../registry.ts";
 import type { RetryConfig } from "../retry.ts";
 import type { TaskPriority } from "../task.ts";
+import type { UniqueOptions } from "../unique.ts";
+import type { RateLimitOptions } from "../flow_limits.ts";
+import type { ScheduleOptions } from "../schedule.ts";
 
 /** What {@linkcode defineTask} takes. Every field but `name` and `run` is optional. */
 export interface TaskSpec<TSchema extends ArgsSchema = ArgsSchema> {
@@ -28,6 +31,28 @@ export interface TaskSpec<TSchema extends ArgsSchema = ArgsSchema> {
   queue?: string;
   /** Default priority. Default NORMAL. */
   priority?: TaskPriority;
+  /** Default `unique` option of its enqueues. Default: not unique. */
+  unique?: UniqueOptions;
+  /** Starts of this task across every worker process, e.g. `{ limit: 10, per: "1s" }`. */
+  rateLimit?: RateLimitOptions | string;
+  /** Running tasks of this name across every worker process. */
+  maxRunning?: number;
+  /**
+   * One cron schedule (schedule id: the task name): `cron: "0 3 * * *"`, with `timezone` and
+   * `cronArgs` (the args of each enqueued task; `args` is the schema here). For several, use
+   * `schedules`.
+   */
+  cron?: string;
+  /** The time zone of `cron`. Default UTC. */
+  timezone?: string;
+  /** The args of the tasks `cron` enqueues. Default `{}`. */
+  cronArgs?: unknown;
+  /**
+   * Several cron schedules, each `{ cron, args, timezone, catchUp, overlap, … }`; an `id`
+   * names one (default `<task>:<index>`). Schedules removed from code are retired at the next
+   * worker start.
+   */
+  schedules?: readonly (Omit<ScheduleOptions, "task"> & { id?: string })[];
   /** Runs one attempt; its return value (plain JSON) becomes the task's result. */
   run(args: v.InferOutput<TSchema>, ctx: TaskContext): unknown;
 }
@@ -67,6 +92,33 @@ export function defineTask<TSchema extends ArgsSchema = ArgsSchema>(
   if (spec.timeout !== undefined) options.timeout = spec.timeout;
   if (spec.queue !== undefined) options.queue = spec.queue;
   if (spec.priority !== undefined) options.priority = spec.priority;
+  if (spec.unique !== undefined) options.unique = spec.unique;
+  if (spec.rateLimit !== undefined) options.rateLimit = spec.rateLimit;
+  if (spec.maxRunning !== undefined) options.maxRunning = spec.maxRunning;
+  const schedules: Record<string, Omit<ScheduleOptions, "task">> = {};
+  if (spec.cron !== undefined) {
+    const schedule: Omit<ScheduleOptions, "task"> = { cron: spec.cron };
+    if (spec.timezone !== undefined) schedule.timezone = spec.timezone;
+    if (spec.cronArgs !== undefined) {
+      schedule.args = spec.cronArgs as NonNullable<ScheduleOptions["args"]>;
+    }
+    schedules[spec.name] = schedule;
+  } else if (spec.timezone !== undefined || spec.cronArgs !== undefined) {
+    throw new TypeError(`Task "${spec.name}": timezone and cronArgs need cron`);
+  }
+  if (spec.schedules !== undefined) {
+    if (!Array.isArray(spec.schedules)) {
+      throw new TypeError(`Task "${spec.name}": schedules must be an array of { cron, ... }`);
+    }
+    spec.schedules.forEach((entry, i) => {
+      const { id = `${spec.name}:${i}`, ...schedule } = entry ?? {};
+      if (id in schedules) {
+        throw new RangeError(`Task "${spec.name}": schedule id "${id}" is used twice`);
+      }
+      schedules[id] = schedule as Omit<ScheduleOptions, "task">;
+    });
+  }
+  if (Object.keys(schedules).length > 0) options.schedules = schedules;
   const definition = createDefinition<Args>(spec.name, spec.run, options);
   Object.defineProperty(definition, DEFINED, { value: true });
   return definition;

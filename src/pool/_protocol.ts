@@ -39,6 +39,8 @@ export interface RunCommand {
   args: JsonValue;
   attempt: number;
   maxAttempts: number;
+  /** The schedule slot the task runs for, or null. */
+  scheduledFor: number | null;
 }
 
 /** Main thread to Worker. */

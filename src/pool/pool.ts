@@ -597,6 +597,7 @@ export class WorkerPool implements TaskExecutor {
       args: task.args,
       attempt: task.attempts,
       maxAttempts: task.maxAttempts,
+      scheduledFor: task.scheduledFor ?? null,
     });
     if (++w.dispatched >= this.#recycleAfter && w.state !== "retiring") {
       w.state = "retiring";

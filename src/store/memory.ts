@@ -16,6 +16,8 @@ import {
   decodeCursor,
   emptyCounts,
   encodeCursor,
+  type FlowLimit,
+  type FlowLimits,
   HISTORY_BUCKET_MILLIS,
   type HistoryPoint,
   type InsertOptions,
@@ -31,6 +33,11 @@ import {
   type ProgressReport,
   type PruneRequest,
   type QueueState,
+  type ScheduleInput,
+  type ScheduleRecord,
+  type SlotRecord,
+  type SlotRequest,
+  type SlotResult,
   type StartMark,
   type StoreEvent,
   type TaskFilter,
@@ -43,6 +50,8 @@ import {
 interface Row {
   seq: number;
   task: TaskRecord;
+  /** The unique key and the statuses it holds in (see `NewTask`), or null. */
+  unique: { key: string; states: ReadonlySet<TaskStatus> } | null;
   /** Bumped whenever the task (re)enters a waiting status; older heap entries are stale. */
   version: number;
 }
@@ -112,6 +121,16 @@ export class InMemoryTaskStore implements TaskStore {
   #leaders = new Map<string, Leadership>();
   /** Finished attempts per history bucket start. */
   #history = new Map<number, HistoryPoint>();
+  /** The row that may hold each unique key. */
+  #unique = new Map<string, Row>();
+  /** Flow limits by `scope\0name`, and the start times of rate-limited ones. */
+  #limits = new Map<string, FlowLimit>();
+  #starts = new Map<string, StartLog>();
+  /** PROCESSING tasks by `queue\0name` and `task\0name`, kept as claims and finishes apply. */
+  #running = new Map<string, number>();
+  #schedules = new Map<string, ScheduleRecord>();
+  /** Ledger rows by schedule id, then slot time. */
+  #slots = new Map<string, Map<number, SlotRecord>>();
 
   migrate(): Promise<void> {
     return Promise.resolve();
@@ -129,15 +148,36 @@ export class InMemoryTaskStore implements TaskStore {
       }
     }
     const earliest = new Map<string, number>();
-    for (const task of tasks) {
-      const row = { seq: ++this.#seq, task: copyTask(task), version: 0 };
+    const results = tasks.map((task): InsertResult => {
+      const key = task.uniqueKey ?? null;
+      if (key !== null) {
+        const holder = this.#uniqueHolder(key);
+        if (holder) return { id: holder.task.id, inserted: false };
+      }
+      const { uniqueKey: _key, uniqueStates, ...record } = task;
+      const row: Row = {
+        seq: ++this.#seq,
+        task: copyTask(record),
+        unique: key === null ? null : { key, states: new Set(uniqueStates ?? []) },
+        version: 0,
+      };
+      if (row.task.scheduledFor == null) delete row.task.scheduledFor;
       this.#rows.set(task.id, row);
+      if (key !== null) this.#unique.set(key, row);
       if (WAITING.has(task.status)) this.#index(row);
       const seen = earliest.get(task.queue);
       if (seen === undefined || task.runAt < seen) earliest.set(task.queue, task.runAt);
-    }
+      return { id: task.id, inserted: true };
+    });
     for (const [queue, runAt] of earliest) this.#emit({ type: "inserted", queue, runAt });
-    return Promise.resolve(tasks.map((task) => ({ id: task.id, inserted: true })));
+    return Promise.resolve(results);
+  }
+
+  /** The stored task holding a unique key now (in one of its unique states), if any. */
+  #uniqueHolder(key: string): Row | undefined {
+    const row = this.#unique.get(key);
+    if (!row || row.unique?.key !== key || !this.#rows.has(row.task.id)) return undefined;
+    return row.unique.states.has(row.task.status) ? row : undefined;
   }
 
   get(id: string): Promise<TaskRecord | null> {
@@ -149,6 +189,8 @@ export class InMemoryTaskStore implements TaskStore {
     const indexes = request.queues.flatMap((q) =>
       this.#paused.has(q) ? [] : this.#queues.get(q) ?? []
     );
+    const capacity = this.#limits.size === 0 ? undefined : this.#capacity(request);
+    const held: { index: QueueIndex; entry: Entry }[] = [];
     const claimed: TaskRecord[] = [];
     while (claimed.length < request.limit) {
       let best: { index: QueueIndex; entry: Entry } | undefined;
@@ -160,6 +202,11 @@ export class InMemoryTaskStore implements TaskStore {
       if (!best || best.entry.rank < (request.minPriority ?? 0)) break;
       best.index.ready.pop();
       const row = best.entry.row;
+      const taken = capacity ? capacity.take(row.task) : "plain";
+      if (!taken) {
+        held.push(best);
+        continue;
+      }
       row.version++;
       const task = row.task;
       task.status = TaskStatus.PROCESSING;
@@ -167,10 +214,76 @@ export class InMemoryTaskStore implements TaskStore {
       task.attemptToken = crypto.randomUUID();
       task.workerId = request.workerId;
       task.leaseExpiresAt = request.now + request.leaseMillis;
-      task.startedAt = null;
+      // A rate limit counts this start now: that is its start time (a later mark keeps it).
+      task.startedAt = taken === "rated" ? request.now : null;
+      this.#countRunning(task, 1);
       claimed.push(copyTask(task));
     }
+    for (const { index, entry } of held) index.ready.push(entry);
+    if (capacity) capacity.done(request);
     return Promise.resolve(claimed);
+  }
+
+  /** The capacity of each flow limit for one claim (see `FlowLimit`). */
+  #capacity(request: ClaimRequest) {
+    const { now } = request;
+    const running = this.#running;
+    const left = new Map<
+      string,
+      { left: number; freesAt: number | null; started: number; rated: boolean }
+    >();
+    for (const [key, limit] of this.#limits) {
+      let n = limit.maxRunning === null ? Infinity : limit.maxRunning - (running.get(key) ?? 0);
+      let freesAt: number | null = null;
+      if (limit.rateLimit) {
+        const { limit: most, perMillis } = limit.rateLimit;
+        const log = this.#starts.get(key);
+        const inWindow = log?.countAfter(now - perMillis) ?? 0;
+        if (most - inWindow <= n) {
+          n = most - inWindow;
+          const oldest = log?.oldestAfter(now - perMillis);
+          freesAt = oldest === undefined ? null : oldest + perMillis;
+        }
+      }
+      left.set(key, { left: Math.max(0, n), freesAt, started: 0, rated: limit.rateLimit !== null });
+    }
+    return {
+      /** False when a limit holds the task back; "rated" when a rate limit counts its start. */
+      take: (task: TaskRecord): false | "plain" | "rated" => {
+        const scopes = [left.get(`queue\0${task.queue}`), left.get(`task\0${task.name}`)];
+        if (scopes.some((c) => c !== undefined && c.left <= 0)) return false;
+        let rated = false;
+        for (const c of scopes) {
+          if (c) {
+            c.left--;
+            c.started++;
+            rated ||= c.rated;
+          }
+        }
+        return rated ? "rated" : "plain";
+      },
+      done: (request: ClaimRequest) => {
+        let heldBack = false;
+        let retryAt: number | null = null;
+        for (const [key, c] of left) {
+          const limit = this.#limits.get(key)!;
+          if (limit.scope === "queue" && !request.queues.includes(limit.name)) continue;
+          if (limit.rateLimit && c.started > 0) {
+            let log = this.#starts.get(key);
+            if (!log) this.#starts.set(key, log = new StartLog());
+            log.add(now, c.started);
+            log.trim(now - limit.rateLimit.perMillis - 60_000);
+          }
+          if (c.left === 0) {
+            heldBack = true;
+            const frees = c.freesAt ??
+              (c.started > 0 && limit.rateLimit ? now + limit.rateLimit.perMillis : null);
+            if (frees !== null && (retryAt === null || frees < retryAt)) retryAt = frees;
+          }
+        }
+        if (heldBack) request.onHeldBack?.(retryAt);
+      },
+    };
   }
 
   finish(
@@ -179,14 +292,15 @@ export class InMemoryTaskStore implements TaskStore {
   ): Promise<(TaskRecord | null)[]> {
     for (const mark of started) {
       const task = this.#held(mark.id, mark.token);
-      if (task) task.startedAt = mark.at;
+      if (task) this.#markStarted(task, mark.at);
     }
     const applied: string[] = [];
     const results = outcomes.map((outcome) => {
       const task = this.#held(outcome.id, outcome.token);
       if (!task) return null;
-      if (outcome.startedAt !== undefined) task.startedAt = outcome.startedAt;
+      if (outcome.startedAt !== undefined) this.#markStarted(task, outcome.startedAt);
       applyOutcome(task, outcome);
+      this.#countRunning(task, -1);
       this.#countHistory(task.status, outcome.now);
       if (WAITING.has(task.status)) this.#index(this.#rows.get(task.id)!);
       applied.push(task.id);
@@ -259,6 +373,7 @@ export class InMemoryTaskStore implements TaskStore {
       return Promise.resolve(null);
     }
     resetForRetry(task, now);
+    this.#rows.get(id)!.unique = null;
     this.#index(this.#rows.get(id)!);
     this.#emit({ type: "inserted", queue: task.queue, runAt: now });
     return Promise.resolve(copyTask(task));
@@ -292,7 +407,11 @@ export class InMemoryTaskStore implements TaskStore {
     for (const { task } of this.#rows.values()) {
       stats.total++;
       stats.byStatus[task.status]++;
-      (stats.queues[task.queue] ??= emptyCounts())[task.status]++;
+      // Own keys only: a queue may be called "constructor" or "toString".
+      const counts = Object.hasOwn(stats.queues, task.queue)
+        ? stats.queues[task.queue]!
+        : (stats.queues[task.queue] = emptyCounts());
+      counts[task.status]++;
     }
     return Promise.resolve(stats);
   }
@@ -325,6 +444,7 @@ export class InMemoryTaskStore implements TaskStore {
           finished.push(task.id);
         } else {
           resetForRetry(task, request.now);
+          row.unique = null;
           this.#index(row);
           this.#emit({ type: "inserted", queue: task.queue, runAt: request.now });
         }
@@ -411,6 +531,137 @@ export class InMemoryTaskStore implements TaskStore {
     return Promise.resolve();
   }
 
+  setLimits(
+    scope: FlowLimit["scope"],
+    name: string,
+    limits: FlowLimits,
+    now: number,
+  ): Promise<FlowLimit> {
+    const key = `${scope}\0${name}`;
+    const stored: FlowLimit = {
+      scope,
+      name,
+      rateLimit: limits.rateLimit && { ...limits.rateLimit },
+      maxRunning: limits.maxRunning,
+      updatedAt: now,
+    };
+    if (limits.rateLimit === null && limits.maxRunning === null) {
+      this.#limits.delete(key);
+      this.#starts.delete(key);
+    } else {
+      this.#limits.set(key, stored);
+    }
+    this.#emit(
+      scope === "queue" ? { type: "inserted", queue: name, runAt: now } : { type: "changed" },
+    );
+    return Promise.resolve(copyLimit(stored));
+  }
+
+  listLimits(): Promise<FlowLimit[]> {
+    return Promise.resolve(
+      [...this.#limits.values()]
+        .sort((a, b) => a.scope.localeCompare(b.scope) || a.name.localeCompare(b.name))
+        .map(copyLimit),
+    );
+  }
+
+  upsertSchedule(input: ScheduleInput, now: number): Promise<ScheduleRecord> {
+    const existing = this.#schedules.get(input.id);
+    const record: ScheduleRecord = {
+      ...input,
+      args: copyJson(input.args),
+      createdAt: existing?.createdAt ?? now,
+      updatedAt: now,
+      lastSlotAt: existing?.lastSlotAt ?? null,
+      lastTaskId: existing?.lastTaskId ?? null,
+    };
+    this.#schedules.set(input.id, record);
+    return Promise.resolve(copySchedule(record));
+  }
+
+  deleteSchedule(id: string): Promise<boolean> {
+    this.#slots.delete(id);
+    return Promise.resolve(this.#schedules.delete(id));
+  }
+
+  retireSchedules(keep: readonly string[], now: number): Promise<string[]> {
+    const kept = new Set(keep);
+    const retired: string[] = [];
+    for (const schedule of this.#schedules.values()) {
+      if (schedule.source === "code" && !schedule.retired && !kept.has(schedule.id)) {
+        schedule.retired = true;
+        schedule.updatedAt = now;
+        retired.push(schedule.id);
+      }
+    }
+    return Promise.resolve(retired.sort());
+  }
+
+  listSchedules(): Promise<ScheduleRecord[]> {
+    return Promise.resolve(
+      [...this.#schedules.values()].sort((a, b) => (a.id < b.id ? -1 : 1)).map(copySchedule),
+    );
+  }
+
+  async recordSlot(request: SlotRequest): Promise<SlotResult> {
+    const { scheduleId, slotAt, task, now } = request;
+    const schedule = this.#schedules.get(scheduleId);
+    let ledger = this.#slots.get(scheduleId);
+    if (
+      !schedule || schedule.retired ||
+      (schedule.lastSlotAt !== null && schedule.lastSlotAt >= slotAt) || ledger?.has(slotAt)
+    ) {
+      return { outcome: "taken", taskId: null };
+    }
+    if (!ledger) this.#slots.set(scheduleId, ledger = new Map());
+    const last = schedule.lastTaskId === null ? undefined : this.#rows.get(schedule.lastTaskId);
+    if (
+      schedule.overlap === "skip" && last &&
+      (WAITING.has(last.task.status) || last.task.status === TaskStatus.PROCESSING)
+    ) {
+      ledger.set(slotAt, { scheduleId, slotAt, taskId: null, recordedAt: now });
+      schedule.lastSlotAt = slotAt;
+      return { outcome: "skipped", taskId: null };
+    }
+    // insert does its work before it returns; the slot is marked before the first await, so a
+    // racing call sees it, as it would after a transaction.
+    const inserted = this.insert([{ ...task, scheduledFor: slotAt }]);
+    const slot: SlotRecord = { scheduleId, slotAt, taskId: task.id, recordedAt: now };
+    ledger.set(slotAt, slot);
+    schedule.lastSlotAt = slotAt;
+    schedule.lastTaskId = task.id;
+    const [result] = await inserted;
+    slot.taskId = schedule.lastTaskId = result!.id;
+    return { outcome: "fired", taskId: result!.id };
+  }
+
+  listSlots(scheduleId: string, limit: number): Promise<SlotRecord[]> {
+    return settle(() => {
+      assertBatchLimit(limit);
+      return [...(this.#slots.get(scheduleId)?.values() ?? [])]
+        .sort((a, b) => b.slotAt - a.slotAt)
+        .slice(0, limit)
+        .map((slot) => ({ ...slot }));
+    });
+  }
+
+  pruneSlots(before: number, limit: number): Promise<number> {
+    return settle(() => {
+      assertBatchLimit(limit);
+      let removed = 0;
+      for (const ledger of this.#slots.values()) {
+        for (const slotAt of [...ledger.keys()]) {
+          if (removed >= limit) return removed;
+          if (slotAt < before) {
+            ledger.delete(slotAt);
+            removed++;
+          }
+        }
+      }
+      return removed;
+    });
+  }
+
   listen(listener: (event: StoreEvent) => void): () => void {
     return this.notifier.listen(listener);
   }
@@ -433,6 +684,20 @@ export class InMemoryTaskStore implements TaskStore {
       : undefined;
   }
 
+  /** A start mark; a start a rate limit counted at claim keeps its time (see `FlowLimit`). */
+  #markStarted(task: TaskRecord, at: number): void {
+    const rated = (scope: string, name: string) =>
+      this.#limits.get(`${scope}\0${name}`)?.rateLimit != null;
+    if (task.startedAt !== null && (rated("queue", task.queue) || rated("task", task.name))) return;
+    task.startedAt = at;
+  }
+
+  #countRunning(task: TaskRecord, n: number): void {
+    for (const key of [`queue\0${task.queue}`, `task\0${task.name}`]) {
+      this.#running.set(key, (this.#running.get(key) ?? 0) + n);
+    }
+  }
+
   #countHistory(status: TaskStatus, now: number): void {
     const field = status === TaskStatus.COMPLETED
       ? "completed"
@@ -452,6 +717,55 @@ export class InMemoryTaskStore implements TaskStore {
     // Stores announce after commit; here the change is visible at once, but listeners run
     // after the caller's await, as they would with a real database.
     queueMicrotask(() => this.notifier.notify(event));
+  }
+}
+
+/**
+ * The starts of a rate-limited scope, as the SQLite store keeps them: one entry per claim with a
+ * time that never decreases (a claim with an older clock counts as later) and the running total,
+ * so a window's starts are two binary searches.
+ */
+class StartLog {
+  #at: number[] = [];
+  #cum: number[] = [];
+  /** The total of the entries trimmed away. */
+  #base = 0;
+
+  add(now: number, n: number): void {
+    const last = this.#at.length - 1;
+    this.#at.push(Math.max(now, this.#at[last] ?? now));
+    this.#cum.push((this.#cum[last] ?? this.#base) + n);
+  }
+
+  /** Starts with a time after `t`. */
+  countAfter(t: number): number {
+    const i = this.#firstAfter(t);
+    const total = this.#cum.at(-1) ?? this.#base;
+    return total - (i === 0 ? this.#base : this.#cum[i - 1]!);
+  }
+
+  /** The oldest time after `t`, if any. */
+  oldestAfter(t: number): number | undefined {
+    return this.#at[this.#firstAfter(t)];
+  }
+
+  /** Drops entries at or before `t` once they are many (amortized: no shift per claim). */
+  trim(t: number): void {
+    const i = this.#firstAfter(t);
+    if (i === 0 || (i < 1024 && i * 2 < this.#at.length)) return;
+    this.#base = this.#cum[i - 1]!;
+    this.#at.splice(0, i);
+    this.#cum.splice(0, i);
+  }
+
+  #firstAfter(t: number): number {
+    let lo = 0, hi = this.#at.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.#at[mid]! <= t) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 }
 
@@ -525,6 +839,14 @@ function resetForRetry(task: TaskRecord, now: number): void {
     leaseExpiresAt: null,
     attemptToken: null,
   });
+}
+
+function copyLimit(limit: FlowLimit): FlowLimit {
+  return { ...limit, rateLimit: limit.rateLimit && { ...limit.rateLimit } };
+}
+
+function copySchedule(schedule: ScheduleRecord): ScheduleRecord {
+  return { ...schedule, args: copyJson(schedule.args) };
 }
 
 function copyWorker(info: WorkerInfo): WorkerInfo {

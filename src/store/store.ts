@@ -4,15 +4,42 @@
  *
  * Stores hold no clock: callers pass `now`. Every write that changes a claimed task is fenced by
  * its attempt token, so an outcome from a lost lease never overwrites newer state.
+ *
+ * Contract v3 adds unique keys on {@linkcode NewTask}, flow limits ({@linkcode FlowLimit}, with
+ * `ClaimRequest.onHeldBack`), schedules and their slot ledger (`upsertSchedule` … `pruneSlots`),
+ * and `TaskRecord.scheduledFor`; the conformance suite has a case for each.
  * @module
  */
 
 import { InvalidCursorError } from "../errors.ts";
 import type { JsonValue } from "../json.ts";
-import type { TaskError, TaskRecord, TaskStatus } from "../task.ts";
+import type { TaskError, TaskPriority, TaskRecord, TaskStatus } from "../task.ts";
 
-/** A task ready to insert: a full record as the dispatcher built it. */
-export type NewTask = TaskRecord;
+/**
+ * A task ready to insert: a full record as the dispatcher built it, and optionally its unique
+ * key (contract v3).
+ *
+ * While a stored task with the same `uniqueKey` is in one of its `uniqueStates`, the insert
+ * writes nothing and returns `{ id: existingId, inserted: false }`. The store enforces this
+ * itself (a partial unique index over `unique_key` where the status is one of the task's unique
+ * states), so processes inserting the same key at once store one task. The dispatcher builds the
+ * key (a hash of name, queue, args and the period bucket); stores compare it as opaque text.
+ * `uniqueStates` always holds {@linkcode UNIQUE_REQUIRED_STATUSES} (so no status change of a
+ * stored task can collide) and may add final ones. `retry`/bulk retry of a FAILED or CANCELLED
+ * task clears its key (it might collide with a newer task with the key).
+ */
+export interface NewTask extends TaskRecord {
+  uniqueKey?: string | null;
+  uniqueStates?: readonly TaskStatus[] | null;
+}
+
+/** Statuses every unique task's `uniqueStates` includes (see {@linkcode NewTask}). */
+export const UNIQUE_REQUIRED_STATUSES: readonly TaskStatus[] = [
+  "PENDING",
+  "SCHEDULED",
+  "RETRYING",
+  "PROCESSING",
+];
 
 /**
  * Where an insert runs. `tx` is a transaction the application owns, of the store's own kind: a
@@ -47,6 +74,126 @@ export interface ClaimRequest {
    * holds prefetched tasks claims only what would run before them.
    */
   minPriority?: number;
+  /**
+   * Called (before the claim resolves) when a flow limit (see {@linkcode FlowLimit}) held back
+   * due tasks of these queues: `retryAt` is the earliest time a rate window frees a start, or
+   * null when only `maxRunning` holds them back (a finishing task frees a slot; listeners hear of
+   * it as `finished`/`changed`).
+   */
+  onHeldBack?: (retryAt: number | null) => void;
+}
+
+/** `limit` starts in any window of `perMillis` (sliding, measured from the store's start times). */
+export interface RateLimit {
+  /** Starts allowed per window, an integer >= 1. */
+  limit: number;
+  /** The window in ms, an integer >= 1. */
+  perMillis: number;
+}
+
+/** What a flow limit holds to; null leaves that side unlimited. */
+export interface FlowLimits {
+  rateLimit: RateLimit | null;
+  /** At most this many PROCESSING tasks at once across every process (an integer >= 0). */
+  maxRunning: number | null;
+}
+
+/**
+ * A flow limit stored for a queue (`scope: "queue"`) or a task name (`scope: "task"`), global
+ * across every process sharing the store (contract v3). Claims consult it in their transaction:
+ * a task held back stays waiting (no attempt spent). A claim starts a task only when
+ * - its queue's and its name's PROCESSING count is below `maxRunning`, and
+ * - fewer than `rateLimit.limit` starts of that queue (name) have a start time later than
+ *   `now - perMillis` (later in any process's clock, so a claim with an older `now` still counts
+ *   starts committed with a newer one): in any window of `perMillis` at most `limit` starts.
+ * A claim that a rate limit counts sets the task's `startedAt` to the claim's `now` (a later
+ * {@linkcode StartMark} keeps it), so the store's start times obey the limit exactly. Queues and
+ * names without a limit cost claims nothing extra.
+ */
+export interface FlowLimit extends FlowLimits {
+  scope: "queue" | "task";
+  name: string;
+  updatedAt: number;
+}
+
+/** How a schedule makes up for slots missed while no scheduler ran (see {@linkcode ScheduleRecord}). */
+export type CatchUpPolicy = "skip" | "latest" | "all";
+/** Whether a slot fires while the previous slot's task still waits or runs. */
+export type OverlapPolicy = "allow" | "skip";
+
+/**
+ * A cron schedule as stored (contract v3). The scheduler of every worker fires its slots; the
+ * slot ledger (see {@linkcode TaskStore.recordSlot}) makes each slot fire once.
+ */
+export interface ScheduleRecord {
+  /** Unique; 1-128 characters like a task name. */
+  id: string;
+  /** The task name enqueued at each slot. */
+  task: string;
+  /** A cron expression croner accepts (5 or 6 fields, or `@daily` and kin). */
+  cron: string;
+  /** An IANA time zone, or null for UTC. */
+  timezone: string | null;
+  args: JsonValue;
+  /** Queue and priority of the enqueued tasks, or null for the task's defaults. */
+  queue: string | null;
+  priority: TaskPriority | null;
+  catchUp: CatchUpPolicy;
+  /** How far back `latest` and `all` look for missed slots, in ms. */
+  catchUpWindowMillis: number;
+  overlap: OverlapPolicy;
+  /** `"code"`: from a handler module (retired when removed from code); `"api"`: `dispatcher.schedule`. */
+  source: "code" | "api";
+  /** A retired schedule stays listed but never fires. */
+  retired: boolean;
+  createdAt: number;
+  updatedAt: number;
+  /** The newest slot recorded (fired or skipped), or null. Slots at or before it never fire. */
+  lastSlotAt: number | null;
+  /** The task of the newest fired slot, or null. */
+  lastTaskId: string | null;
+}
+
+/** The fields of a schedule {@linkcode TaskStore.upsertSchedule} writes. */
+export type ScheduleInput = Omit<
+  ScheduleRecord,
+  "createdAt" | "updatedAt" | "lastSlotAt" | "lastTaskId"
+>;
+
+/** A request to fire one slot of a schedule (see {@linkcode TaskStore.recordSlot}). */
+export interface SlotRequest {
+  scheduleId: string;
+  /** The slot's time, epoch ms. */
+  slotAt: number;
+  /** The task to enqueue for it (its `scheduledFor` is `slotAt`). */
+  task: NewTask;
+  now: number;
+}
+
+/** What became of a slot. */
+export interface SlotResult {
+  /**
+   * - `fired`: the slot was recorded and its task inserted, in one transaction;
+   * - `skipped`: the schedule's overlap policy is `skip` and its last task still waits or runs:
+   *   the slot was recorded with no task;
+   * - `taken`: the slot (or a later one) was already recorded, or the schedule is missing or
+   *   retired: nothing was written.
+   */
+  outcome: "fired" | "skipped" | "taken";
+  /**
+   * When fired, the id the insert returned: the new task's, or (a unique task whose key is
+   * taken) the existing task's, which then becomes the schedule's `lastTaskId`.
+   */
+  taskId: string | null;
+}
+
+/** One recorded slot (the ledger's row). */
+export interface SlotRecord {
+  scheduleId: string;
+  slotAt: number;
+  /** The task enqueued for it, or null for a skipped slot. */
+  taskId: string | null;
+  recordedAt: number;
 }
 
 /**
@@ -373,6 +520,48 @@ export interface TaskStore {
   lead(request: LeadRequest): Promise<Leadership>;
   /** Gives the leadership up if `holder` has it, so another can take it at once. */
   resign(name: string, holder: string): Promise<void>;
+
+  // Contract v3: flow limits, schedules and the slot ledger.
+
+  /**
+   * Stores the limits of a queue or task name (both sides null removes them); returns what is
+   * stored. Claims in every process honour it from their next transaction on.
+   */
+  setLimits(
+    scope: FlowLimit["scope"],
+    name: string,
+    limits: FlowLimits,
+    now: number,
+  ): Promise<FlowLimit>;
+  /** Every stored limit, by scope then name. */
+  listLimits(): Promise<FlowLimit[]>;
+
+  /**
+   * Creates a schedule or replaces its definition (the fields of `input`), keeping `createdAt`,
+   * `lastSlotAt` and `lastTaskId`; clears `retired` when `input.retired` is false.
+   */
+  upsertSchedule(input: ScheduleInput, now: number): Promise<ScheduleRecord>;
+  /** Deletes a schedule and its ledger; returns whether it existed. */
+  deleteSchedule(id: string): Promise<boolean>;
+  /** Marks `source: "code"` schedules not in `keep` retired; returns their ids, sorted. */
+  retireSchedules(keep: readonly string[], now: number): Promise<string[]>;
+  /** Every schedule, by id. */
+  listSchedules(): Promise<ScheduleRecord[]>;
+  /**
+   * Fires one slot in one transaction: unless the schedule is missing or retired, or its
+   * `lastSlotAt` is at or after `slotAt`, or the ledger holds `(scheduleId, slotAt)`, records
+   * the slot in the ledger and inserts `request.task` (or, with overlap `skip` while the
+   * schedule's `lastTaskId` is waiting or PROCESSING, records the slot with no task), and moves
+   * `lastSlotAt` (and `lastTaskId`). Of processes firing the same slot at once, one fires it.
+   */
+  recordSlot(request: SlotRequest): Promise<SlotResult>;
+  /** The newest `limit` ledger rows of a schedule, newest first. */
+  listSlots(scheduleId: string, limit: number): Promise<SlotRecord[]>;
+  /**
+   * Deletes at most `limit` ledger rows whose `slotAt` is before `before`; returns how many
+   * (the schedule's `lastSlotAt` still keeps older slots from firing again).
+   */
+  pruneSlots(before: number, limit: number): Promise<number>;
 
   /** Wakes this store's listeners; `listen` is `notifier.listen`. */
   readonly notifier: Notifier;

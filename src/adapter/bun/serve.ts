@@ -35,8 +35,10 @@ export function serveHttp(options: HttpServeOptions): Promise<HttpListener> {
     hostname: options.hostname,
     port: options.port,
     idleTimeout: IDLE_TIMEOUT_SECONDS,
-    // A little above the handler's own limit, so the handler answers with its JSON 413.
-    maxRequestBodySize: options.maxRequestBodyBytes + 64 * 1024,
+    // Far above the handler's own limit: Bun refuses a larger Content-Length itself with an
+    // empty 413, so the handler (which refuses by Content-Length before reading, and counts a
+    // streamed body) answers instead, with its JSON error.
+    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
     development: false,
     // With `development: false` Bun 1.4 sets SO_REUSEPORT unless told otherwise, and a second
     // server on the same port would start and share the traffic instead of failing.

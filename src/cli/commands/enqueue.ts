@@ -94,8 +94,10 @@ export const enqueueCommand = defineCommand({
     "  aether-tasks enqueue resize '{}' --timeout 30s --wait --wait-timeout 2m\n" +
     "  aether-tasks enqueue --file tasks.ndjson",
     `--file: each line is {"name": …, "args": …, "priority": …, "delay": …, "queue": …, ` +
-    `"maxAttempts": …, "timeout": …}; only name is required, delay and timeout are durations ` +
-    `("30s") or ms. Flags such as --priority apply to lines that do not set them. Bad lines are ` +
+    `"maxAttempts": …, "timeout": …, "retryConfig": {…}}; only name is required. Lines, flags, ` +
+    `the library and the admin API take the same forms and ranges: priority in any case, delay ` +
+    `0-3650d and timeout 1ms-365d as durations ("30s") or ms numbers (timeout "none" for no limit), ` +
+    `maxAttempts 1-1000. Flags such as --priority apply to lines that do not set them. Bad lines are ` +
     `reported (line number and problem) and not written; the others are. Exit 1 if any line was rejected.`,
     `--file with --json prints one JSON line per non-blank input line, in input order: ` +
     `{"line": 1, "id": "…"} for a task written, {"line": 2, "error": "…"} for a line refused.`,
@@ -108,7 +110,7 @@ export const enqueueCommand = defineCommand({
       queue: values.queue,
       maxAttempts: values["max-attempts"],
       timeout: values.timeout,
-    }, (field) => `--${field === "maxAttempts" ? "max-attempts" : field}`);
+    });
     const waitTimeout = parseWaitTimeout(values["wait-timeout"], values.wait === true);
     if (values.file !== undefined) {
       if (name !== undefined || values["args-file"] !== undefined || values.wait) {

@@ -16,7 +16,7 @@ import {
   resolveLockTimeout,
   withStore,
 } from "../open_store.ts";
-import { oneOf, positiveInteger } from "../settings.ts";
+import { oneOf } from "../settings.ts";
 
 /** The `list` command. */
 export const listCommand = defineCommand({
@@ -53,10 +53,16 @@ export const listCommand = defineCommand({
     if (values.name !== undefined) query.name = values.name;
     if (values.queue !== undefined) query.queue = values.queue;
     if (values.limit !== undefined) {
-      query.limit = positiveInteger(values.limit, "--limit");
-      if (query.limit > MAX_LIST_LIMIT) {
-        throw new UsageError(`--limit must be at most ${MAX_LIST_LIMIT}, got ${values.limit}`);
+      // The same rule and words as `GET /api/tasks?limit=`.
+      const limit = values.limit.trim();
+      if (!/^\d+$/.test(limit) || Number(limit) < 1 || Number(limit) > MAX_LIST_LIMIT) {
+        throw new UsageError(
+          `--limit must be an integer from 1 to ${MAX_LIST_LIMIT}, got ${
+            JSON.stringify(values.limit)
+          }`,
+        );
       }
+      query.limit = Number(limit);
     }
     // The store made the cursor and checks it (InvalidCursorError, exit 2).
     if (values.cursor !== undefined) query.cursor = values.cursor;

@@ -105,6 +105,8 @@ async function runWorker(
     );
     worker = new TaskWorker(store, {
       executor: pool,
+      schedulerRegistry: registry,
+      retention: config.retention.value,
       concurrency: config.concurrency.value,
       queues,
       pollInterval: config.pollInterval.value,

@@ -50,10 +50,102 @@ export interface TaskContext {
   maxAttempts: number;
   /** Aborts on cancel, timeout, lost lease and worker shutdown; `signal.reason` says which. */
   signal: AbortSignal;
+  /** For a task a schedule enqueued, the slot it runs for (epoch ms); null otherwise. */
+  scheduledFor: number | null;
   /** Stores a progress value on the task (the latest one is kept). */
   progress(value: unknown): Promise<void>;
   /** Appends a line to the task's log (the last 100 lines are kept). */
   log(...parts: unknown[]): void;
+}
+
+/** Plain JSON. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | {
+  [key: string]: JsonValue;
+};
+
+/** The statuses of a task. */
+export type TaskStatus =
+  | "PENDING"
+  | "SCHEDULED"
+  | "PROCESSING"
+  | "COMPLETED"
+  | "FAILED"
+  | "CANCELLED"
+  | "RETRYING";
+
+/** What makes two enqueues the same task. */
+export type UniqueField = "name" | "queue" | "args";
+
+/** The `unique` option of an enqueue or a task definition. */
+export interface UniqueOptions {
+  /** Extra text that is part of the key. */
+  key?: string;
+  /** Default name, queue and args. */
+  by?: readonly UniqueField[];
+  /** Statuses in which a stored task blocks a new one. Default: waiting or running. */
+  states?: readonly TaskStatus[];
+  /** A duration (`"1h"`, or ms): uniqueness holds within one bucket of this length. */
+  period?: string | number;
+}
+
+/** Uniqueness as checked. */
+export interface UniqueSpec {
+  key: string | null;
+  by: readonly UniqueField[];
+  states: readonly TaskStatus[];
+  periodMillis: number | null;
+}
+
+/** A rate limit as written: `limit` starts per `per` (a duration such as `"1s"`, or ms). */
+export interface RateLimitOptions {
+  limit: number;
+  per: string | number;
+}
+
+/** `limit` starts in any window of `perMillis`. */
+export interface RateLimit {
+  limit: number;
+  perMillis: number;
+}
+
+/** What a flow limit holds to; null leaves that side unlimited. */
+export interface FlowLimits {
+  rateLimit: RateLimit | null;
+  maxRunning: number | null;
+}
+
+/** How a schedule makes up for missed slots. */
+export type CatchUpPolicy = "skip" | "latest" | "all";
+/** Whether a slot fires while the previous slot's task still waits or runs. */
+export type OverlapPolicy = "allow" | "skip";
+
+/** A cron schedule as written. */
+export interface ScheduleOptions {
+  task: string;
+  cron: string;
+  args?: JsonValue;
+  timezone?: string;
+  queue?: string;
+  priority?: TaskPriority;
+  catchUp?: CatchUpPolicy;
+  catchUpWindow?: string | number;
+  overlap?: OverlapPolicy;
+}
+
+/** A cron schedule as checked. */
+export interface ScheduleInput {
+  id: string;
+  task: string;
+  cron: string;
+  timezone: string | null;
+  args: JsonValue;
+  queue: string | null;
+  priority: TaskPriority | null;
+  catchUp: CatchUpPolicy;
+  catchUpWindowMillis: number;
+  overlap: OverlapPolicy;
+  source: "code" | "api";
+  retired: boolean;
 }
 
 /** A task handler. Handlers must be idempotent: a task may run more than once. */
@@ -67,6 +159,12 @@ export interface TaskDefinition<TArgs = unknown> {
   timeout: number | null;
   queue: string;
   priority: TaskPriority;
+  /** Default uniqueness of its enqueues, or null. */
+  unique?: UniqueSpec | null;
+  /** Its flow limits (applied to the store when a worker starts), or null. */
+  limits?: FlowLimits | null;
+  /** Its cron schedules (upserted when a worker starts). */
+  schedules?: readonly ScheduleInput[];
   run: TaskHandler<TArgs>;
 }
 
@@ -84,6 +182,20 @@ export interface TaskSpec<TSchema extends ArgsSchema = ArgsSchema> {
   queue?: string;
   /** Default priority. Default NORMAL. */
   priority?: TaskPriority;
+  /** Default `unique` option of its enqueues. Default: not unique. */
+  unique?: UniqueOptions;
+  /** Starts of this task across every worker process, e.g. `{ limit: 10, per: "1s" }`. */
+  rateLimit?: RateLimitOptions | string;
+  /** Running tasks of this name across every worker process. */
+  maxRunning?: number;
+  /** One cron schedule (id: the task name), e.g. `"0 3 * * *"`. */
+  cron?: string;
+  /** The time zone of `cron`. Default UTC. */
+  timezone?: string;
+  /** The args of the tasks `cron` enqueues. Default `{}`. */
+  cronArgs?: unknown;
+  /** Several cron schedules; an `id` names one (default `<task>:<index>`). */
+  schedules?: readonly (Omit<ScheduleOptions, "task"> & { id?: string })[];
   /** Runs one attempt; its return value (plain JSON) becomes the task's result. */
   run(args: valibot.InferOutput<TSchema>, ctx: TaskContext): unknown;
 }

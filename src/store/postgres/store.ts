@@ -26,6 +26,7 @@ import {
   DELETABLE_STATUSES,
   emptyCounts,
   encodeCursor,
+  type FlowLimit,
   HISTORY_BUCKET_MILLIS,
   HISTORY_KEEP_MILLIS,
   type HistoryPoint,
@@ -40,6 +41,9 @@ import {
   type Outcome,
   type ProgressReport,
   type QueueState,
+  type ScheduleRecord,
+  type SlotRecord,
+  type SlotResult,
   type StartMark,
   type StoreEvent,
   type TaskFilter,
@@ -529,6 +533,7 @@ export class PostgresTaskStore implements TaskStore {
   }
 
   async insert(tasks: readonly NewTask[], options: InsertOptions = {}): Promise<InsertResult[]> {
+    if (tasks.some((task) => (task.uniqueKey ?? null) !== null)) throw notYetV3("unique tasks");
     const tx = options.tx === undefined ? undefined : asTransaction(options.tx);
     const sql = this.#open();
     if (tasks.length === 0) return [];
@@ -933,6 +938,46 @@ export class PostgresTaskStore implements TaskStore {
     await this.#query(this.#q.resign, [name, holder]);
   }
 
+  // Store contract v3 (flow limits, schedules, unique keys) is not implemented here yet: reads
+  // answer "none" and writes refuse with a clear error, so nothing pretends to a guarantee it
+  // does not keep. `tests/store_conformance.ts` holds the cases to implement.
+
+  setLimits(): Promise<FlowLimit> {
+    return Promise.reject(notYetV3("flow limits"));
+  }
+
+  listLimits(): Promise<FlowLimit[]> {
+    return Promise.resolve([]);
+  }
+
+  upsertSchedule(): Promise<ScheduleRecord> {
+    return Promise.reject(notYetV3("schedules"));
+  }
+
+  deleteSchedule(): Promise<boolean> {
+    return Promise.resolve(false);
+  }
+
+  retireSchedules(): Promise<string[]> {
+    return Promise.resolve([]);
+  }
+
+  listSchedules(): Promise<ScheduleRecord[]> {
+    return Promise.resolve([]);
+  }
+
+  recordSlot(): Promise<SlotResult> {
+    return Promise.reject(notYetV3("schedules"));
+  }
+
+  listSlots(): Promise<SlotRecord[]> {
+    return Promise.resolve([]);
+  }
+
+  pruneSlots(): Promise<number> {
+    return Promise.resolve(0);
+  }
+
   listen(listener: (event: StoreEvent) => void): () => void {
     return this.#notifier.listen(listener);
   }
@@ -1024,4 +1069,11 @@ export class PostgresTaskStore implements TaskStore {
     if (this.#closed) throw new Error("The PostgreSQL task store is closed");
     return this.#sql;
   }
+}
+
+/** The error of a contract v3 feature the PostgreSQL store does not have yet. */
+function notYetV3(feature: string): Error {
+  return new Error(
+    `The PostgreSQL store does not support ${feature} yet (store contract v3); use the SQLite store`,
+  );
 }

@@ -28,6 +28,25 @@ export const WAITING_PREDICATE =
  */
 export const LISTED_PREDICATE = "(status <> 'PENDING' AND status <> 'SCHEDULED')";
 
+/** The bit of each status in `tasks.unique_states` (migration 3: never change it). */
+export const UNIQUE_STATE_BITS = {
+  PENDING: 1,
+  SCHEDULED: 2,
+  PROCESSING: 4,
+  RETRYING: 8,
+  COMPLETED: 16,
+  FAILED: 32,
+  CANCELLED: 64,
+} as const;
+
+/**
+ * Whether a task's status is one of its unique states, as the partial unique index states it; a
+ * lookup repeats this text to use that index. Part of migration 3: never change it.
+ */
+export const UNIQUE_STATE_PREDICATE = `(unique_states & (CASE status ${
+  Object.entries(UNIQUE_STATE_BITS).map(([status, bit]) => `WHEN '${status}' THEN ${bit}`).join(" ")
+} ELSE 0 END)) <> 0`;
+
 /**
  * The migration steps; step `i` brings the schema from version `i` to `i + 1`.
  *
@@ -121,6 +140,64 @@ export const MIGRATIONS: readonly string[] = [
     pid INTEGER NOT NULL,
     PRIMARY KEY (host, port)
   ) WITHOUT ROWID;
+  `,
+  // Version 4 (store contract v3): unique tasks, flow limits, schedules and their slot ledger.
+  // `unique_states` is a bitmask of UNIQUE_STATE_BITS; the partial unique index holds a task
+  // only while its status is one of its unique states, so a second task with the key cannot be
+  // stored then (tasks without a key, nearly all, stay out of it: inserts pay one test).
+  // `flow_starts` logs the starts of rate-limited queues and names, one row per claim: `at` (never
+  // below the previous row's, so it is monotonic) and `cum`, the starts so far; the starts of a
+  // sliding window are then two seeks of its one B-tree (`at` and `cum` grow together), however
+  // high the rate. A slot's ledger row is written in the same transaction as
+  // the task it enqueues; the primary key makes two schedulers racing for it fire it once.
+  `
+  ALTER TABLE tasks ADD COLUMN unique_key TEXT;
+  ALTER TABLE tasks ADD COLUMN unique_states INTEGER;
+  ALTER TABLE tasks ADD COLUMN scheduled_for INTEGER;
+  CREATE UNIQUE INDEX tasks_unique ON tasks (unique_key)
+    WHERE unique_key IS NOT NULL AND ${UNIQUE_STATE_PREDICATE};
+  CREATE TABLE flow_limits (
+    scope TEXT NOT NULL,
+    name TEXT NOT NULL,
+    rate_limit INTEGER,
+    rate_per_millis INTEGER,
+    max_running INTEGER,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (scope, name)
+  ) WITHOUT ROWID;
+  CREATE TABLE flow_starts (
+    scope TEXT NOT NULL,
+    name TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    cum INTEGER NOT NULL,
+    PRIMARY KEY (scope, name, at, cum)
+  ) WITHOUT ROWID;
+  CREATE TABLE schedules (
+    id TEXT PRIMARY KEY,
+    task TEXT NOT NULL,
+    cron TEXT NOT NULL,
+    timezone TEXT,
+    args TEXT NOT NULL,
+    queue TEXT,
+    priority TEXT,
+    catch_up TEXT NOT NULL,
+    catch_up_window_millis INTEGER NOT NULL,
+    overlap TEXT NOT NULL,
+    source TEXT NOT NULL,
+    retired INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    last_slot_at INTEGER,
+    last_task_id TEXT
+  ) WITHOUT ROWID;
+  CREATE TABLE schedule_slots (
+    schedule_id TEXT NOT NULL,
+    slot_at INTEGER NOT NULL,
+    task_id TEXT,
+    recorded_at INTEGER NOT NULL,
+    PRIMARY KEY (schedule_id, slot_at)
+  ) WITHOUT ROWID;
+  CREATE INDEX schedule_slots_at ON schedule_slots (slot_at);
   `,
 ];
 

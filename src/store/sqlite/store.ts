@@ -23,6 +23,8 @@ import {
   decodeCursor,
   emptyCounts,
   encodeCursor,
+  type FlowLimit,
+  type FlowLimits,
   HISTORY_BUCKET_MILLIS,
   HISTORY_KEEP_MILLIS,
   type HistoryPoint,
@@ -38,6 +40,11 @@ import {
   type ProgressReport,
   type PruneRequest,
   type QueueState,
+  type ScheduleInput,
+  type ScheduleRecord,
+  type SlotRecord,
+  type SlotRequest,
+  type SlotResult,
   type StartMark,
   type StoreEvent,
   type TaskFilter,
@@ -56,7 +63,41 @@ import {
 import { openTaskDatabase } from "./connect.ts";
 import { GroupCommit } from "../_group_commit.ts";
 import { DataVersionNotifier } from "./notifier.ts";
-import { LISTED_PREDICATE, migrate, SCHEMA_VERSION, WAITING_PREDICATE } from "./schema.ts";
+import {
+  LISTED_PREDICATE,
+  migrate,
+  SCHEMA_VERSION,
+  UNIQUE_STATE_BITS,
+  UNIQUE_STATE_PREDICATE,
+  WAITING_PREDICATE,
+} from "./schema.ts";
+import {
+  type FlowLimitRow,
+  type FlowLimitStateRow,
+  LIMITS_SQL,
+  LIMITS_STATE_SQL,
+  pickWithinLimits,
+  toFlowLimit,
+  writeLimits,
+} from "./flow_limits.ts";
+import {
+  ADVANCE_SQL,
+  DELETE_SCHEDULE_SQL,
+  DELETE_SLOTS_SQL,
+  LAST_TASK_ACTIVE_SQL,
+  PRUNE_SLOTS_SQL,
+  RECORD_SLOT_SQL,
+  RETIRE_SQL,
+  SCHEDULE_SQL,
+  type ScheduleRow,
+  SCHEDULES_SQL,
+  SLOT_EXISTS_SQL,
+  SLOTS_SQL,
+  toSchedule,
+  toSlot,
+  UPSERT_SCHEDULE_SQL,
+  upsertParams,
+} from "./schedules.ts";
 import { Tally } from "./tally.ts";
 
 /**
@@ -137,6 +178,9 @@ interface TaskRow {
   worker_id: string | null;
   attempt_token: string | null;
   cancel_requested: number;
+  unique_key: string | null;
+  unique_states: number | null;
+  scheduled_for: number | null;
 }
 
 /** Builds each SQL text once per key (a count of rows, queues, …) and reuses it afterwards. */
@@ -166,6 +210,13 @@ const insertSql = sqlByKey((rows: number) =>
   `INSERT INTO tasks (${INSERT_COLUMNS}) VALUES ${Array(rows).fill(INSERT_ROW).join(", ")}`
 );
 
+// A task with a unique key or a slot goes in alone, after a look for a duplicate.
+const INSERT_ONE_SQL = `INSERT INTO tasks (${INSERT_COLUMNS}, unique_key, unique_states,
+  scheduled_for) VALUES (${placeholders(INSERT_COLUMNS.split(",").length + 3)})`;
+// The same predicate text as the partial unique index, so the lookup uses it.
+const DUPLICATE_SQL = `SELECT id FROM tasks WHERE unique_key = ? AND unique_key IS NOT NULL
+  AND ${UNIQUE_STATE_PREDICATE}`;
+
 const GET_SQL = "SELECT * FROM tasks WHERE id = ?";
 
 // The claim picks rows first (their status before the claim feeds the counters), then takes
@@ -183,18 +234,31 @@ const TAKE_SQL = `UPDATE tasks SET status = 'PROCESSING', attempts = attempts + 
     attempt_token = lower(hex(randomblob(16))), worker_id = ?, lease_expires_at = ?,
     started_at = NULL
   WHERE seq IN (SELECT value FROM json_each(?)) RETURNING *`;
+// The same for tasks whose start a rate limit counts: started_at is that time (see FlowLimit).
+// params: workerId, leaseExpiresAt, now, JSON array of seqs
+const TAKE_RATED_SQL = `UPDATE tasks SET status = 'PROCESSING', attempts = attempts + 1,
+    attempt_token = lower(hex(randomblob(16))), worker_id = ?, lease_expires_at = ?,
+    started_at = ?
+  WHERE seq IN (SELECT value FROM json_each(?)) RETURNING *`;
 // params: at, id, token
-const MARK_STARTED_SQL =
-  "UPDATE tasks SET started_at = ? WHERE id = ? AND attempt_token = ? AND status = 'PROCESSING'";
+// A claim of a rate-limited queue or name sets started_at to the time the limit counted (see
+// FlowLimit), and a mark keeps it; otherwise the mark sets it. (flow_limits is tiny, nearly
+// always empty.)
+const MARK_STARTED_SQL = `UPDATE tasks SET started_at = iif(started_at IS NOT NULL AND EXISTS
+    (SELECT 1 FROM flow_limits l WHERE l.rate_limit IS NOT NULL
+      AND ((l.scope = 'queue' AND l.name = tasks.queue) OR (l.scope = 'task' AND l.name = tasks.name))),
+    started_at, ?)
+  WHERE id = ? AND attempt_token = ? AND status = 'PROCESSING'`;
 
 /** Applies only while the outcome's claim still holds the task. */
 const FENCE = "WHERE id = ? AND attempt_token = ? AND status = 'PROCESSING' RETURNING *";
 /**
  * Every applied outcome ends the attempt's lease (`worker_id` stays for the record) and records
- * its start when no start mark did. Its parameter (startedAt or null) precedes the fence's.
+ * its start when neither a start mark nor a rate-limited claim did. Its parameter (startedAt or
+ * null) precedes the fence's.
  */
 const END_ATTEMPT =
-  "attempt_token = NULL, lease_expires_at = NULL, started_at = coalesce(?, started_at)";
+  "attempt_token = NULL, lease_expires_at = NULL, started_at = coalesce(started_at, ?)";
 
 // Each kind makes its own changes; then, when a cancel was requested, every kind but
 // `completed` ends CANCELLED at `now` (the same rule as the in-memory store).
@@ -241,8 +305,9 @@ const CANCEL_SQL = `UPDATE tasks SET
   WHERE seq = ? AND status IN ('PENDING', 'SCHEDULED', 'RETRYING', 'PROCESSING') RETURNING *`;
 
 // params: now, JSON array of seqs
+// A retried task gives up its unique key: a newer task may hold the key now.
 const RETRY_SQL = `UPDATE tasks SET status = 'PENDING', attempts = 0, run_at = ?,
-  completed_at = NULL, started_at = NULL, result = NULL, cancel_requested = 0,
+  unique_key = NULL, completed_at = NULL, started_at = NULL, result = NULL, cancel_requested = 0,
   lease_expires_at = NULL, attempt_token = NULL
   WHERE seq IN (SELECT value FROM json_each(?)) AND status IN ('FAILED', 'CANCELLED')
   RETURNING *`;
@@ -413,6 +478,7 @@ function rowToRecord(row: TaskRow): TaskRecord {
     workerId: row.worker_id,
     attemptToken: row.attempt_token,
     cancelRequested: row.cancel_requested !== 0,
+    ...(row.scheduled_for === null ? {} : { scheduledFor: row.scheduled_for }),
   };
 }
 
@@ -606,14 +672,15 @@ export class SqliteTaskStore implements TaskStore {
       );
     }
     const results = writeTasks(this.#driver, tasks);
-    open.events.push(...insertedEvents(tasks));
+    open.events.push(...insertedEvents(tasks.filter((_, i) => results[i]?.inserted)));
     return results;
   }
 
   /** Inserts the groups of concurrent `insert` calls in one transaction (see GroupCommit). */
   async #insertGroups(groups: readonly (readonly NewTask[])[]): Promise<InsertResult[][]> {
     const results = await this.#write((db) => groups.map((tasks) => writeTasks(db, tasks)));
-    for (const event of insertedEvents(groups.flat())) this.notifier.notify(event);
+    const inserted = groups.flatMap((tasks, g) => tasks.filter((_, i) => results[g]![i]?.inserted));
+    for (const event of insertedEvents(inserted)) this.notifier.notify(event);
     return results;
   }
 
@@ -794,7 +861,11 @@ export class SqliteTaskStore implements TaskStore {
     for (const { queue, status, n } of rows) {
       stats.total += n;
       stats.byStatus[status] += n;
-      (stats.queues[queue] ??= emptyCounts())[status] += n;
+      // Own keys only: a queue may be called "constructor" or "toString".
+      const counts = Object.hasOwn(stats.queues, queue)
+        ? stats.queues[queue]!
+        : (stats.queues[queue] = emptyCounts());
+      counts[status] += n;
     }
     return stats;
   }
@@ -928,6 +999,93 @@ export class SqliteTaskStore implements TaskStore {
     await this.#write((db) => db.run(RESIGN_SQL, [name, holder]));
   }
 
+  async setLimits(
+    scope: FlowLimit["scope"],
+    name: string,
+    limits: FlowLimits,
+    now: number,
+  ): Promise<FlowLimit> {
+    const stored = await this.#write((db) => writeLimits(db, scope, name, limits, now));
+    // A raised limit may free capacity at once.
+    if (scope === "queue") this.notifier.notify({ type: "inserted", queue: name, runAt: now });
+    else this.notifier.notify({ type: "changed" });
+    return stored;
+  }
+
+  listLimits(): Promise<FlowLimit[]> {
+    return this.#read((db) => db.all<FlowLimitRow>(LIMITS_SQL).map(toFlowLimit));
+  }
+
+  upsertSchedule(input: ScheduleInput, now: number): Promise<ScheduleRecord> {
+    return this.#write((db) =>
+      toSchedule(db.get<ScheduleRow>(UPSERT_SCHEDULE_SQL, upsertParams(input, now))!)
+    );
+  }
+
+  deleteSchedule(id: string): Promise<boolean> {
+    return this.#write((db) => {
+      db.run(DELETE_SLOTS_SQL, [id]);
+      return db.run(DELETE_SCHEDULE_SQL, [id]).changes > 0;
+    });
+  }
+
+  retireSchedules(keep: readonly string[], now: number): Promise<string[]> {
+    return this.#write((db) =>
+      db.all<{ id: string }>(RETIRE_SQL, [now, JSON.stringify(keep)]).map((row) => row.id).sort()
+    );
+  }
+
+  listSchedules(): Promise<ScheduleRecord[]> {
+    return this.#read((db) => db.all<ScheduleRow>(SCHEDULES_SQL).map(toSchedule));
+  }
+
+  async recordSlot(request: SlotRequest): Promise<SlotResult> {
+    const { scheduleId, slotAt, task, now } = request;
+    const result = await this.#write((db): SlotResult => {
+      const schedule = db.get<ScheduleRow>(SCHEDULE_SQL, [scheduleId]);
+      if (
+        !schedule || schedule.retired !== 0 ||
+        (schedule.last_slot_at !== null && schedule.last_slot_at >= slotAt) ||
+        db.get(SLOT_EXISTS_SQL, [scheduleId, slotAt]) !== undefined
+      ) {
+        return { outcome: "taken", taskId: null };
+      }
+      if (
+        schedule.overlap === "skip" && schedule.last_task_id !== null &&
+        db.get(LAST_TASK_ACTIVE_SQL, [schedule.last_task_id]) !== undefined
+      ) {
+        db.run(RECORD_SLOT_SQL, [scheduleId, slotAt, null, now]);
+        db.run(ADVANCE_SQL, [slotAt, null, scheduleId]);
+        return { outcome: "skipped", taskId: null };
+      }
+      const tally = new Tally();
+      const [inserted] = insertRows(db, [{ ...task, scheduledFor: slotAt }], tally);
+      tally.apply(db);
+      db.run(RECORD_SLOT_SQL, [scheduleId, slotAt, inserted!.id, now]);
+      db.run(ADVANCE_SQL, [slotAt, inserted!.id, scheduleId]);
+      return { outcome: "fired", taskId: inserted!.id };
+    });
+    if (result.outcome === "fired") {
+      this.notifier.notify({ type: "inserted", queue: task.queue, runAt: task.runAt });
+    }
+    return result;
+  }
+
+  listSlots(scheduleId: string, limit: number): Promise<SlotRecord[]> {
+    assertBatchLimit(limit);
+    return this.#read((db) =>
+      db.all<{ schedule_id: string; slot_at: number; task_id: string | null; recorded_at: number }>(
+        SLOTS_SQL,
+        [scheduleId, limit],
+      ).map(toSlot)
+    );
+  }
+
+  pruneSlots(before: number, limit: number): Promise<number> {
+    assertBatchLimit(limit);
+    return this.#write((db) => db.run(PRUNE_SLOTS_SQL, [before, limit]).changes);
+  }
+
   listen(listener: (event: StoreEvent) => void): () => void {
     return this.notifier.listen(listener);
   }
@@ -1045,22 +1203,9 @@ function toQueueState(
 /** Writes tasks in the caller's transaction, with their counters; one result per task. */
 function writeTasks(db: SqliteDriver, tasks: readonly NewTask[]): InsertResult[] {
   const tally = new Tally();
-  // Chunks of INSERT_CHUNK_ROWS rows, then halving chunks for the rest, so at most
-  // log2(INSERT_CHUNK_ROWS) + 1 distinct statements are ever prepared.
-  for (let start = 0; start < tasks.length;) {
-    let rows = INSERT_CHUNK_ROWS;
-    while (rows > tasks.length - start) rows >>= 1;
-    const params: SqlValue[] = [];
-    for (let i = start; i < start + rows; i++) {
-      const task = tasks[i]!;
-      pushInsertParams(params, task);
-      tally.count(task.queue, task.status, 1);
-    }
-    db.run(insertSql(rows), params);
-    start += rows;
-  }
+  const results = insertRows(db, tasks, tally);
   tally.apply(db);
-  return tasks.map((task) => ({ id: task.id, inserted: true }));
+  return results;
 }
 
 /** One `inserted` event per queue, with the earliest due time. */
@@ -1107,6 +1252,31 @@ function filterParams(filter: TaskFilter): [number, SqlValue[]] {
 function claimRows(db: SqliteDriver, request: ClaimRequest, tally: Tally): TaskRow[] {
   const { workerId, queues, limit, now, leaseMillis } = request;
   if (limit <= 0 || queues.length === 0) return [];
+  const take = (picked: readonly StatusRow[], rated = false) => {
+    const seqs = JSON.stringify(picked.map((row) => row.seq));
+    const rows = rated
+      ? db.all<TaskRow>(TAKE_RATED_SQL, [workerId, now + leaseMillis, now, seqs])
+      : db.all<TaskRow>(TAKE_SQL, [workerId, now + leaseMillis, seqs]);
+    const before = new Map(picked.map((row) => [row.seq, row.status]));
+    for (const row of rows) tally.move(row.queue, before.get(row.seq)!, "PROCESSING");
+    return rows;
+  };
+  // Flow limits: a small table, nearly always empty; without a limit on these queues (or on a
+  // task name) the plain pick below runs unchanged.
+  const limits = db.all<FlowLimitStateRow>(LIMITS_STATE_SQL, [now]).filter((row) =>
+    row.scope === "task" || queues.includes(row.name)
+  );
+  if (limits.length > 0) {
+    const taken: TaskRow[] = [];
+    const { heldBack, retryAt } = pickWithinLimits(
+      db,
+      limits,
+      { queues, limit, now, minPriority: request.minPriority ?? 0 },
+      (rows, rated) => taken.push(...take(rows as unknown as StatusRow[], rated)),
+    );
+    if (heldBack) request.onHeldBack?.(retryAt);
+    return taken;
+  }
   const picked = db.all<StatusRow>(pickSql(queues.length), [
     now,
     request.minPriority ?? 0,
@@ -1114,14 +1284,67 @@ function claimRows(db: SqliteDriver, request: ClaimRequest, tally: Tally): TaskR
     limit,
   ]);
   if (picked.length === 0) return [];
-  const rows = db.all<TaskRow>(TAKE_SQL, [
-    workerId,
-    now + leaseMillis,
-    JSON.stringify(picked.map((row) => row.seq)),
-  ]);
-  const before = new Map(picked.map((row) => [row.seq, row.status]));
-  for (const row of rows) tally.move(row.queue, before.get(row.seq)!, "PROCESSING");
-  return rows;
+  return take(picked);
+}
+
+/**
+ * Inserts tasks inside the caller's transaction, in order: runs of plain tasks in multi-row
+ * statements, a task with a unique key or a slot alone after a look for a duplicate (which the
+ * partial unique index also refuses, whatever the caller does). One result per task.
+ */
+function insertRows(db: SqliteDriver, tasks: readonly NewTask[], tally: Tally): InsertResult[] {
+  const results: InsertResult[] = [];
+  // Chunks of INSERT_CHUNK_ROWS rows, then halving chunks for the rest, so at most
+  // log2(INSERT_CHUNK_ROWS) + 1 distinct statements are ever prepared.
+  const insertPlain = (from: number, to: number) => {
+    for (let start = from; start < to;) {
+      let rows = INSERT_CHUNK_ROWS;
+      while (rows > to - start) rows >>= 1;
+      const params: SqlValue[] = [];
+      for (let i = start; i < start + rows; i++) {
+        const task = tasks[i]!;
+        pushInsertParams(params, task);
+        tally.count(task.queue, task.status, 1);
+        results.push({ id: task.id, inserted: true });
+      }
+      db.run(insertSql(rows), params);
+      start += rows;
+    }
+  };
+  let plainFrom = 0;
+  for (let i = 0; i < tasks.length; i++) {
+    const task = tasks[i]!;
+    const uniqueKey = task.uniqueKey ?? null;
+    if (uniqueKey === null && task.scheduledFor == null) continue;
+    insertPlain(plainFrom, i);
+    plainFrom = i + 1;
+    if (uniqueKey !== null) {
+      const existing = db.get<{ id: string }>(DUPLICATE_SQL, [uniqueKey]);
+      if (existing) {
+        results.push({ id: existing.id, inserted: false });
+        continue;
+      }
+    }
+    const params: SqlValue[] = [];
+    pushInsertParams(params, task);
+    params.push(
+      uniqueKey,
+      uniqueKey === null ? null : uniqueStateBits(task.uniqueStates ?? []),
+      task.scheduledFor ?? null,
+    );
+    db.run(INSERT_ONE_SQL, params);
+    tally.count(task.queue, task.status, 1);
+    results.push({ id: task.id, inserted: true });
+  }
+  insertPlain(plainFrom, tasks.length);
+  return results;
+}
+
+/** The `unique_states` bitmask of a list of statuses. */
+function uniqueStateBits(statuses: readonly TaskStatus[]): number {
+  let bits = 0;
+  for (const status of statuses) bits |= UNIQUE_STATE_BITS[status];
+  return bits;
 }
 
 /** Records start marks inside a write's transaction (stale ones change nothing). */
