@@ -3,8 +3,10 @@
 // a setImmediate after `closed()` set the socket to null and throws a TypeError that no caller
 // can catch, so a PostgreSQL restart would kill the worker. The patch skips that write (the
 // queries it carried were already rejected with CONNECTION_CLOSED) and resets the write
-// buffer on close, so the reconnected connection starts clean. Idempotent; run by `npm install`
-// (package.json `postinstall`). Remove it once the client ships the guard.
+// buffer on close, so the reconnected connection starts clean. Idempotent; run by `npm install` and
+// `npm ci` in this checkout (package.json `prepare`, which does not run where aether-tasks is
+// installed as a dependency), so tests, benchmarks and the binary built here carry it. Remove it
+// once the client ships the guard.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";

@@ -69,7 +69,17 @@ start_server() { # start_server PORT
   options="-c listen_addresses=127.0.0.1 -p $port -k '' -c max_connections=300"
   [ -f "$dir/server-options" ] && options="$options $(cat "$dir/server-options")"
   as_owner "$pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 -o "$options" start >/dev/null
-  echo "$port" >"$dir/port"
+  # Ready means reachable: wait until the port accepts a TCP connection (at most 10 s).
+  for _ in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port" >"$dir/port"
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "pg_server: the server started but 127.0.0.1:$port does not accept connections" >&2
+  stop_server
+  return 1
 }
 
 stop_server() {

@@ -143,6 +143,30 @@ if (url !== undefined) {
       assert.deepEqual(done.result, { shipped: 2 });
     });
 
+    it("text with quotes, backslashes, braces and commas survives the array parameters", async () => {
+      const { store } = await open();
+      const odd = 'a "quoted" \\ back\\slash {brace}, comma, NULL, ü ✓';
+      const task = makeTask({ name: odd, queue: odd, args: { odd, list: [odd, null] } });
+      await store.insert([task]);
+      assert.deepEqual(await store.get(task.id), task);
+      const [claimed] = await store.claim({
+        workerId: odd,
+        queues: [odd],
+        limit: 1,
+        now: task.runAt,
+        leaseMillis: 1000,
+      });
+      assert.equal(claimed?.id, task.id);
+      const [done] = await store.finish([{
+        kind: "completed",
+        id: task.id,
+        token: claimed!.attemptToken!,
+        now: task.runAt,
+        result: { odd },
+      }]);
+      assert.deepEqual(done?.result, { odd });
+    });
+
     it("an insert with a tx that is not a postgres transaction is refused", async () => {
       const { store } = await open();
       await assert.rejects(store.insert([makeTask()], { tx: {} }), /tx must be a transaction/);

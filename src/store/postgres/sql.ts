@@ -9,6 +9,26 @@
 
 import { WAITING_PREDICATE } from "./schema.ts";
 
+/**
+ * An array parameter as PostgreSQL array text (`{"a","b",NULL}`), for a `$n::type[]` parameter.
+ * The store sends arrays as text itself instead of leaving it to the client, whose array
+ * serializers exist only after a per-connection type lookup (`fetch_types`), and which a
+ * transaction of the application's own client may not have.
+ */
+export function pgArray(values: readonly unknown[]): string {
+  let text = "{";
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (i > 0) text += ",";
+    text += v === null || v === undefined
+      ? "NULL"
+      : typeof v === "string"
+      ? `"${v.replace(/[\\"]/g, "\\$&")}"`
+      : String(v);
+  }
+  return text + "}";
+}
+
 /** The database's clock in epoch ms, fixed for the statement. */
 export const DB_NOW = "floor(extract(epoch FROM statement_timestamp()) * 1000)::bigint";
 

@@ -54,7 +54,7 @@ import {
 } from "../store.ts";
 import { PostgresNotifier } from "./notifier.ts";
 import { migrate, quoteIdentifier, SCHEMA_VERSION } from "./schema.ts";
-import { DB_NOW, type StoreSql, storeSql } from "./sql.ts";
+import { DB_NOW, pgArray, type StoreSql, storeSql } from "./sql.ts";
 import {
   assertSchemaName,
   DEFAULT_PG_SCHEMA,
@@ -208,7 +208,7 @@ function byClaimOrder(a: TaskRow, b: TaskRow): number {
 }
 
 /** The insert parameters: one array per column, in the order of `storeSql().insert`. */
-function insertColumns(tasks: readonly NewTask[]): unknown[][] {
+function insertColumns(tasks: readonly NewTask[]): string[] {
   const columns: unknown[][] = Array.from({ length: 25 }, () => new Array(tasks.length));
   tasks.forEach((t, i) => {
     const values = [
@@ -240,7 +240,7 @@ function insertColumns(tasks: readonly NewTask[]): unknown[][] {
     ];
     for (let c = 0; c < values.length; c++) columns[c]![i] = values[c];
   });
-  return columns;
+  return columns.map(pgArray);
 }
 
 /**
@@ -248,22 +248,11 @@ function insertColumns(tasks: readonly NewTask[]): unknown[][] {
  * delay and start offset, then of the marks' id, token and time. A mark for the attempt of an
  * outcome in the same batch becomes that outcome's start (one update per row and statement).
  */
-/**
- * A text array as PostgreSQL's literal (`{"a","b"}`), for a `$n::text[]` parameter: the client
- * then sends a plain string, whatever type it inferred for the parameter (a JS array was sent as
- * `"default"` now and then under Deno: "malformed array literal").
- */
-function textArray(values: readonly string[]): string {
-  return `{${
-    values.map((v) => `"${v.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"`).join(",")
-  }}`;
-}
-
 function finishColumns(
   outcomes: readonly Outcome[],
   started: readonly StartMark[],
   callerClock: boolean,
-): unknown[][] {
+): string[] {
   const columns: unknown[][] = Array.from({ length: 8 }, () => new Array(outcomes.length));
   const marks = new Map(started.map((m) => [`${m.id} ${m.token}`, m]));
   outcomes.forEach((o, i) => {
@@ -310,7 +299,7 @@ function finishColumns(
     left.map((m) => m.token),
     left.map((m) => callerClock ? m.at : null),
   );
-  return columns;
+  return columns.map(pgArray);
 }
 
 /** A transaction of the `postgres` client, as `sql.begin` passes it. */
@@ -477,6 +466,8 @@ export class PostgresTaskStore implements TaskStore {
       // turns a short server restart into a long stall; retry quickly, at most 1 s apart.
       backoff: reconnectBackoffSeconds,
       onnotice: () => {},
+      // Arrays go out as text (pgArray) and none come back: no type lookup per connection.
+      fetch_types: false,
       types: { bigint: BIGINT } as unknown as Record<string, never>,
       connection: { application_name: "aether-tasks" },
     };
@@ -600,7 +591,7 @@ export class PostgresTaskStore implements TaskStore {
       this.#q.finishAndClaim,
       [
         ...finishColumns(outcomes, started, this.#callerClock),
-        textArray(queues),
+        pgArray(queues),
         limit,
         this.#now(now),
         leaseMillis,
@@ -620,8 +611,8 @@ export class PostgresTaskStore implements TaskStore {
     const rows = await this.#query<{ id: string; token: string; cancel_requested: boolean }>(
       this.#q.renew,
       [
-        leases.map((l) => l.id),
-        leases.map((l) => l.token),
+        pgArray(leases.map((l) => l.id)),
+        pgArray(leases.map((l) => l.token)),
         this.#callerClock ? until : null,
       ],
     );
@@ -790,7 +781,7 @@ export class PostgresTaskStore implements TaskStore {
     const params: unknown[] = [];
     const { status: _status, ...rest } = filter;
     const where = filterConditions(rest, params);
-    params.push(statuses);
+    params.push(pgArray(statuses));
     where.push(`status = ANY($${params.length}::text[])`);
     params.push(limit);
     const pick = `seq IN (SELECT seq FROM ${this.#table} WHERE ${
@@ -838,7 +829,7 @@ export class PostgresTaskStore implements TaskStore {
     assertBatchLimit(limit);
     const statuses = request.statuses.filter((s) => DELETABLE_STATUSES.includes(s));
     if (statuses.length === 0) return 0;
-    const result = await this.#query(this.#q.prune, [before, statuses, limit]);
+    const result = await this.#query(this.#q.prune, [before, pgArray(statuses), limit]);
     if (result.count > 0) this.#wrote();
     return result.count;
   }
@@ -1015,7 +1006,7 @@ export class PostgresTaskStore implements TaskStore {
     const rows = await sql.unsafe<TaskRow[]>(
       this.#q.claim,
       [
-        textArray(queues),
+        pgArray(queues),
         limit,
         this.#now(now),
         leaseMillis,
