@@ -326,7 +326,10 @@ describe("WorkerPool", () => {
       assert.equal(task.status, "FAILED");
       assert.equal(task.attempts, 2);
       assert.equal(task.lastError?.message, "Timed out after 200 ms");
-      assert.equal(grew.killed, 2);
+      // The first attempt's Worker is killed after the grace. The retry is too, unless its
+      // timeout fires while the replacement Worker still starts (a loaded machine), which fails
+      // the attempt without a Worker to kill.
+      assert.ok(grew.killed === 1 || grew.killed === 2, `killed ${grew.killed}`);
       assert.equal((await h.run("noop")).status, "COMPLETED");
     });
 
