@@ -152,6 +152,8 @@ describe("admin dashboard in headless Chromium", () => {
           cron: "0 3 * * *",
           args: { width: 320 },
         });
+        // A schedule is no task event, so nothing tells the page to refresh: reload it.
+        await page.reload();
         await page.locator('#schedules tr[data-schedule="nightly-resize"]').waitFor();
 
         // Counts by status come from the store.

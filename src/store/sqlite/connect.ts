@@ -59,8 +59,8 @@ export async function openTaskDatabase(
   try {
     const references = await referenceSchemas(MIGRATIONS);
     // No -wal: nobody has the database open, and an immutable read sees all of it.
-    const atRest = onDisk && !existsSync(`${path}-wal`);
-    if (onDisk && existsSync(path)) {
+    let atRest = onDisk && !existsSync(`${path}-wal`);
+    for (let tries = 0; onDisk && existsSync(path); tries++) {
       // Decide on a connection that cannot write and, at rest, creates no -shm or -wal beside
       // the file either, so a file that is not ours is left exactly as it was.
       const inspector = await openSqliteDriver(path, {
@@ -71,10 +71,20 @@ export async function openTaskDatabase(
       try {
         inspector.exec(busyTimeout);
         await retryWhileBusy(inspector, () => checkOwnership(inspector, references));
+        break;
       } catch (error) {
-        throw inspector.isNotADatabase(error)
+        const refused = inspector.isNotADatabase(error)
           ? new ForeignDatabaseError(path, 'SQLite says "file is not a database"')
           : error;
+        // An immutable read of a file another process began to write (it creates its -wal or
+        // -journal as it starts) can see a torn, half-migrated state: look again, now with a
+        // connection that honours that process's locks. A file at rest is judged at once.
+        const beingWritten = existsSync(`${path}-wal`) || existsSync(`${path}-journal`);
+        if (!(refused instanceof ForeignDatabaseError) || !atRest || !beingWritten || tries >= 50) {
+          throw refused;
+        }
+        atRest = false;
+        await new Promise((resolve) => setTimeout(resolve, 20));
       } finally {
         inspector.close();
       }
