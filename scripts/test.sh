@@ -15,6 +15,18 @@ if ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 
+# Tools some tests use and skip without (with a message): the sqlite3 CLI (documented backups),
+# systemd-analyze (the systemd unit), qemu-aarch64 (the arm64 binary). Best effort, as root only.
+missing=()
+command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+command -v qemu-aarch64 >/dev/null 2>&1 || missing+=(qemu-user libc6-arm64-cross)
+if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ]; then
+  echo "Installing ${missing[*]} for the tests that use them (apt-get)..." >&2
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}") >&2 ||
+    echo "could not install ${missing[*]}; the tests that need them will skip" >&2
+fi
+
 out=$(mktemp -d)
 pg_dir=""
 cleanup() {
