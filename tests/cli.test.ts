@@ -12,16 +12,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import { openSqliteDriver } from "../src/store/sqlite/open.ts";
 import type { TaskStats } from "../src/store/store.ts";
 import type { TaskRecord } from "../src/task.ts";
+import { BINARY, BUN, childEnv, DENO, ROOT, run } from "./_process.ts";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const BUN = join(ROOT, "node_modules/.bin/bun");
-const DENO = join(ROOT, "node_modules/.bin/deno");
-const BINARY = join(ROOT, "dist/aether-tasks");
 const FIXTURE_HANDLERS = join(ROOT, "tests/fixtures/cli/handlers");
 const VERSION = (await import("../package.json", { with: { type: "json" } })).default.version;
 
@@ -31,43 +27,6 @@ const EVENT_TIMEOUT_MILLIS = 20_000;
 const TEST_TIMEOUT = { timeout: 60_000 };
 
 // ---- processes ----
-
-/** The environment of a child: ours without AETHER_* settings, without colors. */
-function childEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (value !== undefined && !key.startsWith("AETHER_")) env[key] = value;
-  }
-  return { ...env, NO_COLOR: "1", ...extra };
-}
-
-interface Finished {
-  code: number | null;
-  signal: string | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a command to its end. */
-function run(
-  command: readonly string[],
-  options: { cwd: string; env?: Record<string, string>; input?: string },
-): Promise<Finished> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command[0]!, command.slice(1), {
-      cwd: options.cwd,
-      env: options.env ?? childEnv(),
-      stdio: [options.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout!.on("data", (chunk) => (stdout += chunk));
-    child.stderr!.on("data", (chunk) => (stderr += chunk));
-    if (options.input !== undefined) child.stdin!.end(options.input);
-    child.on("error", reject);
-    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-}
 
 /** A JSON log line of `worker --log-format json`. */
 interface LogLine {
