@@ -11,6 +11,7 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
+import { chmodSync, mkdtempSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -25,12 +26,15 @@ import { SqliteTaskStore } from "../src/store/sqlite/store.ts";
 import { makeTask } from "./_helpers.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const MAIN = join(ROOT, "src/cli/main.ts");
 const HANDLERS = join(ROOT, "tests/fixtures/cli/handlers");
-const RUNTIMES = [
-  { name: "bun", command: [join(ROOT, "node_modules/.bin/bun"), MAIN] },
-  { name: "deno", command: [join(ROOT, "node_modules/deno/deno"), "run", "-A", MAIN] },
-];
+/** The CLI of the runtime `name`, from the checkout at `root`. */
+function cliCommand(name: string, root: string): string[] {
+  const main = join(root, "src/cli/main.ts");
+  return name === "bun"
+    ? [join(root, "node_modules/.bin/bun"), main]
+    : [join(root, "node_modules/deno/deno"), "run", "-A", main];
+}
+const RUNTIMES = [{ name: "bun" }, { name: "deno" }];
 /** Per test, for Bun (whose default is 5 s): each starts a runtime a few times. */
 const TEST_TIMEOUT = { timeout: 60_000 };
 const IS_ROOT = process.getuid?.() === 0;
@@ -38,6 +42,32 @@ const NOBODY = 65534;
 const CAN_DROP_ROOT = IS_ROOT && spawnSync("setpriv", ["--version"]).status === 0;
 /** Read-only cases need a user that cannot write the file: not root, or root that can drop. */
 const readOnlySkip = IS_ROOT && !CAN_DROP_ROOT ? "running as root without setpriv" : false;
+
+/**
+ * A checkout `nobody` can reach: this one, or, when a folder above it is private (a clone in a
+ * `mktemp -d` folder), a mirror of what the CLI needs, hard-linked (copied where links fail) into
+ * a world-readable temporary folder. Nothing outside our own folders is changed.
+ */
+function checkoutForNobody(): { root: string; remove: () => Promise<void> } {
+  const none = { root: ROOT, remove: () => Promise.resolve() };
+  if (!CAN_DROP_ROOT) return none;
+  const probe = spawnSync("setpriv", [
+    `--reuid=${NOBODY}`,
+    `--regid=${NOBODY}`,
+    "--clear-groups",
+    "test",
+    "-x",
+    join(ROOT, "node_modules/.bin/bun"),
+  ]);
+  if (probe.status === 0) return none;
+  const mirror = mkdtempSync(join(tmpdir(), "aether-nobody-"));
+  chmodSync(mirror, 0o755);
+  for (const entry of ["src", "node_modules", "deno.json", "package.json"]) {
+    const linked = spawnSync("cp", ["-al", join(ROOT, entry), mirror]).status === 0;
+    if (!linked) spawnSync("cp", ["-a", join(ROOT, entry), mirror]);
+  }
+  return { root: mirror, remove: () => rm(mirror, { recursive: true, force: true }) };
+}
 
 interface Finished {
   code: number | null;
@@ -93,6 +123,8 @@ for (const runtime of RUNTIMES) {
       if (CAN_DROP_ROOT) spawnSync("chown", [String(NOBODY), home]);
     });
     after(() => rm(dir, { recursive: true, force: true }));
+    const nobodys = checkoutForNobody();
+    after(nobodys.remove);
 
     /** Runs the CLI; `unprivileged` runs it as `nobody` when we are root. */
     const cli = (
@@ -110,10 +142,11 @@ for (const runtime of RUNTIMES) {
           `DENO_DIR=${join(home, "deno")}`,
         ]
         : [];
-      const command = [...drop, ...runtime.command, ...args];
+      const root = drop.length ? nobodys.root : ROOT;
+      const command = [...drop, ...cliCommand(runtime.name, root), ...args];
       return new Promise((resolve, reject) => {
         const child = spawn(command[0]!, command.slice(1), {
-          cwd: ROOT,
+          cwd: root,
           env: childEnv(options.env ?? {}),
           stdio: ["ignore", "pipe", "pipe"],
         });
