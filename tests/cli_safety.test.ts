@@ -62,7 +62,7 @@ function checkoutForNobody(): { root: string; remove: () => Promise<void> } {
   if (probe.status === 0) return none;
   const mirror = mkdtempSync(join(tmpdir(), "aether-nobody-"));
   chmodSync(mirror, 0o755);
-  for (const entry of ["src", "node_modules", "deno.json", "package.json"]) {
+  for (const entry of ["src", "node_modules", "deno.json", "package.json", "tests"]) {
     const linked = spawnSync("cp", ["-al", join(ROOT, entry), mirror]).status === 0;
     if (!linked) spawnSync("cp", ["-a", join(ROOT, entry), mirror]);
   }
@@ -143,7 +143,9 @@ for (const runtime of RUNTIMES) {
         ]
         : [];
       const root = drop.length ? nobodys.root : ROOT;
-      const command = [...drop, ...cliCommand(runtime.name, root), ...args];
+      // Paths into the checkout (a handlers folder) point into the mirror nobody can reach.
+      const mapped = args.map((arg) => root === ROOT ? arg : arg.replace(ROOT, `${root}/`));
+      const command = [...drop, ...cliCommand(runtime.name, root), ...mapped];
       return new Promise((resolve, reject) => {
         const child = spawn(command[0]!, command.slice(1), {
           cwd: root,
