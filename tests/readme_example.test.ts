@@ -37,6 +37,7 @@ async function installPackage(dir: string, how: "tarball" | "link"): Promise<voi
     dependencies: Record<string, string>;
   };
   for (const name of Object.keys(dependencies)) {
+    if (name.includes("/")) await mkdir(join(modules, name.split("/")[0]!), { recursive: true });
     await symlink(join(ROOT, "node_modules", name), join(modules, name));
   }
   if (how === "link") {
