@@ -47,6 +47,7 @@ export {
   BULK_BATCH,
   DEFAULT_LIST_LIMIT,
   DEFAULT_WAIT_POLL_MILLIS,
+  type DispatcherStats,
   type EnqueueOptions,
   type EnqueueRequest,
   type EnqueueResult,

@@ -65,6 +65,17 @@ export interface EnqueueOptions {
   unique?: UniqueOptions | false;
 }
 
+/** {@linkcode TaskStats} with each overall status count also under its lower-case name. */
+export interface DispatcherStats extends TaskStats {
+  pending: number;
+  scheduled: number;
+  processing: number;
+  completed: number;
+  failed: number;
+  cancelled: number;
+  retrying: number;
+}
+
 /** A schedule with its next fire time, as {@linkcode TaskDispatcher.listSchedules} lists it. */
 export interface ScheduleInfo extends ScheduleRecord {
   /** The next fire time after now (or after the last slot), or null for a retired schedule. */
@@ -416,9 +427,23 @@ export class TaskDispatcher {
     return this.#store.list(clean);
   }
 
-  /** Counts per status, overall and per queue. */
-  stats(): Promise<TaskStats> {
-    return this.#store.stats();
+  /**
+   * Counts per status, overall and per queue, plus each overall count under its lower-case name
+   * (`stats.pending`, `stats.failed`, …) as the original module's `stats()` had them.
+   */
+  async stats(): Promise<DispatcherStats> {
+    const stats = await this.#store.stats();
+    const b = stats.byStatus;
+    return {
+      ...stats,
+      pending: b.PENDING,
+      scheduled: b.SCHEDULED,
+      processing: b.PROCESSING,
+      completed: b.COMPLETED,
+      failed: b.FAILED,
+      cancelled: b.CANCELLED,
+      retrying: b.RETRYING,
+    };
   }
 
   /**
