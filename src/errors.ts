@@ -172,14 +172,19 @@ export class StoreConnectionError extends Error {
 
 /**
  * A write failed because the database's disk (or its `max_page_count`) is full: SQLite reported
- * SQLITE_FULL, "database or disk is full". Nothing of the failed write was stored; writes work
- * again once space is freed.
+ * SQLITE_FULL, "database or disk is full" (or SQLITE_IOERR, "disk I/O error", while the disk has
+ * no space left: SQLite reports a full disk so when it grows the `-shm`/`-wal` files at open).
+ * Nothing of the failed write was stored; writes work again once space is freed.
  */
 export class StorageFullError extends Error {
   override name = "StorageFullError";
-  constructor(readonly path: string, options?: ErrorOptions) {
+  constructor(
+    readonly path: string,
+    options?: ErrorOptions & { sqliteMessage?: string },
+  ) {
     super(
-      `The database "${path}" cannot grow: its disk is full (SQLite: "database or disk is full"); ` +
+      `The database "${path}" cannot grow: its disk is full ` +
+        `(SQLite: "${options?.sqliteMessage ?? "database or disk is full"}"); ` +
         `nothing was written; free space, then try again`,
       options,
     );

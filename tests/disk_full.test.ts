@@ -10,6 +10,7 @@ import { execFileSync } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import process from "node:process";
 import { after, before, describe, it } from "node:test";
 import { createAdminHandler } from "../src/admin/handler.ts";
 import { TaskDispatcher } from "../src/dispatcher.ts";
@@ -17,6 +18,7 @@ import { StorageFullError } from "../src/errors.ts";
 import { TaskRegistry } from "../src/registry.ts";
 import { SqliteTaskStore } from "../src/store/sqlite/store.ts";
 import { TaskWorker } from "../src/worker.ts";
+import { CLI_FROM_SOURCE, ROOT, run } from "./_process.ts";
 
 /** Mounts a tmpfs of `size` at a new folder; undefined when mounting is not permitted. */
 function mountTmpfs(size: string): string | undefined {
@@ -143,5 +145,25 @@ describe("disk full", { skip: mounted === undefined ? "cannot mount a tmpfs here
       await worker.stop();
       handler.close();
     }
+  });
+
+  it("a disk full before the database is first opened: one clear line, exit 1, and it opens once space frees", async () => {
+    const fresh = join(dir, "fresh.db");
+    const cli = [...CLI_FROM_SOURCE["bun" in process.versions ? "bun" : "deno"]];
+    fillDisk(filler);
+    try {
+      const refused = await run([...cli, "migrate", "--db", fresh], { cwd: ROOT });
+      assert.equal(refused.code, 1, refused.stderr);
+      assert.match(
+        refused.stderr.trim(),
+        /^aether-tasks: The database ".*fresh\.db" cannot grow: its disk is full \(SQLite: "(disk I\/O error|database or disk is full)"\); nothing was written; free space, then try again$/,
+      );
+    } finally {
+      rmSync(filler);
+    }
+    const opened = await run([...cli, "migrate", "--db", fresh], { cwd: ROOT });
+    assert.equal(opened.code, 0, opened.stderr);
+    const stats = await run([...cli, "stats", "--db", fresh, "--json"], { cwd: ROOT });
+    assert.equal(stats.code, 0, stats.stderr);
   });
 });

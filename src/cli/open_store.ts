@@ -8,7 +8,12 @@
 import { mkdir, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import { formatDuration } from "../duration.ts";
-import { DatabaseLockedError, SchemaVersionError, StoreConnectionError } from "../errors.ts";
+import {
+  DatabaseLockedError,
+  SchemaVersionError,
+  StorageFullError,
+  StoreConnectionError,
+} from "../errors.ts";
 import { PostgresTaskStore } from "../store/postgres/store.ts";
 import { isPostgresUrl, maskPassword } from "../store/postgres/url.ts";
 import type { TaskStore } from "../store/store.ts";
@@ -166,7 +171,10 @@ export async function openStore(
     return await SqliteTaskStore.open(path, storeOptions);
   } catch (error) {
     if (error instanceof SchemaVersionError) throw new UsageError(`${path}: ${error.message}`);
-    if (exitCodeOf(error) === EXIT_USAGE || error instanceof DatabaseLockedError) throw error;
+    if (
+      exitCodeOf(error) === EXIT_USAGE || error instanceof DatabaseLockedError ||
+      error instanceof StorageFullError
+    ) throw error;
     const message = oneLine(error);
     throw new UsageError(
       message.includes(path) ? message : `Cannot open the database "${path}": ${message}`,

@@ -5,6 +5,7 @@
 
 import { constants, Database } from "bun:sqlite";
 import { StorageFullError } from "../../errors.ts";
+import { diskIsFull } from "./disk_space.ts";
 import {
   DEFAULT_SQLITE_LOCK_TIMEOUT_MILLIS,
   immutableUri,
@@ -54,12 +55,17 @@ export function openBunSqliteDriver(
     }
     return statement;
   };
-  // SQLITE_FULL (a full disk, or max_page_count reached) becomes StorageFullError.
+  // SQLITE_FULL (a full disk, or max_page_count reached) becomes StorageFullError, and so does
+  // an I/O error while the disk has no space left.
   const full = <T>(call: () => T): T => {
     try {
       return call();
     } catch (error) {
-      if (codeOf(error) === "SQLITE_FULL") throw new StorageFullError(path, { cause: error });
+      const code = codeOf(error);
+      if (code === "SQLITE_FULL") throw new StorageFullError(path, { cause: error });
+      if (code.startsWith("SQLITE_IOERR") && diskIsFull(path)) {
+        throw new StorageFullError(path, { cause: error, sqliteMessage: "disk I/O error" });
+      }
       throw error;
     }
   };

@@ -13,6 +13,7 @@ import {
   MigrationNeededError,
   ReadOnlyDatabaseError,
   SchemaVersionError,
+  StorageFullError,
 } from "../../errors.ts";
 import { retryWhileBusy, type SqliteDriver, type SqlValue } from "./driver.ts";
 import { openSqliteDriver } from "./open.ts";
@@ -125,7 +126,7 @@ function explain(path: string, driver: SqliteDriver | undefined, error: unknown)
   if (
     error instanceof ForeignDatabaseError || error instanceof ReadOnlyDatabaseError ||
     error instanceof MigrationNeededError || error instanceof SchemaVersionError ||
-    error instanceof DatabaseLockedError
+    error instanceof DatabaseLockedError || error instanceof StorageFullError
   ) {
     return error;
   }

@@ -6,6 +6,7 @@
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { StorageFullError } from "../../errors.ts";
+import { diskIsFull } from "./disk_space.ts";
 import {
   DEFAULT_SQLITE_LOCK_TIMEOUT_MILLIS,
   immutableUri,
@@ -35,13 +36,17 @@ export function openNodeSqliteDriver(
     }
     return statement;
   };
-  // SQLITE_FULL (13: a full disk, or max_page_count reached) becomes StorageFullError.
+  // SQLITE_FULL (13: a full disk, or max_page_count reached) becomes StorageFullError, and so
+  // does an I/O error (10) while the disk has no space left.
   const full = <T>(call: () => T): T => {
     try {
       return call();
     } catch (error) {
       if (hasCode(error, 13, "database or disk is full")) {
         throw new StorageFullError(path, { cause: error });
+      }
+      if (hasCode(error, 10, "disk I/O error") && diskIsFull(path)) {
+        throw new StorageFullError(path, { cause: error, sqliteMessage: "disk I/O error" });
       }
       throw error;
     }
