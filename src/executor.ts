@@ -14,9 +14,15 @@ export interface AttemptControl {
   signal: AbortSignal;
   /** Stores a progress value on the task. */
   progress(value: unknown): Promise<void>;
-  /** Appends a log line to the task. */
-  log(line: string): void;
+  /**
+   * Appends a log line to the task (and logs it under `["aether-tasks", "task"]`). `level`:
+   * `info` for `ctx.log`; a captured `console.*` call gives its own.
+   */
+  log(line: string, level?: HandlerLogLevel): void;
 }
+
+/** The level of a line of handler output: `ctx.log` is `info`; `console.warn` is `warning`. */
+export type HandlerLogLevel = "debug" | "info" | "warning" | "error";
 
 /**
  * How an attempt ended, as the executor saw it:

@@ -49,6 +49,7 @@ import {
 import { positiveInteger } from "../options.ts";
 import { MAX_TIMER_CHUNK_MILLIS } from "../long_timer.ts";
 import { flowRoutes } from "./flow_routes.ts";
+import { logErrorTo } from "../log.ts";
 
 /** Default largest request body: 1 MiB. */
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
@@ -107,7 +108,7 @@ export interface AdminHandlerOptions {
   heartbeatMillis?: number;
   /** Event streams open at once. Default 32. */
   maxEventStreams?: number;
-  /** Unexpected errors (answered with a bare 500). Default: logged to stderr. */
+  /** Unexpected errors (answered with a bare 500). Default: logged through LogTape (see `src/log.ts`). */
   onError?: (error: unknown) => void;
 }
 
@@ -215,8 +216,7 @@ export function createAdminHandler(options: AdminHandlerOptions): AdminHandler {
   if (options.poolStats !== undefined && typeof options.poolStats !== "function") {
     throw new TypeError(`poolStats must be a function, got ${typeof options.poolStats}`);
   }
-  const onError = options.onError ??
-    ((error: unknown) => console.error("aether-tasks: admin endpoint:", error));
+  const onError = options.onError ?? logErrorTo("admin", "admin endpoint");
   const metrics = new TaskMetrics({
     signals,
     clock: options.clock ?? systemClock,
