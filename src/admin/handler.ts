@@ -360,9 +360,9 @@ export function createAdminHandler(options: AdminHandlerOptions): AdminHandler {
     const body = await readJsonBody(request, maxBodyBytes, bodyTimeout);
     // The one parser of enqueue input, shared with the CLI and the library.
     const { name, args, options } = parseEnqueueRequest(body);
-    let id: string;
+    let id: string, duplicate: boolean;
     try {
-      id = await groupEnqueue.enqueue(name, args, options);
+      ({ id, duplicate } = await groupEnqueue.enqueueDetailed(name, args, options));
     } catch (error) {
       if (error instanceof UnknownTaskError || error instanceof InvalidArgumentsError) throw error;
       if (error instanceof TypeError || error instanceof RangeError) {
@@ -370,7 +370,10 @@ export function createAdminHandler(options: AdminHandlerOptions): AdminHandler {
       }
       throw error;
     }
-    return jsonResponse({ id }, 201, { location: `/api/tasks/${encodeURIComponent(id)}` });
+    // A duplicate of a unique task answers 200 with the existing task's id.
+    return jsonResponse({ id, duplicate }, duplicate ? 200 : 201, {
+      location: `/api/tasks/${encodeURIComponent(id)}`,
+    });
   }
 
   async function waitForTask(params: Params): Promise<Response> {

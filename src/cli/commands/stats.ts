@@ -19,6 +19,8 @@ import {
 } from "../open_store.ts";
 import { formatOutcomeRates, OutcomeRateMeter } from "../outcome_rates.ts";
 import { positiveDuration } from "../settings.ts";
+import type { TaskStats } from "../../store/store.ts";
+import { REMOTE_DETAILS, remoteFrom, TOKEN_OPTION, URL_OPTION } from "../remote.ts";
 
 /** How often `stats --watch` refreshes when `--interval` is not given. */
 export const DEFAULT_WATCH_INTERVAL = "1s";
@@ -39,26 +41,39 @@ export const statsCommand = defineCommand({
     },
     db: DB_OPTION,
     "lock-timeout": LOCK_TIMEOUT_OPTION,
+    url: URL_OPTION,
+    token: TOKEN_OPTION,
     json: JSON_OPTION,
   },
   details: [
     "With --watch, each refresh also shows the tasks completed and failed per second since the " +
     "previous one (by every worker on the database). With --watch and --json, prints one JSON " +
     'line per refresh, with "rates": {"completed", "failed", "overMillis"} (null on the first).',
+    REMOTE_DETAILS + " With --url, --watch shows the counts without the rates.",
   ],
-  run({ values, out, env }) {
+  async run({ values, out, env }) {
     const interval = positiveDuration(values.interval ?? DEFAULT_WATCH_INTERVAL, "--interval");
-    return withStore(resolveDbPath(values.db, env).value, {
+    const remote = remoteFrom("stats", values, env);
+    if (remote) return await showStats(() => remote.stats(), null);
+    return await withStore(resolveDbPath(values.db, env).value, {
       missing: "refuse",
       readOnly: true,
       lockTimeoutMillis: resolveLockTimeout(values["lock-timeout"], env).value,
     }, async (store) => {
       const dispatcher = new TaskDispatcher(store);
       const meter = new OutcomeRateMeter((since, until) => store.history(since, until));
+      return await showStats(() => dispatcher.stats(), meter);
+    });
+
+    /** Prints the stats once, or with --watch until a signal; `meter` null: no rates. */
+    async function showStats(
+      read: () => Promise<TaskStats>,
+      meter: OutcomeRateMeter | null,
+    ): Promise<number> {
       const show = async () => {
-        const stats = await dispatcher.stats();
+        const stats = await read();
         const now = Date.now();
-        const rates = values.watch ? await meter.read(now) : null;
+        const rates = values.watch && meter ? await meter.read(now) : null;
         if (values.json && values.watch) {
           await out.print(`${JSON.stringify({ time: now, ...stats, rates })}\n`);
         } else if (values.json) {
@@ -98,6 +113,6 @@ export const statsCommand = defineCommand({
         process.off("SIGTERM", onSignal);
       }
       return EXIT_OK;
-    });
+    }
   },
 });
