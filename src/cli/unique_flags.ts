@@ -7,6 +7,7 @@
  */
 
 import { parseUnique, type UniqueField, type UniqueOptions } from "../unique.ts";
+import { UNIQUE_REQUIRED_STATUSES } from "../store/store.ts";
 import type { TaskStatus } from "../task.ts";
 import type { OptionSpec } from "./command.ts";
 import { oneLine, UsageError } from "./exit.ts";
@@ -39,7 +40,7 @@ export const UNIQUE_OPTIONS = {
     type: "string",
     value: "STATUS,…",
     description:
-      "Statuses in which a stored task blocks a new one; PENDING, SCHEDULED, RETRYING and PROCESSING are always among them (add COMPLETED: never twice); implies --unique",
+      "Statuses in which a stored task blocks a new one, besides PENDING, SCHEDULED, RETRYING and PROCESSING, which always do (COMPLETED: never run twice within the period); implies --unique",
   },
 } as const satisfies Record<string, OptionSpec>;
 
@@ -72,7 +73,9 @@ export function toUniqueOption(flags: UniqueFlags): UniqueOptions | undefined {
   }
   if (flags["unique-period"] !== undefined) option.period = flags["unique-period"];
   if (flags["unique-states"] !== undefined) {
-    option.states = list(flags["unique-states"]).map((state) => state.toUpperCase() as TaskStatus);
+    // The waiting and running statuses always block; the flag adds to them.
+    const given = list(flags["unique-states"]).map((state) => state.toUpperCase() as TaskStatus);
+    option.states = [...new Set([...UNIQUE_REQUIRED_STATUSES, ...given])];
   }
   if (!flags.unique && Object.keys(option).length === 0) return undefined;
   try {
