@@ -276,6 +276,8 @@ export class AdminClient {
     }
     // Bad input (unknown task, invalid args or options, an ambiguous prefix, a bad cursor).
     if (status === 400 || status === 413 || status === 415) return new UsageError(message);
+    // A refusal (409: the task's status does not allow it) reads as it does locally.
+    if (status < 500) return new Error(message);
     return new Error(`${message} (HTTP ${status} from ${this.url})`);
   }
 }
