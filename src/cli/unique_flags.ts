@@ -8,7 +8,7 @@
 
 import { parseUnique, type UniqueField, type UniqueOptions } from "../unique.ts";
 import { UNIQUE_REQUIRED_STATUSES } from "../store/store.ts";
-import type { TaskStatus } from "../task.ts";
+import { TASK_STATUSES, type TaskStatus } from "../task.ts";
 import type { OptionSpec } from "./command.ts";
 import { oneLine, UsageError } from "./exit.ts";
 
@@ -75,6 +75,14 @@ export function toUniqueOption(flags: UniqueFlags): UniqueOptions | undefined {
   if (flags["unique-states"] !== undefined) {
     // The waiting and running statuses always block; the flag adds to them.
     const given = list(flags["unique-states"]).map((state) => state.toUpperCase() as TaskStatus);
+    const unknown = given.filter((state) => !TASK_STATUSES.includes(state));
+    if (unknown.length || !given.length) {
+      throw new UsageError(
+        `enqueue: --unique-states must list statuses of ${TASK_STATUSES.join(", ")}, got ${
+          JSON.stringify(flags["unique-states"])
+        }`,
+      );
+    }
     option.states = [...new Set([...UNIQUE_REQUIRED_STATUSES, ...given])];
   }
   if (!flags.unique && Object.keys(option).length === 0) return undefined;

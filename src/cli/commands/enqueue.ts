@@ -303,7 +303,10 @@ async function importFile(
       const more = rejected.length - MAX_REJECTED_SHOWN;
       await out.note(`… and ${more} more rejected lines (--json lists them all)\n`);
     }
-    await out.print(`Accepted ${accepted} lines, rejected ${rejected.length}\n`);
+    const duplicates = summary.duplicates
+      ? ` (${summary.duplicates} were duplicates of unique tasks)`
+      : "";
+    await out.print(`Accepted ${accepted} lines${duplicates}, rejected ${rejected.length}\n`);
   }
   return summary.rejected.length ? EXIT_FAILED : EXIT_OK;
 }
