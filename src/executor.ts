@@ -5,6 +5,7 @@
  */
 
 import { formatLogPart, runAttempt } from "./attempt.ts";
+import { runCapturingConsole } from "./console_capture.ts";
 import type { TaskRegistry } from "./registry.ts";
 import type { TaskRecord } from "./task.ts";
 
@@ -78,7 +79,12 @@ export class InProcessExecutor implements TaskExecutor {
         scheduledFor: task.scheduledFor ?? null,
       },
       control,
-      { settleOnAbort: true, missing: "registered in this worker" },
+      {
+        settleOnAbort: true,
+        missing: "registered in this worker",
+        // With captureConsoleOutput(), the handler's console.* calls go to its task's log.
+        call: (run) => runCapturingConsole((line, level) => control.log(line, level), run),
+      },
     ).then((outcome) => outcome.kind === "completed" ? { ...outcome, checked: true } : outcome);
   }
 }

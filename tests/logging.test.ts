@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { configure, type LogRecord, reset } from "@logtape/logtape";
 import { WorkerLog } from "../src/cli/worker_log.ts";
+import { captureConsoleOutput } from "../src/console_capture.ts";
 import { paletteFor } from "../src/cli/output.ts";
 import { TaskDispatcher } from "../src/dispatcher.ts";
 import { TaskRegistry } from "../src/registry.ts";
@@ -67,6 +68,51 @@ describe("the library logs through LogTape", () => {
     assert.equal(line!.properties.attempt, 1);
     assert.deepEqual((await store.get(id))!.logs, ['hello {not a placeholder} {"n":1}']);
   });
+
+  it(
+    "with captureConsoleOutput, console.* of concurrent in-process handlers goes to each one's task",
+    async () => {
+      const original = console.log;
+      const restore = captureConsoleOutput();
+      assert.notEqual(console.log, original);
+      try {
+        const store = new InMemoryTaskStore();
+        const registry = new TaskRegistry();
+        // Two attempts run at once and take turns: each line must land on its own task.
+        let release!: () => void;
+        const gate = new Promise<void>((resolve) => (release = resolve));
+        let waiting = 0;
+        registry.register("speak", async ({ who }: { who: string }) => {
+          console.log(`first from ${who}`);
+          if (++waiting === 2) release();
+          await gate;
+          setTimeout(() => console.warn(`later from ${who}`), 0);
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          return who;
+        });
+        const worker = new TaskWorker(store, { registry, pollInterval: 10, concurrency: 2 });
+        const dispatcher = new TaskDispatcher(store, { registry });
+        const done = new Promise<void>((resolve) => {
+          let count = 0;
+          worker.signals.taskCompleted.connect(() => ++count === 2 && resolve());
+        });
+        const a = await dispatcher.enqueue("speak", { who: "a" });
+        const b = await dispatcher.enqueue("speak", { who: "b" });
+        worker.start();
+        await done;
+        await worker.stop();
+        assert.deepEqual((await store.get(a))!.logs, ["first from a", "later from a"]);
+        assert.deepEqual((await store.get(b))!.logs, ["first from b", "later from b"]);
+        const warning = records.find((r) =>
+          r.properties.event === "task.log" && r.properties.taskId === b && r.level === "warning"
+        );
+        assert.equal(warning?.message.join(""), "later from b");
+      } finally {
+        restore();
+      }
+      assert.equal(console.log, original, "console is restored");
+    },
+  );
 
   it("a signal listener that throws is an error record under aether-tasks.signals", () => {
     const signals = new TaskSignals();
