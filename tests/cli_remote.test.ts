@@ -114,6 +114,40 @@ describe("the CLI with --url against a running worker", { timeout: 180_000 }, ()
     assert.match(fromEnv.stdout, /^QUEUE +PENDING/);
   });
 
+  it("stats --watch --json reads its rates through the endpoint", TEST_TIMEOUT, async () => {
+    const watch = spawn(CLI[0]!, [
+      ...CLI.slice(1),
+      "stats",
+      "--watch",
+      "--json",
+      "--interval",
+      "100ms",
+      "--url",
+      url,
+    ], {
+      cwd: dir.path,
+      env: childEnv({ AETHER_ADMIN_TOKEN: TOKEN }),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const ended = new Promise<number | null>((resolve) => watch.on("exit", resolve));
+    const lines: Record<string, unknown>[] = [];
+    await new Promise<void>((resolve, reject) => {
+      createInterface({ input: watch.stdout! }).on("line", (text) => {
+        lines.push(JSON.parse(text));
+        if (lines.length === 2) resolve();
+      });
+      void ended.then((code) => reject(new Error(`stats --watch exited with ${code}`)));
+    });
+    process.kill(watch.pid!, "SIGTERM");
+    assert.equal(await ended, 0);
+    assert.equal(lines[0]!.rates, null, "no rates on the first refresh");
+    const rates = lines[1]!.rates as { completed: number; failed: number; overMillis: number };
+    assert.equal(typeof rates.completed, "number");
+    assert.equal(typeof rates.failed, "number");
+    assert.ok(rates.overMillis > 0);
+    assert.ok("queues" in lines[1]! && !("throughput" in lines[1]!));
+  });
+
   it(
     "cancel and retry act on the task; what cannot be done exits 1 as locally",
     TEST_TIMEOUT,

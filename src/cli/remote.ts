@@ -8,7 +8,7 @@
 
 import type { EnqueueOptions, EnqueueResult } from "../dispatcher.ts";
 import { AmbiguousIdError, TaskNotFoundError } from "../errors.ts";
-import type { ListQuery, TaskFilter, TaskPage, TaskStats } from "../store/store.ts";
+import type { HistoryPoint, ListQuery, TaskFilter, TaskPage, TaskStats } from "../store/store.ts";
 import type { TaskRecord } from "../task.ts";
 import type { OptionSpec } from "./command.ts";
 import { oneLine, UsageError } from "./exit.ts";
@@ -167,6 +167,25 @@ export class AdminClient {
       & TaskStats
       & { throughput?: unknown; pool?: unknown };
     return stats as TaskStats;
+  }
+
+  /**
+   * The store's minute counters of the last hour (`GET /api/history?range=hour`), as
+   * `store.history` gives them: what `stats --watch` computes its rates from.
+   */
+  async history(): Promise<HistoryPoint[]> {
+    const series = await this.#request("GET", "api/history?range=hour") as {
+      at: number[];
+      completed: number[];
+      failed: number[];
+      retried: number[];
+    };
+    return series.at.map((at, i) => ({
+      at,
+      completed: series.completed[i] ?? 0,
+      failed: series.failed[i] ?? 0,
+      retried: series.retried[i] ?? 0,
+    }));
   }
 
   /** `POST /api/tasks/:id/cancel`. */

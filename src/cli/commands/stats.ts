@@ -49,12 +49,14 @@ export const statsCommand = defineCommand({
     "With --watch, each refresh also shows the tasks completed and failed per second since the " +
     "previous one (by every worker on the database). With --watch and --json, prints one JSON " +
     'line per refresh, with "rates": {"completed", "failed", "overMillis"} (null on the first).',
-    REMOTE_DETAILS + " With --url, --watch shows the counts without the rates.",
+    REMOTE_DETAILS,
   ],
   async run({ values, out, env }) {
     const interval = positiveDuration(values.interval ?? DEFAULT_WATCH_INTERVAL, "--interval");
     const remote = remoteFrom("stats", values, env);
-    if (remote) return await showStats(() => remote.stats(), null);
+    if (remote) {
+      return await showStats(() => remote.stats(), new OutcomeRateMeter(() => remote.history()));
+    }
     return await withStore(resolveDbPath(values.db, env).value, {
       missing: "refuse",
       readOnly: true,
@@ -65,15 +67,15 @@ export const statsCommand = defineCommand({
       return await showStats(() => dispatcher.stats(), meter);
     });
 
-    /** Prints the stats once, or with --watch until a signal; `meter` null: no rates. */
+    /** Prints the stats once, or with --watch until a signal. */
     async function showStats(
       read: () => Promise<TaskStats>,
-      meter: OutcomeRateMeter | null,
+      meter: OutcomeRateMeter,
     ): Promise<number> {
       const show = async () => {
         const stats = await read();
         const now = Date.now();
-        const rates = values.watch && meter ? await meter.read(now) : null;
+        const rates = values.watch ? await meter.read(now) : null;
         if (values.json && values.watch) {
           await out.print(`${JSON.stringify({ time: now, ...stats, rates })}\n`);
         } else if (values.json) {
