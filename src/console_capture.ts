@@ -30,6 +30,8 @@ const METHODS = {
 
 const attemptLog = new AsyncLocalStorage<AttemptLog>();
 let uninstall: (() => void) | null = null;
+/** Set while a captured line is logged: a LogTape sink that writes to `console` is not captured. */
+let forwarding = false;
 
 /**
  * Starts capturing the `console` output of in-process handlers (see the module notes); returns
@@ -50,8 +52,13 @@ export function captureConsoleOutput(): () => void {
     originals.set(method, original);
     console[method] = (...parts: unknown[]) => {
       const log = attemptLog.getStore();
-      if (!log) return original.apply(console, parts);
-      log(parts.map(formatLogPart).join(" "), METHODS[method]);
+      if (!log || forwarding) return original.apply(console, parts);
+      forwarding = true;
+      try {
+        log(parts.map(formatLogPart).join(" "), METHODS[method]);
+      } finally {
+        forwarding = false;
+      }
       if (getConfig() === null) original.apply(console, parts);
     };
   }

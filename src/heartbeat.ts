@@ -61,7 +61,7 @@ export interface WorkerHeartbeatOptions {
   clock?: Clock;
   /** Source of jitter, in [0, 1). Default `Math.random`. */
   random?: () => number;
-  /** Store errors of the background beats (they are retried). Default: logged through LogTape (see `src/log.ts`). */
+  /** Store errors of the background beats (they are retried). Default: logged through LogTape. */
   onError?: (error: unknown) => void;
   /** Called for each gone worker once its tasks are back (the worker resigns its leadership). */
   onWorkerGone?: (event: WorkerGoneEvent) => unknown;

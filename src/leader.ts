@@ -37,7 +37,7 @@ export interface LeaderElectorOptions {
   interval?: number;
   /** Default {@linkcode systemClock}. */
   clock?: Clock;
-  /** Store errors of the background attempts (they are retried). Default: logged through LogTape (see `src/log.ts`). */
+  /** Store errors of the background attempts (they are retried). Default: logged through LogTape. */
   onError?: (error: unknown) => void;
 }
 

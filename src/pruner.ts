@@ -84,7 +84,7 @@ export interface PrunerOptions {
   holder?: string;
   /** Default {@linkcode systemClock}. */
   clock?: Clock;
-  /** Store errors of the loop (it goes on). Default: logged through LogTape (see `src/log.ts`). */
+  /** Store errors of the loop (it goes on). Default: logged through LogTape. */
   onError?: (error: unknown) => void;
 }
 

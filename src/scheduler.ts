@@ -38,7 +38,7 @@ export interface SchedulerOptions {
    * Default {@linkcode DEFAULT_SCHEDULE_REFRESH_MILLIS} (15000).
    */
   refreshInterval?: number;
-  /** Store errors of the loop (it goes on). Default: logged through LogTape (see `src/log.ts`). */
+  /** Store errors of the loop (it goes on). Default: logged through LogTape. */
   onError?: (error: unknown) => void;
 }
 

@@ -124,7 +124,7 @@ export interface TaskWorkerOptions {
   clock?: Clock;
   /** Source of jitter, in [0, 1). Default `Math.random`. */
   random?: () => number;
-  /** Store errors in the background loops (they are retried). Default: logged through LogTape (see `src/log.ts`). */
+  /** Store errors in the background loops (they are retried). Default: logged through LogTape. */
   onError?: (error: unknown) => void;
 }
 

@@ -32,12 +32,18 @@ function script(path: string): string[] {
 
 describe("the library logs through LogTape", () => {
   const records: LogRecord[] = [];
+  /** What the `echo` sink wrote with `console.info`, as a console sink would, while `echo` is on. */
+  const echoed: string[] = [];
+  let echo = false;
   before(async () => {
     await configure({
       reset: true,
-      sinks: { test: (record) => void records.push(record) },
+      sinks: {
+        test: (record) => void records.push(record),
+        echo: (record) => echo && console.info(record.message.join("")),
+      },
       loggers: [
-        { category: ["aether-tasks"], sinks: ["test"], lowestLevel: "debug" },
+        { category: ["aether-tasks"], sinks: ["test", "echo"], lowestLevel: "debug" },
         { category: ["logtape", "meta"], sinks: [], lowestLevel: "warning" },
       ],
     });
@@ -73,6 +79,10 @@ describe("the library logs through LogTape", () => {
     "with captureConsoleOutput, console.* of concurrent in-process handlers goes to each one's task",
     async () => {
       const original = console.log;
+      const realInfo = console.info;
+      // A sink that writes with console.info inside the handler's context is not captured again.
+      console.info = (...parts: unknown[]) => void echoed.push(parts.join(" "));
+      echo = true;
       const restore = captureConsoleOutput();
       assert.notEqual(console.log, original);
       try {
@@ -107,8 +117,14 @@ describe("the library logs through LogTape", () => {
           r.properties.event === "task.log" && r.properties.taskId === b && r.level === "warning"
         );
         assert.equal(warning?.message.join(""), "later from b");
+        assert.deepEqual(echoed.filter((line) => line.startsWith("first")).sort(), [
+          "first from a",
+          "first from b",
+        ]);
       } finally {
         restore();
+        echo = false;
+        console.info = realInfo;
       }
       assert.equal(console.log, original, "console is restored");
     },

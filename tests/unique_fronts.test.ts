@@ -160,7 +160,10 @@ describe("enqueue --unique", () => {
       const text = await cli(["enqueue", "add", '{"b":2,"a":1}', "--unique"]);
       assert.equal(text.code, 0, text.stderr);
       assert.equal(text.stdout, `${id}\n`);
-      assert.match(text.stderr, new RegExp(`Task ${id} already exists \\(unique\\).*duplicate`));
+      assert.match(
+        text.stderr,
+        new RegExp(`^Duplicate: unique task ${id} already exists; nothing was added\n$`),
+      );
       const plain = await cli(["enqueue", "add", '{"a":1,"b":2}', "--json"]);
       assert.equal(JSON.parse(plain.stdout).duplicate, false, "without --unique a task is added");
     },

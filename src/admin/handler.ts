@@ -108,7 +108,7 @@ export interface AdminHandlerOptions {
   heartbeatMillis?: number;
   /** Event streams open at once. Default 32. */
   maxEventStreams?: number;
-  /** Unexpected errors (answered with a bare 500). Default: logged through LogTape (see `src/log.ts`). */
+  /** Unexpected errors (answered with a bare 500). Default: logged through LogTape. */
   onError?: (error: unknown) => void;
 }
 

@@ -109,7 +109,7 @@ export interface WorkerPoolOptions {
    * limit. Default {@linkcode DEFAULT_MAX_HEAP_MEGABYTES} (1024).
    */
   maxHeapMegabytes?: number | null;
-  /** Problems off the request path (a replacement Worker failed to start). Default: logged through LogTape (see `src/log.ts`). */
+  /** Problems off the request path (a replacement Worker failed to start). Default: logged through LogTape. */
   onError?: (error: unknown) => void;
 }
 

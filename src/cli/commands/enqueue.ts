@@ -242,7 +242,7 @@ async function enqueueOne(
     },
   );
   if (duplicate) {
-    await out.note(`Task ${id} already exists (unique); nothing was added: it is a duplicate\n`);
+    await out.note(`Duplicate: unique task ${id} already exists; nothing was added\n`);
   }
   if (!flags.wait) {
     await (flags.json ? out.printJson({ id, duplicate }) : out.print(`${id}\n`));
