@@ -89,6 +89,8 @@ export {
   InProcessExecutor,
   type TaskExecutor,
 } from "./src/executor.ts";
+export { captureConsoleOutput } from "./src/console_capture.ts";
+export { LOG_CATEGORY } from "./src/log.ts";
 export { defineTask, type TaskSpec } from "./src/handlers/define.ts";
 export { HandlerLoadError, loadHandlers } from "./src/handlers/load.ts";
 export { type JsonValue, MAX_JSON_BYTES, MAX_JSON_DEPTH } from "./src/json.ts";

@@ -26,7 +26,7 @@ export interface AttemptHooks {
   signal: AbortSignal;
   /** Stores a progress value (already checked as plain JSON). */
   progress(value: JsonValue): Promise<void>;
-  log(line: string): void;
+  log(line: string, level?: "debug" | "info" | "warning" | "error"): void;
 }
 
 /** How the handler's attempt ended. */

@@ -5,6 +5,7 @@
  */
 
 import { formatLogPart, runAttempt } from "./attempt.ts";
+import { runCapturingConsole } from "./console_capture.ts";
 import type { TaskRegistry } from "./registry.ts";
 import type { TaskRecord } from "./task.ts";
 
@@ -14,9 +15,15 @@ export interface AttemptControl {
   signal: AbortSignal;
   /** Stores a progress value on the task. */
   progress(value: unknown): Promise<void>;
-  /** Appends a log line to the task. */
-  log(line: string): void;
+  /**
+   * Appends a log line to the task (and logs it under `["aether-tasks", "task"]`). `level`:
+   * `info` for `ctx.log`; a captured `console.*` call gives its own.
+   */
+  log(line: string, level?: HandlerLogLevel): void;
 }
+
+/** The level of a line of handler output: `ctx.log` is `info`; `console.warn` is `warning`. */
+export type HandlerLogLevel = "debug" | "info" | "warning" | "error";
 
 /**
  * How an attempt ended, as the executor saw it:
@@ -72,7 +79,12 @@ export class InProcessExecutor implements TaskExecutor {
         scheduledFor: task.scheduledFor ?? null,
       },
       control,
-      { settleOnAbort: true, missing: "registered in this worker" },
+      {
+        settleOnAbort: true,
+        missing: "registered in this worker",
+        // With captureConsoleOutput(), the handler's console.* calls go to its task's log.
+        call: (run) => runCapturingConsole((line, level) => control.log(line, level), run),
+      },
     ).then((outcome) => outcome.kind === "completed" ? { ...outcome, checked: true } : outcome);
   }
 }

@@ -33,6 +33,7 @@ import { takeBackAttempts } from "./rescuer.ts";
 import { reportListenerError, Signal, type TaskSignals } from "./signals.ts";
 import type { TaskStore, WorkerInfo } from "./store/store.ts";
 import { type TaskRecord, TaskStatus } from "./task.ts";
+import { logErrorTo } from "./log.ts";
 
 /** Default milliseconds between heartbeats. */
 export const DEFAULT_HEARTBEAT_INTERVAL = 2_000;
@@ -60,7 +61,7 @@ export interface WorkerHeartbeatOptions {
   clock?: Clock;
   /** Source of jitter, in [0, 1). Default `Math.random`. */
   random?: () => number;
-  /** Store errors of the background beats (they are retried). Default: logs to stderr. */
+  /** Store errors of the background beats (they are retried). Default: logged through LogTape. */
   onError?: (error: unknown) => void;
   /** Called for each gone worker once its tasks are back (the worker resigns its leadership). */
   onWorkerGone?: (event: WorkerGoneEvent) => unknown;
@@ -124,8 +125,7 @@ export class WorkerHeartbeat {
     this.#clock = options.clock ?? systemClock;
     this.#identity = options.identity ?? currentProcessIdentity();
     this.#table = options.processTable ?? localProcessTable;
-    this.#onError = options.onError ??
-      ((error) => console.error(`aether-tasks: heartbeat (${options.workerId}):`, error));
+    this.#onError = options.onError ?? logErrorTo("heartbeat", `heartbeat (${options.workerId})`);
     this.workerGone = new Signal("workerGone", reportListenerError);
   }
 

@@ -14,6 +14,7 @@ import { type Clock, systemClock } from "./clock.ts";
 import { type LongTimer, setLongInterval } from "./long_timer.ts";
 import { positiveInteger } from "./options.ts";
 import { reportListenerError, Signal } from "./signals.ts";
+import { logErrorTo } from "./log.ts";
 import type { TaskStore } from "./store/store.ts";
 
 /** The leadership the maintenance services run under. */
@@ -36,7 +37,7 @@ export interface LeaderElectorOptions {
   interval?: number;
   /** Default {@linkcode systemClock}. */
   clock?: Clock;
-  /** Store errors of the background attempts (they are retried). Default: logs to stderr. */
+  /** Store errors of the background attempts (they are retried). Default: logged through LogTape. */
   onError?: (error: unknown) => void;
 }
 
@@ -100,8 +101,7 @@ export class LeaderElector {
       );
     }
     this.#clock = options.clock ?? systemClock;
-    this.#onError = options.onError ??
-      ((error) => console.error(`aether-tasks: leader election (${this.holder}):`, error));
+    this.#onError = options.onError ?? logErrorTo("leader", `leader election (${this.holder})`);
     this.gained = new Signal("leadershipGained", reportListenerError);
     this.lost = new Signal("leadershipLost", reportListenerError);
   }

@@ -10,6 +10,7 @@ import { positiveInteger } from "./options.ts";
 import type { TaskStore } from "./store/store.ts";
 import type { TaskStatus } from "./task.ts";
 import { MAINTENANCE_LEADERSHIP } from "./leader.ts";
+import { logErrorTo } from "./log.ts";
 
 /** The final statuses retention applies to. */
 export type RetainedStatus = "COMPLETED" | "FAILED" | "CANCELLED";
@@ -83,7 +84,7 @@ export interface PrunerOptions {
   holder?: string;
   /** Default {@linkcode systemClock}. */
   clock?: Clock;
-  /** Store errors of the loop (it goes on). Default: logs to stderr. */
+  /** Store errors of the loop (it goes on). Default: logged through LogTape. */
   onError?: (error: unknown) => void;
 }
 
@@ -137,7 +138,7 @@ export class Pruner {
     this.#holder = options.holder ?? `pruner-${crypto.randomUUID().slice(0, 8)}`;
     this.#leading = options.leading;
     this.#clock = options.clock ?? systemClock;
-    this.#onError = options.onError ?? ((error) => console.error("aether-tasks: pruner:", error));
+    this.#onError = options.onError ?? logErrorTo("pruner", "pruner");
   }
 
   /** Runs a pass every `interval`. Calling it again does nothing. */

@@ -11,6 +11,7 @@ import { TaskDispatcher } from "./dispatcher.ts";
 import { defaultRegistry, type TaskRegistry } from "./registry.ts";
 import { cronOf, dueSlots } from "./schedule.ts";
 import { positiveInteger } from "./options.ts";
+import { logErrorTo } from "./log.ts";
 import type { ScheduleInput, ScheduleRecord, TaskStore } from "./store/store.ts";
 
 /** The longest delay a timer takes (about 24.8 days); longer ones fire at once. */
@@ -37,7 +38,7 @@ export interface SchedulerOptions {
    * Default {@linkcode DEFAULT_SCHEDULE_REFRESH_MILLIS} (15000).
    */
   refreshInterval?: number;
-  /** Store errors of the loop (it goes on). Default: logs to stderr. */
+  /** Store errors of the loop (it goes on). Default: logged through LogTape. */
   onError?: (error: unknown) => void;
 }
 
@@ -94,8 +95,7 @@ export class Scheduler {
         `refreshInterval must be at most ${MAX_TIMER_MILLIS} ms, got ${this.#refreshInterval}`,
       );
     }
-    this.#onError = options.onError ??
-      ((error) => console.error("aether-tasks: scheduler:", error));
+    this.#onError = options.onError ?? logErrorTo("scheduler", "scheduler");
   }
 
   /**

@@ -4,6 +4,7 @@
  */
 
 import type { TaskRecord } from "./task.ts";
+import { logErrorTo } from "./log.ts";
 
 /** A listener receives the event and may return a promise (which is not awaited). */
 export type Listener<T> = (event: T) => unknown;
@@ -84,9 +85,9 @@ export interface TaskProgressEvent {
   progress: unknown;
 }
 
-/** The default: report listener errors on stderr. */
+/** The default: log listener errors (LogTape category `["aether-tasks", "signals"]`). */
 export function reportListenerError(error: unknown, signal: string): void {
-  console.error(`aether-tasks: a ${signal} listener threw:`, error);
+  logErrorTo("signals", `a ${signal} listener threw`)(error);
 }
 
 /**

@@ -35,6 +35,11 @@ import { Heap } from "./store/_heap.ts";
 import { Completer, type Completion } from "./completer.ts";
 import { Deadlines } from "./deadlines.ts";
 import { positiveInteger } from "./options.ts";
+import type { HandlerLogLevel } from "./executor.ts";
+import { libraryLogger, logErrorTo, logEvent } from "./log.ts";
+
+/** Where handler output is logged, besides being stored with its task. */
+const TASK_LOG = libraryLogger("task");
 
 /** Default tasks in flight. */
 export const DEFAULT_CONCURRENCY = 4;
@@ -119,7 +124,7 @@ export interface TaskWorkerOptions {
   clock?: Clock;
   /** Source of jitter, in [0, 1). Default `Math.random`. */
   random?: () => number;
-  /** Store errors in the background loops (they are retried). Default: logs to stderr. */
+  /** Store errors in the background loops (they are retried). Default: logged through LogTape. */
   onError?: (error: unknown) => void;
 }
 
@@ -239,8 +244,7 @@ export class TaskWorker {
     });
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? Math.random;
-    this.#onError = options.onError ??
-      ((error) => console.error(`aether-tasks: worker ${this.workerId}:`, error));
+    this.#onError = options.onError ?? logErrorTo("worker", `worker ${this.workerId}`);
     this.leader = new LeaderElector(store, {
       holder: this.workerId,
       ttlMillis: options.leaderTtlMillis ?? DEFAULT_LEADER_TTL_MILLIS,
@@ -611,7 +615,7 @@ export class TaskWorker {
     this.#executor.execute(task, {
       signal: attempt.controller.signal,
       progress: (value) => this.#progress(attempt, value),
-      log: (line) => this.#log(attempt, line),
+      log: (line, level) => this.#log(attempt, line, level),
     }).then(
       (result) => this.#settle(attempt, result),
       (error) => this.#settle(attempt, { kind: "failed", error }),
@@ -650,7 +654,14 @@ export class TaskWorker {
     if (held) this.signals.taskProgress.emit({ taskId: attempt.task.id, progress });
   }
 
-  #log(attempt: Attempt, line: string): void {
+  #log(attempt: Attempt, line: string, level: HandlerLogLevel = "info"): void {
+    const { task } = attempt;
+    logEvent(TASK_LOG, level, "task.log", line, {
+      taskId: task.id,
+      name: task.name,
+      queue: task.queue,
+      attempt: task.attempts,
+    });
     attempt.logs.push(line);
     this.#flushLogs(attempt);
   }

@@ -9,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import { mkdir, readFile, symlink, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import process from "node:process";
 import { after, before, describe, it } from "node:test";
 import { tempDir } from "./_helpers.ts";
@@ -37,7 +37,8 @@ async function installPackage(dir: string, how: "tarball" | "link"): Promise<voi
     dependencies: Record<string, string>;
   };
   for (const name of Object.keys(dependencies)) {
-    if (name.includes("/")) await mkdir(join(modules, name.split("/")[0]!), { recursive: true });
+    // A scoped name (@logtape/logtape) lives in its scope's folder.
+    await mkdir(dirname(join(modules, name)), { recursive: true });
     await symlink(join(ROOT, "node_modules", name), join(modules, name));
   }
   if (how === "link") {

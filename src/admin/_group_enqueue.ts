@@ -4,11 +4,16 @@
  */
 
 import { setImmediate } from "node:timers";
-import type { EnqueueOptions, EnqueueRequest, TaskDispatcher } from "../dispatcher.ts";
+import type {
+  EnqueueOptions,
+  EnqueueRequest,
+  EnqueueResult,
+  TaskDispatcher,
+} from "../dispatcher.ts";
 
 interface Pending {
   request: EnqueueRequest;
-  resolve: (id: string) => void;
+  resolve: (result: EnqueueResult) => void;
   reject: (error: unknown) => void;
 }
 
@@ -24,7 +29,15 @@ export class GroupEnqueue {
   constructor(private readonly dispatcher: TaskDispatcher) {}
 
   /** Resolves with the task's id once it is committed, like `TaskDispatcher.enqueue`. */
-  enqueue(name: string, args: unknown, options: EnqueueOptions): Promise<string> {
+  async enqueue(name: string, args: unknown, options: EnqueueOptions): Promise<string> {
+    return (await this.enqueueDetailed(name, args, options)).id;
+  }
+
+  /**
+   * Resolves with the task's id and whether it was a duplicate of a unique task, like
+   * `TaskDispatcher.enqueueDetailed`.
+   */
+  enqueueDetailed(name: string, args: unknown, options: EnqueueOptions): Promise<EnqueueResult> {
     return new Promise((resolve, reject) => {
       this.#pending.push({ request: { name, args, options }, resolve, reject });
       if (this.#pending.length === 1) setImmediate(() => void this.#flush());
@@ -36,15 +49,18 @@ export class GroupEnqueue {
     this.#pending = [];
     if (batch.length > 1) {
       try {
-        const ids = await this.dispatcher.enqueueMany(batch.map((p) => p.request));
-        batch.forEach((pending, i) => pending.resolve(ids[i]!));
+        const results = await this.dispatcher.enqueueManyDetailed(batch.map((p) => p.request));
+        batch.forEach((pending, i) => pending.resolve(results[i]!));
         return;
       } catch {
         // Fall through: each request on its own, so only the bad one fails, with its own error.
       }
     }
     for (const { request, resolve, reject } of batch) {
-      this.dispatcher.enqueue(request.name, request.args, request.options).then(resolve, reject);
+      this.dispatcher.enqueueDetailed(request.name, request.args, request.options).then(
+        resolve,
+        reject,
+      );
     }
   }
 }

@@ -49,6 +49,7 @@ import {
 import { positiveInteger } from "../options.ts";
 import { MAX_TIMER_CHUNK_MILLIS } from "../long_timer.ts";
 import { flowRoutes } from "./flow_routes.ts";
+import { logErrorTo } from "../log.ts";
 
 /** Default largest request body: 1 MiB. */
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
@@ -107,7 +108,7 @@ export interface AdminHandlerOptions {
   heartbeatMillis?: number;
   /** Event streams open at once. Default 32. */
   maxEventStreams?: number;
-  /** Unexpected errors (answered with a bare 500). Default: logged to stderr. */
+  /** Unexpected errors (answered with a bare 500). Default: logged through LogTape. */
   onError?: (error: unknown) => void;
 }
 
@@ -215,8 +216,7 @@ export function createAdminHandler(options: AdminHandlerOptions): AdminHandler {
   if (options.poolStats !== undefined && typeof options.poolStats !== "function") {
     throw new TypeError(`poolStats must be a function, got ${typeof options.poolStats}`);
   }
-  const onError = options.onError ??
-    ((error: unknown) => console.error("aether-tasks: admin endpoint:", error));
+  const onError = options.onError ?? logErrorTo("admin", "admin endpoint");
   const metrics = new TaskMetrics({
     signals,
     clock: options.clock ?? systemClock,
@@ -360,9 +360,9 @@ export function createAdminHandler(options: AdminHandlerOptions): AdminHandler {
     const body = await readJsonBody(request, maxBodyBytes, bodyTimeout);
     // The one parser of enqueue input, shared with the CLI and the library.
     const { name, args, options } = parseEnqueueRequest(body);
-    let id: string;
+    let id: string, duplicate: boolean;
     try {
-      id = await groupEnqueue.enqueue(name, args, options);
+      ({ id, duplicate } = await groupEnqueue.enqueueDetailed(name, args, options));
     } catch (error) {
       if (error instanceof UnknownTaskError || error instanceof InvalidArgumentsError) throw error;
       if (error instanceof TypeError || error instanceof RangeError) {
@@ -370,7 +370,10 @@ export function createAdminHandler(options: AdminHandlerOptions): AdminHandler {
       }
       throw error;
     }
-    return jsonResponse({ id }, 201, { location: `/api/tasks/${encodeURIComponent(id)}` });
+    // A duplicate of a unique task answers 200 with the existing task's id.
+    return jsonResponse({ id, duplicate }, duplicate ? 200 : 201, {
+      location: `/api/tasks/${encodeURIComponent(id)}`,
+    });
   }
 
   async function waitForTask(params: Params): Promise<Response> {

@@ -12,6 +12,7 @@ import {
   DEFAULT_MAX_BODY_BYTES,
 } from "./handler.ts";
 import { isLoopbackHost, LOOPBACK_HOSTS } from "./security.ts";
+import { logErrorTo } from "../log.ts";
 
 /** The address the admin server binds by default: loopback only. */
 export const DEFAULT_ADMIN_HOST = "127.0.0.1";
@@ -113,8 +114,7 @@ export class AdminServer {
     }
     this.host = bare;
     this.#requestedPort = port;
-    this.#onError = handlerOptions.onError ??
-      ((error: unknown) => console.error("aether-tasks: admin endpoint:", error));
+    this.#onError = handlerOptions.onError ?? logErrorTo("admin", "admin endpoint");
     this.#maxBodyBytes = handlerOptions.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     const wildcard = bare === "0.0.0.0" || bare === "::";
     const bound = bare.includes(":") ? `[${bare}]` : bare;

@@ -10,7 +10,12 @@ import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import process from "node:process";
 import { createInterface } from "node:readline";
-import type { EnqueueOptions, EnqueueRequest, TaskDispatcher } from "../dispatcher.ts";
+import type {
+  EnqueueOptions,
+  EnqueueRequest,
+  EnqueueResult,
+  TaskDispatcher,
+} from "../dispatcher.ts";
 import { parseEnqueueRequest } from "../enqueue_input.ts";
 import { oneLine, UsageError } from "./exit.ts";
 import { ProgressBar } from "./progress_bar.ts";
@@ -27,11 +32,18 @@ export interface RejectedLine {
 /** What an import did. */
 export interface ImportSummary {
   accepted: number;
+  /** Accepted lines that matched a stored unique task (or an earlier line) instead of adding one. */
+  duplicates: number;
   rejected: RejectedLine[];
 }
 
-/** What became of one non-blank line: the id of the task it created, or why it was refused. */
-export type LineResult = { line: number; id: string } | { line: number; error: string };
+/**
+ * What became of one non-blank line: the id of the task it created (or, `duplicate: true`, of the
+ * unique task it matched), or why it was refused.
+ */
+export type LineResult =
+  | { line: number; id: string; duplicate?: true }
+  | { line: number; error: string };
 
 /** Options of {@linkcode importTasks}. */
 export interface ImportOptions {
@@ -62,7 +74,7 @@ export async function importTasks(
   const input = path === "-" ? process.stdin : await openFile(path);
   const lines = createInterface({ input, crlfDelay: Infinity });
   const bar = new ProgressBar(options.progress);
-  const summary: ImportSummary = { accepted: 0, rejected: [] };
+  const summary: ImportSummary = { accepted: 0, duplicates: 0, rejected: [] };
   let batch: EnqueueRequest[] = [];
   // The lines of this batch in input order: an index into `batch`, or a refusal.
   let results: ({ line: number; index: number } | { line: number; error: string })[] = [];
@@ -71,9 +83,9 @@ export async function importTasks(
 
   const flush = async () => {
     if (!results.length) return;
-    let ids: string[] = [];
+    let written: EnqueueResult[] = [];
     try {
-      if (batch.length) ids = await dispatcher.enqueueMany(batch);
+      if (batch.length) written = await dispatcher.enqueueManyDetailed(batch);
     } catch (error) {
       throw new Error(
         `Writing tasks failed after ${summary.accepted} of the accepted lines were written ` +
@@ -83,7 +95,12 @@ export async function importTasks(
     }
     summary.accepted += batch.length;
     batch = [];
-    const done = results.map((r) => "index" in r ? { line: r.line, id: ids[r.index]! } : r);
+    const done = results.map((r): LineResult => {
+      if (!("index" in r)) return r;
+      const { id, duplicate } = written[r.index]!;
+      return duplicate ? { line: r.line, id, duplicate } : { line: r.line, id };
+    });
+    summary.duplicates += written.filter((result) => result.duplicate).length;
     results = [];
     await options.onResults?.(done);
   };

@@ -24,6 +24,7 @@ import { workersCommand } from "./commands/workers.ts";
 import { EXIT_OK, EXIT_USAGE, exitCodeOf, isExpected, oneLine, UsageError } from "./exit.ts";
 import { Output } from "./output.ts";
 import { VERSION } from "./version.ts";
+import { cliErrorLine, wantsJsonLog } from "./worker_log.ts";
 
 /** The `help` command. */
 export const helpCommand: Command = defineCommand({
@@ -114,6 +115,10 @@ export async function runCli(
     const code = exitCodeOf(error);
     const debug = env.AETHER_DEBUG === "1" && !isExpected(error) && error instanceof Error &&
       error.stack;
+    if (wantsJsonLog(args, env)) {
+      await out.note(cliErrorLine(debug || oneLine(error), code));
+      return code;
+    }
     await out.note(
       `${out.errorPalette.red("aether-tasks:")} ${debug ? error.stack : oneLine(error)}\n`,
     );

@@ -4,6 +4,7 @@
  * @module
  */
 
+import type { LogRecord, Sink } from "@logtape/logtape";
 import process from "node:process";
 import { formatDuration } from "../duration.ts";
 import type { TaskSignals } from "../signals.ts";
@@ -150,11 +151,45 @@ export class WorkerLog {
     return () => disconnects.forEach((disconnect) => disconnect());
   }
 
+  /**
+   * A LogTape sink that writes the library's records (see `src/log.ts`) as this log's lines:
+   * the record's `event` property as the event (else its category after `aether-tasks`, joined
+   * with dots), its message as `msg`, its other properties as fields (an `Error` as its message).
+   * Handler output (`event: "task.log"`) reads `[name id #attempt] line` in pretty form.
+   */
+  sink(): Sink {
+    return (record) => this.writeRecord(record);
+  }
+
+  /** Writes one LogTape record (what {@linkcode sink} does). */
+  writeRecord(record: LogRecord): void {
+    const level = LEVEL_OF[record.level];
+    if (LOG_LEVELS.indexOf(level) < this.#minimum) return;
+    const { event, ...properties } = record.properties;
+    const fields: LogFields = {};
+    for (const [key, value] of Object.entries(properties)) {
+      if (value instanceof Error) fields[key] = value.message;
+      else if (value !== undefined) fields[key] = value;
+    }
+    let message = record.message.map((part) => typeof part === "string" ? part : show(part))
+      .join("");
+    if (event === "task.log" && this.#format === "pretty") {
+      const p = this.#palette;
+      message = `${p.dim(`[${fields.name} ${fields.taskId} #${fields.attempt}]`)} ${message}`;
+    }
+    const name = typeof event === "string" ? event : [...record.category.slice(1), "log"].join(".");
+    this.#line(level, name, message, fields, record.timestamp);
+  }
+
   #log(level: LogLevel, event: string, message: string, fields: LogFields): void {
     if (LOG_LEVELS.indexOf(level) < this.#minimum) return;
-    const time = new Date(this.#now()).toISOString();
+    this.#line(level, event, message, fields, this.#now());
+  }
+
+  #line(level: LogLevel, event: string, message: string, fields: LogFields, at: number): void {
+    const time = new Date(at).toISOString();
     if (this.#format === "json") {
-      this.#write(`${JSON.stringify({ time, level, event, msg: message, ...fields })}\n`);
+      this.#write(`${jsonLine({ time, level, event, msg: message, ...fields })}\n`);
       return;
     }
     const p = this.#palette;
@@ -168,6 +203,73 @@ export class WorkerLog {
       : p.blue(tag);
     this.#write(`${p.dim(time)} ${painted} ${message}\n`);
   }
+}
+
+/**
+ * Whether the command line asks for JSON log lines: `worker` with `--log-format json` (or
+ * `--log-format=json`), or without the flag and with `AETHER_LOG_FORMAT=json`. Read from the raw
+ * arguments, so that an error in parsing them is reported in JSON too.
+ */
+export function wantsJsonLog(
+  args: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): boolean {
+  if (args[0] !== "worker") return false;
+  let flag: string | undefined;
+  args.forEach((arg, i) => {
+    if (arg === "--log-format") flag = args[i + 1];
+    else if (arg.startsWith("--log-format=")) flag = arg.slice("--log-format=".length);
+  });
+  return (flag ?? env.AETHER_LOG_FORMAT)?.trim().toLowerCase() === "json";
+}
+
+/** The JSON line of an error that ended the CLI (`event: "cli.error"`), with its exit code. */
+export function cliErrorLine(message: string, exitCode: number, now = Date.now()): string {
+  return `${
+    jsonLine({
+      time: new Date(now).toISOString(),
+      level: "error",
+      event: "cli.error",
+      msg: message,
+      exitCode,
+    })
+  }\n`;
+}
+
+/** LogTape's levels as this log's. */
+const LEVEL_OF: Readonly<Record<LogRecord["level"], LogLevel>> = {
+  trace: "debug",
+  debug: "debug",
+  info: "info",
+  warning: "warn",
+  error: "error",
+  fatal: "error",
+};
+
+/** One JSON line; a field that JSON cannot hold (a cycle, a bigint) is written as text. */
+function jsonLine(entry: LogFields): string {
+  try {
+    return JSON.stringify(entry);
+  } catch {
+    return JSON.stringify(Object.fromEntries(
+      Object.entries(entry).map((
+        [key, value],
+      ) => [key, typeof value === "object" ? show(value) : String(value)]),
+    ));
+  }
+}
+
+/** A value inside a record's message, as text. */
+function show(value: unknown): string {
+  if (value instanceof Error) return value.message;
+  if (typeof value === "object" && value !== null) {
+    try {
+      return JSON.stringify(value);
+    } catch {
+      return String(value);
+    }
+  }
+  return String(value);
 }
 
 function ranFor(task: TaskRecord): number | null {

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { AbortCause } from "../executor.ts";
+import type { AbortCause, HandlerLogLevel } from "../executor.ts";
 import type { JsonValue } from "../json.ts";
 
 /** An error as it crosses the thread boundary. */
@@ -61,7 +61,14 @@ export type FromWorker =
   | { t: "completed"; job: number; result: JsonValue }
   | { t: "failed"; job: number; error: WireError; permanent: boolean }
   | { t: "progress"; job: number; request: number; value: JsonValue }
-  | { t: "log"; job: number; line: string }
+  /** A `ctx.log` line, or (`console` set) a `console.*` call of the handler, at `level`. */
+  | {
+    t: "log";
+    job: number;
+    line: string;
+    level?: HandlerLogLevel;
+    console?: "log" | "info" | "debug" | "warn" | "error";
+  }
   /** `job` is the attempt that caused it, when the Worker knows; else null. */
   | { t: "crash"; cause: CrashCause; error: WireError; job: number | null };
 

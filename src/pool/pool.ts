@@ -59,6 +59,8 @@ import {
 import { CrashLedger } from "./crash_ledger.ts";
 import { Outbox } from "./outbox.ts";
 import { startWorker, type WorkerHandle } from "./spawn.ts";
+import { getConfig } from "@logtape/logtape";
+import { logErrorTo } from "../log.ts";
 
 export { POOL_ENTRY_POINTS } from "./spawn.ts";
 
@@ -107,7 +109,7 @@ export interface WorkerPoolOptions {
    * limit. Default {@linkcode DEFAULT_MAX_HEAP_MEGABYTES} (1024).
    */
   maxHeapMegabytes?: number | null;
-  /** Problems off the request path (a replacement Worker failed to start). Default: stderr. */
+  /** Problems off the request path (a replacement Worker failed to start). Default: logged through LogTape. */
   onError?: (error: unknown) => void;
 }
 
@@ -243,8 +245,7 @@ export class WorkerPool implements TaskExecutor {
     this.#maxHeapBytes = heap === null
       ? null
       : integerAtLeast(heap, 1, "maxHeapMegabytes") * 1_048_576;
-    this.#onError = options.onError ??
-      ((error) => console.error("aether-tasks: worker pool:", error));
+    this.#onError = options.onError ?? logErrorTo("pool", "worker pool");
     this.#ledger = new CrashLedger(this.#poisonThreshold);
   }
 
@@ -471,7 +472,9 @@ export class WorkerPool implements TaskExecutor {
         }
         case "log": {
           const job = w.jobs.get(message.job);
-          if (job && !job.settled) job.control.log(message.line);
+          if (job && !job.settled) job.control.log(message.line, message.level);
+          // Without a LogTape configuration a handler's console output still reaches the console.
+          if (message.console && getConfig() === null) console[message.console](message.line);
           break;
         }
         case "crash":

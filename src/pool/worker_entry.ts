@@ -10,7 +10,7 @@ import "../adapter/bun/plugin.ts";
 import { AsyncLocalStorage } from "node:async_hooks";
 import process from "node:process";
 import { interceptDenoExit } from "../adapter/deno/exit.ts";
-import { runAttempt } from "../attempt.ts";
+import { formatLogPart, runAttempt } from "../attempt.ts";
 import { AttemptAborted } from "../executor.ts";
 import { HandlerLoadError, loadHandlerFiles } from "../handlers/load.ts";
 import type { JsonValue } from "../json.ts";
@@ -101,6 +101,27 @@ process.exit =
   ((code?: number) => exitCalled(`process.exit(${code ?? ""})`)) as typeof process.exit;
 scope.close = () => exitCalled("self.close()");
 interceptDenoExit(exitCalled);
+
+/** The `console` methods captured during an attempt, and the level of their lines. */
+const CAPTURED_CONSOLE = {
+  log: "info",
+  info: "info",
+  debug: "debug",
+  warn: "warning",
+  error: "error",
+} as const;
+
+// A handler's console output during an attempt goes to the main thread with its job (stored
+// with the task, logged with its id); outside an attempt (while loading) it is printed as usual.
+for (const method of Object.keys(CAPTURED_CONSOLE) as (keyof typeof CAPTURED_CONSOLE)[]) {
+  const original = console[method].bind(console);
+  console[method] = (...parts: unknown[]) => {
+    const job = currentJob.getStore();
+    if (job === undefined || !running.has(job)) return original(...parts);
+    const line = parts.map(formatLogPart).join(" ");
+    send({ t: "log", job, line, level: CAPTURED_CONSOLE[method], console: method });
+  };
+}
 
 scope.addEventListener("error", (event) => {
   event.preventDefault();

@@ -13,6 +13,7 @@
 
 import { InvalidCursorError } from "../errors.ts";
 import type { JsonValue } from "../json.ts";
+import { logErrorTo } from "../log.ts";
 import type { TaskError, TaskPriority, TaskRecord, TaskStatus } from "../task.ts";
 
 /**
@@ -706,7 +707,7 @@ export class LocalNotifier implements Notifier {
       try {
         listener(event);
       } catch (error) {
-        console.error("aether-tasks: a store listener threw:", error);
+        logErrorTo("store", "a store listener threw")(error);
       }
     }
   }

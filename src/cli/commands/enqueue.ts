@@ -6,9 +6,23 @@
 
 import { readFile } from "node:fs/promises";
 import process from "node:process";
-import { type EnqueueOptions, type EnqueueRequest, TaskDispatcher } from "../../dispatcher.ts";
+import {
+  type EnqueueOptions,
+  type EnqueueRequest,
+  type EnqueueResult,
+  TaskDispatcher,
+} from "../../dispatcher.ts";
 import { formatDuration, parseDuration } from "../../duration.ts";
-import { WaitTimeoutError } from "../../errors.ts";
+import { TaskNotFoundError, WaitTimeoutError } from "../../errors.ts";
+import type { TaskRecord } from "../../task.ts";
+import {
+  type AdminClient,
+  REMOTE_DETAILS,
+  remoteFrom,
+  TOKEN_OPTION,
+  URL_OPTION,
+} from "../remote.ts";
+import { toUniqueOption, UNIQUE_OPTIONS } from "../unique_flags.ts";
 import { importTasks } from "../bulk_import.ts";
 import { defineCommand, JSON_OPTION } from "../command.ts";
 import { EXIT_FAILED, EXIT_OK, oneLine, UsageError } from "../exit.ts";
@@ -84,6 +98,9 @@ export const enqueueCommand = defineCommand({
     handlers: HANDLERS_OPTION,
     db: DB_OPTION,
     durability: DURABILITY_OPTION,
+    ...UNIQUE_OPTIONS,
+    url: URL_OPTION,
+    token: TOKEN_OPTION,
     json: JSON_OPTION,
   },
   details: [
@@ -101,6 +118,13 @@ export const enqueueCommand = defineCommand({
     `reported (line number and problem) and not written; the others are. Exit 1 if any line was rejected.`,
     `--file with --json prints one JSON line per non-blank input line, in input order: ` +
     `{"line": 1, "id": "…"} for a task written, {"line": 2, "error": "…"} for a line refused.`,
+    `--unique: when a task with the same name, queue and args is waiting or running (or, with ` +
+    `the --unique-* flags, the same key, fields, period or statuses), nothing is added: the ` +
+    `existing task's id is printed, with "duplicate" noted on stderr ({"id": …, "duplicate": true} ` +
+    `with --json); exit 0. On --file lines without a "unique" field the flags apply too; ` +
+    `--json lines of duplicates carry "duplicate": true.`,
+    REMOTE_DETAILS +
+    " With --url the handlers are checked by the worker; --file needs the database.",
   ],
   async run({ values, positionals, out, env }) {
     const [name, argsText] = positionals;
@@ -111,6 +135,8 @@ export const enqueueCommand = defineCommand({
       maxAttempts: values["max-attempts"],
       timeout: values.timeout,
     });
+    const unique = toUniqueOption(values);
+    if (unique) options.unique = unique;
     const waitTimeout = parseWaitTimeout(values["wait-timeout"], values.wait === true);
     if (values.file !== undefined) {
       if (name !== undefined || values["args-file"] !== undefined || values.wait) {
@@ -131,6 +157,18 @@ export const enqueueCommand = defineCommand({
       : argsText !== undefined
       ? parseJson(argsText, "ARGS_JSON")
       : {};
+    const remote = remoteFrom("enqueue", values, env);
+    if (remote) {
+      if (values.file !== undefined) {
+        throw new UsageError(
+          "enqueue: --file writes to the database and does not take --url; run it where the database is",
+        );
+      }
+      return await enqueueOne(remoteTarget(remote), { name: name!, args, options }, out, {
+        ...values,
+        waitTimeout,
+      });
+    }
     const registry = await loadRegistry(resolveHandlersDir(values.handlers, env).value);
     const dbPath = resolveDbPath(values.db, env).value;
     const backup = await backupBeforeMigration(dbPath);
@@ -145,7 +183,7 @@ export const enqueueCommand = defineCommand({
       const dispatcher = new TaskDispatcher(store, { registry });
       return values.file !== undefined
         ? await importFile(dispatcher, values.file, options, out, values.json === true)
-        : await enqueueOne(dispatcher, { name: name!, args, options }, out, {
+        : await enqueueOne(localTarget(dispatcher), { name: name!, args, options }, out, {
           ...values,
           waitTimeout,
         });
@@ -155,13 +193,47 @@ export const enqueueCommand = defineCommand({
   },
 });
 
+/** Where `enqueue` writes one task and waits for it: the database, or an admin endpoint. */
+interface EnqueueTarget {
+  enqueue(request: Required<EnqueueRequest>): Promise<EnqueueResult>;
+  /** The task once final (`final`), or as it is when `timeout` ms passed. */
+  waitFor(id: string, timeout: number | undefined): Promise<{ task: TaskRecord; final: boolean }>;
+}
+
+function localTarget(dispatcher: TaskDispatcher): EnqueueTarget {
+  return {
+    enqueue: (request) => dispatcher.enqueueDetailed(request.name, request.args, request.options),
+    async waitFor(id, timeout) {
+      try {
+        const task = await dispatcher.waitFor(id, {
+          pollInterval: WAIT_POLL_MILLIS,
+          ...(timeout === undefined ? {} : { timeout }),
+        });
+        return { task, final: true };
+      } catch (error) {
+        if (!(error instanceof WaitTimeoutError)) throw error;
+        const task = await dispatcher.getTask(id);
+        if (!task) throw new TaskNotFoundError(id);
+        return { task, final: false };
+      }
+    },
+  };
+}
+
+function remoteTarget(remote: AdminClient): EnqueueTarget {
+  return {
+    enqueue: (request) => remote.enqueue(request.name, request.args, request.options),
+    waitFor: (id, timeout) => remote.waitFor(id, timeout),
+  };
+}
+
 async function enqueueOne(
-  dispatcher: TaskDispatcher,
+  target: EnqueueTarget,
   request: Required<EnqueueRequest>,
   out: Output,
   flags: { wait?: boolean; json?: boolean; waitTimeout: number | undefined },
 ): Promise<number> {
-  const id = await dispatcher.enqueue(request.name, request.args, request.options).catch(
+  const { id, duplicate } = await target.enqueue(request).catch(
     (error) => {
       // Option values the dispatcher refuses (a queue name with spaces, ...) are usage errors.
       throw error instanceof TypeError || error instanceof RangeError
@@ -169,8 +241,11 @@ async function enqueueOne(
         : error;
     },
   );
+  if (duplicate) {
+    await out.note(`Duplicate: unique task ${id} already exists; nothing was added\n`);
+  }
   if (!flags.wait) {
-    await (flags.json ? out.printJson({ id }) : out.print(`${id}\n`));
+    await (flags.json ? out.printJson({ id, duplicate }) : out.print(`${id}\n`));
     return EXIT_OK;
   }
   const limit = flags.waitTimeout;
@@ -179,18 +254,11 @@ async function enqueueOne(
       limit === undefined ? "" : ` (at most ${formatDuration(limit)})`
     }\n`,
   );
-  let task;
-  try {
-    task = await dispatcher.waitFor(id, {
-      pollInterval: WAIT_POLL_MILLIS,
-      ...(limit === undefined ? {} : { timeout: limit }),
-    });
-  } catch (error) {
-    if (!(error instanceof WaitTimeoutError)) throw error;
-    const current = await dispatcher.getTask(id);
-    if (flags.json) await out.printJson(current);
+  const { task, final } = await target.waitFor(id, limit);
+  if (!final) {
+    if (flags.json) await out.printJson(task);
     await out.note(
-      `Task ${id} is still ${current?.status ?? "unknown"} after ${
+      `Task ${id} is still ${task.status} after ${
         formatDuration(limit!)
       } (--wait-timeout); it stays queued: aether-tasks get ${id}\n`,
     );
@@ -235,7 +303,10 @@ async function importFile(
       const more = rejected.length - MAX_REJECTED_SHOWN;
       await out.note(`… and ${more} more rejected lines (--json lists them all)\n`);
     }
-    await out.print(`Accepted ${accepted} lines, rejected ${rejected.length}\n`);
+    const duplicates = summary.duplicates
+      ? ` (${summary.duplicates} were duplicates of unique tasks)`
+      : "";
+    await out.print(`Accepted ${accepted} lines${duplicates}, rejected ${rejected.length}\n`);
   }
   return summary.rejected.length ? EXIT_FAILED : EXIT_OK;
 }

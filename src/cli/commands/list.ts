@@ -4,7 +4,8 @@
  */
 
 import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, TaskDispatcher } from "../../dispatcher.ts";
-import type { ListQuery } from "../../store/store.ts";
+import type { ListQuery, TaskPage } from "../../store/store.ts";
+import { REMOTE_DETAILS, remoteFrom, TOKEN_OPTION, URL_OPTION } from "../remote.ts";
 import { TASK_STATUSES } from "../../task.ts";
 import { defineCommand, JSON_OPTION } from "../command.ts";
 import { EXIT_OK, UsageError } from "../exit.ts";
@@ -45,9 +46,12 @@ export const listCommand = defineCommand({
     },
     db: DB_OPTION,
     "lock-timeout": LOCK_TIMEOUT_OPTION,
+    url: URL_OPTION,
+    token: TOKEN_OPTION,
     json: JSON_OPTION,
   },
-  run({ values, out, env }) {
+  details: [REMOTE_DETAILS],
+  async run({ values, out, env }) {
     const query: Partial<ListQuery> = {};
     if (values.status !== undefined) query.status = oneOf(TASK_STATUSES)(values.status, "--status");
     if (values.name !== undefined) query.name = values.name;
@@ -66,12 +70,7 @@ export const listCommand = defineCommand({
     }
     // The store made the cursor and checks it (InvalidCursorError, exit 2).
     if (values.cursor !== undefined) query.cursor = values.cursor;
-    return withStore(resolveDbPath(values.db, env).value, {
-      missing: "refuse",
-      readOnly: true,
-      lockTimeoutMillis: resolveLockTimeout(values["lock-timeout"], env).value,
-    }, async (store) => {
-      const page = await new TaskDispatcher(store).list(query);
+    const show = async (page: TaskPage) => {
       if (values.json) {
         await out.printJson(page);
       } else {
@@ -83,6 +82,14 @@ export const listCommand = defineCommand({
         }
       }
       return EXIT_OK;
-    });
+    };
+    const remote = remoteFrom("list", values, env);
+    // The endpoint's default page size may differ: ask for the CLI's.
+    if (remote) return await show(await remote.list({ limit: DEFAULT_LIST_LIMIT, ...query }));
+    return await withStore(resolveDbPath(values.db, env).value, {
+      missing: "refuse",
+      readOnly: true,
+      lockTimeoutMillis: resolveLockTimeout(values["lock-timeout"], env).value,
+    }, async (store) => await show(await new TaskDispatcher(store).list(query)));
   },
 });

@@ -9,7 +9,9 @@ import type { TaskFilter } from "../../store/store.ts";
 import { defineCommand, JSON_OPTION } from "../command.ts";
 import { EXIT_OK, UsageError } from "../exit.ts";
 import { DB_OPTION, resolveDbPath, withStore } from "../open_store.ts";
+import type { TaskRecord } from "../../task.ts";
 import { ID_DETAILS, resolveTaskId } from "../task_id_argument.ts";
+import { REMOTE_DETAILS, remoteFrom, TOKEN_OPTION, URL_OPTION } from "../remote.ts";
 
 /** The `retry` command. */
 export const retryCommand = defineCommand({
@@ -33,14 +35,17 @@ export const retryCommand = defineCommand({
       description: "With --all-failed: only tasks in this queue",
     },
     db: DB_OPTION,
+    url: URL_OPTION,
+    token: TOKEN_OPTION,
     json: JSON_OPTION,
   },
   details: [
     "--all-failed works in bounded batches (one transaction each), so it never holds the " +
     "database for long however many tasks failed.",
     ID_DETAILS,
+    REMOTE_DETAILS,
   ],
-  run({ values, positionals, out, env }) {
+  async run({ values, positionals, out, env }) {
     const prefix = positionals[0];
     const allFailed = values["all-failed"] === true;
     if (allFailed === (prefix !== undefined)) {
@@ -51,22 +56,34 @@ export const retryCommand = defineCommand({
     if ((values.name !== undefined || values.queue !== undefined) && !allFailed) {
       throw new UsageError("retry: --name and --queue go with --all-failed");
     }
-    return withStore(resolveDbPath(values.db, env).value, { missing: "refuse" }, async (store) => {
-      const dispatcher = new TaskDispatcher(store);
-      if (prefix !== undefined) {
-        const id = await resolveTaskId(dispatcher, prefix);
-        const task = await dispatcher.retry(id);
-        if (values.json) await out.printJson(task);
-        else await out.print(`Task ${id} is PENDING again\n`);
-        return EXIT_OK;
-      }
-      const filter: TaskFilter = { status: "FAILED" };
-      if (values.name !== undefined) filter.name = values.name;
-      if (values.queue !== undefined) filter.queue = values.queue;
-      const retried = await dispatcher.bulk("retry", filter);
+    const filter: TaskFilter = { status: "FAILED" };
+    if (values.name !== undefined) filter.name = values.name;
+    if (values.queue !== undefined) filter.queue = values.queue;
+    const showOne = async (id: string, task: TaskRecord) => {
+      if (values.json) await out.printJson(task);
+      else await out.print(`Task ${id} is PENDING again\n`);
+      return EXIT_OK;
+    };
+    const showAll = async (retried: number) => {
       if (values.json) await out.printJson({ retried });
       else await out.print(`Retried ${retried} failed task${retried === 1 ? "" : "s"}\n`);
       return EXIT_OK;
-    });
+    };
+    const remote = remoteFrom("retry", values, env);
+    if (remote) {
+      if (prefix === undefined) return await showAll(await remote.bulk("retry", filter));
+      const id = await remote.resolveId(prefix);
+      return await showOne(id, await remote.retry(id));
+    }
+    return await withStore(
+      resolveDbPath(values.db, env).value,
+      { missing: "refuse" },
+      async (store) => {
+        const dispatcher = new TaskDispatcher(store);
+        if (prefix === undefined) return await showAll(await dispatcher.bulk("retry", filter));
+        const id = await resolveTaskId(dispatcher, prefix);
+        return await showOne(id, await dispatcher.retry(id));
+      },
+    );
   },
 });

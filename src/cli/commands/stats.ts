@@ -19,6 +19,8 @@ import {
 } from "../open_store.ts";
 import { formatOutcomeRates, OutcomeRateMeter } from "../outcome_rates.ts";
 import { positiveDuration } from "../settings.ts";
+import type { TaskStats } from "../../store/store.ts";
+import { REMOTE_DETAILS, remoteFrom, TOKEN_OPTION, URL_OPTION } from "../remote.ts";
 
 /** How often `stats --watch` refreshes when `--interval` is not given. */
 export const DEFAULT_WATCH_INTERVAL = "1s";
@@ -39,24 +41,39 @@ export const statsCommand = defineCommand({
     },
     db: DB_OPTION,
     "lock-timeout": LOCK_TIMEOUT_OPTION,
+    url: URL_OPTION,
+    token: TOKEN_OPTION,
     json: JSON_OPTION,
   },
   details: [
     "With --watch, each refresh also shows the tasks completed and failed per second since the " +
     "previous one (by every worker on the database). With --watch and --json, prints one JSON " +
     'line per refresh, with "rates": {"completed", "failed", "overMillis"} (null on the first).',
+    REMOTE_DETAILS,
   ],
-  run({ values, out, env }) {
+  async run({ values, out, env }) {
     const interval = positiveDuration(values.interval ?? DEFAULT_WATCH_INTERVAL, "--interval");
-    return withStore(resolveDbPath(values.db, env).value, {
+    const remote = remoteFrom("stats", values, env);
+    if (remote) {
+      return await showStats(() => remote.stats(), new OutcomeRateMeter(() => remote.history()));
+    }
+    return await withStore(resolveDbPath(values.db, env).value, {
       missing: "refuse",
       readOnly: true,
       lockTimeoutMillis: resolveLockTimeout(values["lock-timeout"], env).value,
     }, async (store) => {
       const dispatcher = new TaskDispatcher(store);
       const meter = new OutcomeRateMeter((since, until) => store.history(since, until));
+      return await showStats(() => dispatcher.stats(), meter);
+    });
+
+    /** Prints the stats once, or with --watch until a signal. */
+    async function showStats(
+      read: () => Promise<TaskStats>,
+      meter: OutcomeRateMeter,
+    ): Promise<number> {
       const show = async () => {
-        const stats = await dispatcher.stats();
+        const stats = await read();
         const now = Date.now();
         const rates = values.watch ? await meter.read(now) : null;
         if (values.json && values.watch) {
@@ -98,6 +115,6 @@ export const statsCommand = defineCommand({
         process.off("SIGTERM", onSignal);
       }
       return EXIT_OK;
-    });
+    }
   },
 });

@@ -4,10 +4,12 @@
  * @module
  */
 
+import { configure, reset } from "@logtape/logtape";
 import process from "node:process";
 import { AdminServer } from "../../admin/server.ts";
 import { TaskDispatcher } from "../../dispatcher.ts";
 import { formatDuration } from "../../duration.ts";
+import { LOG_CATEGORY } from "../../log.ts";
 import { HandlerLoadError } from "../../handlers/load.ts";
 import { WorkerPool, type WorkerPoolStats } from "../../pool/pool.ts";
 import { TaskRegistry } from "../../registry.ts";
@@ -76,6 +78,27 @@ async function runWorker(
     level: config.logLevel.value,
     palette,
   });
+  // The library logs through LogTape: its records (handler output among them) become lines here.
+  await configure({
+    reset: true,
+    sinks: { cli: log.sink() },
+    loggers: [
+      { category: [LOG_CATEGORY], sinks: ["cli"], lowestLevel: "debug" },
+      { category: ["logtape", "meta"], sinks: ["cli"], lowestLevel: "warning" },
+    ],
+  });
+  try {
+    return await runConfiguredWorker(config, lockTimeoutMillis, log);
+  } finally {
+    await reset();
+  }
+}
+
+async function runConfiguredWorker(
+  config: WorkerConfig,
+  lockTimeoutMillis: number,
+  log: WorkerLog,
+): Promise<number> {
   const handlersDir = await requireHandlersDir(config.handlers.value);
   const backup = await backupBeforeMigration(config.db.value);
   if (backup) {
