@@ -43,7 +43,12 @@ import { queueRoutes } from "./routes/queues.ts";
 import { scheduleRoutes } from "./routes/schedules.ts";
 import { taskRoutes } from "./routes/tasks.ts";
 import { workerRoutes } from "./routes/workers.ts";
-import { constantTimeEqual, crossOriginRefusal, type HostAllowList, isValidHost } from "./security.ts";
+import {
+  constantTimeEqual,
+  crossOriginRefusal,
+  type HostAllowList,
+  isValidHost,
+} from "./security.ts";
 
 /** A sub-app mounted on the admin app, behind its Host, origin and token checks. */
 export interface AdminRoute {

@@ -19,6 +19,26 @@ export const DEFAULT_ADMIN_HOST = "127.0.0.1";
 export const DEFAULT_ADMIN_PORT = 7070;
 /** The environment variable the CLI reads the admin token from. */
 export const ADMIN_TOKEN_ENV = "AETHER_ADMIN_TOKEN";
+/** The environment variable the CLI reads the admin endpoint's allowed `Host` names from. */
+export const ADMIN_ALLOWED_HOSTS_ENV = "AETHER_ADMIN_ALLOWED_HOSTS";
+
+/**
+ * The admin address is taken (typically by another worker on this host, on the default port).
+ * `host` and `port` are those asked for.
+ */
+export class AdminPortInUseError extends Error {
+  override name = "AdminPortInUseError";
+  constructor(readonly host: string, readonly port: number, options?: ErrorOptions) {
+    const shown = host.includes(":") ? `[${host}]` : host;
+    super(
+      `The admin port ${port} on ${shown} is in use (another worker on this host?); give this ` +
+        `worker another one with --admin ${shown}:0 (any free port) or --admin ${shown}:${
+          port === 65535 ? port - 1 : port + 1
+        }, or start it with --no-admin`,
+      options,
+    );
+  }
+}
 
 /** Options of {@linkcode AdminServer}: where to listen, and those of the handler. */
 export interface AdminServerOptions extends AdminHandlerOptions {
@@ -120,8 +140,14 @@ export class AdminServer {
     const bound = bare.includes(":") ? `[${bare}]` : bare;
     this.#handler = createAdminHandler({
       ...handlerOptions,
+      // With a token the handler's default (any Host) applies; without one, loopback names
+      // and the address bound.
       allowedHosts: handlerOptions.allowedHosts ??
-        (wildcard ? LOOPBACK_HOSTS : [...LOOPBACK_HOSTS, bound]),
+        (handlerOptions.token !== undefined
+          ? undefined
+          : wildcard
+          ? LOOPBACK_HOSTS
+          : [...LOOPBACK_HOSTS, bound]),
     });
   }
 
@@ -170,6 +196,9 @@ export class AdminServer {
         onError: this.#onError,
       });
     } catch (error) {
+      if ((error as { code?: unknown })?.code === "EADDRINUSE") {
+        throw new AdminPortInUseError(this.host, this.#requestedPort, { cause: error });
+      }
       const reason = error instanceof Error ? error.message : String(error);
       throw new Error(
         `Cannot serve the admin endpoint on ${this.host}:${this.#requestedPort}: ${reason}`,
