@@ -193,7 +193,7 @@ describe("worker: --admin-allowed-hosts and a taken admin port", () => {
     assert.equal(error.port, first.port);
     assert.match(
       error.message,
-      new RegExp(`admin port ${first.port} on 127\\.0\\.0\\.1 is in use`),
+      new RegExp(`on 127\\.0\\.0\\.1:${first.port}: the port is in use`),
     );
     assert.match(error.message, /--admin 127\.0\.0\.1:0 .*--no-admin/);
     await second.stop();
@@ -218,9 +218,12 @@ describe("worker: --admin-allowed-hosts and a taken admin port", () => {
       `127.0.0.1:${port}`,
     ], { cwd: dir.path, env: childEnv() });
     assert.equal(result.code, 2, result.stderr);
-    const lines = result.stderr.trim().split("\n").filter((l) => /admin port/.test(l));
+    const lines = result.stderr.trim().split("\n").filter((l) => /port is in use/.test(l));
     assert.equal(lines.length, 1, result.stderr);
-    assert.match(lines[0]!, new RegExp(`admin port ${port} on 127\\.0\\.0\\.1 is in use`));
+    assert.match(
+      lines[0]!,
+      new RegExp(`admin endpoint on 127\\.0\\.0\\.1:${port}: the port is in use`),
+    );
     assert.match(lines[0]!, /--admin 127\.0\.0\.1:0/);
   });
 });

@@ -33,6 +33,7 @@ import {
 import { EnqueueInputError } from "../enqueue_input.ts";
 import type { AdminContext, AdminEnv } from "./_context.ts";
 import { errorResponse, HttpError } from "./_http.ts";
+import { activityRoutes } from "./routes/activity.ts";
 import { bulkRoutes } from "./routes/bulk.ts";
 import { chartRoutes } from "./routes/charts.ts";
 import { DASHBOARD_PATHS, dashboardRoutes } from "./routes/dashboard.ts";
@@ -89,6 +90,7 @@ export function buildAdminApp(ctx: AdminContext, security: AdminAppSecurity): Ho
   app.route("/", taskRoutes(ctx));
   app.route("/", eventRoutes(ctx));
   app.route("/", workerRoutes(ctx));
+  app.route("/", activityRoutes(ctx));
   app.route("/", chartRoutes(ctx));
   app.route("/", queueRoutes(ctx));
   app.route("/", scheduleRoutes(ctx));

@@ -31,16 +31,21 @@ export class AdminPortInUseError extends Error {
   constructor(readonly host: string, readonly port: number, options?: ErrorOptions) {
     const shown = host.includes(":") ? `[${host}]` : host;
     super(
-      `The admin port ${port} on ${shown} is in use (another worker on this host?); give this ` +
-        `worker another one with --admin ${shown}:0 (any free port) or --admin ${shown}:${
-          port === 65535 ? port - 1 : port + 1
-        }, or start it with --no-admin`,
+      `Cannot serve the admin endpoint on ${shown}:${port}: the port is in use (another worker ` +
+        `on this host?); give this worker another one with --admin ${shown}:0 (any free port) ` +
+        `or --admin ${shown}:${port === 65535 ? port - 1 : port + 1}, or start it with --no-admin`,
       options,
     );
   }
 }
 
-/** Options of {@linkcode AdminServer}: where to listen, and those of the handler. */
+/**
+ * Options of {@linkcode AdminServer}: where to listen, and those of the handler. Default of
+ * `allowedHosts`: bound to a loopback address, {@linkcode LOOPBACK_HOSTS} and the address bound;
+ * bound to any other address (which needs a `token`), any Host: the token already defeats DNS
+ * rebinding, and remote dashboards, load balancers and scrapers by IP send Hosts no one can
+ * list in advance.
+ */
 export interface AdminServerOptions extends AdminHandlerOptions {
   /** Address to bind. Any non-loopback address needs a `token`. Default `"127.0.0.1"`. */
   host?: string;
@@ -136,18 +141,14 @@ export class AdminServer {
     this.#onError = handlerOptions.onError ??
       ((error: unknown) => console.error("aether-tasks: admin endpoint:", error));
     this.#maxBodyBytes = handlerOptions.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-    const wildcard = bare === "0.0.0.0" || bare === "::";
     const bound = bare.includes(":") ? `[${bare}]` : bare;
     this.#handler = createAdminHandler({
       ...handlerOptions,
-      // With a token the handler's default (any Host) applies; without one, loopback names
-      // and the address bound.
+      // Bound to loopback: loopback names and the address bound (a local reverse proxy must
+      // pass one of them or be allowed). Bound to anything else, which needs a token: the
+      // handler's default with a token, any Host (remote dashboards, probes and scrapes by IP).
       allowedHosts: handlerOptions.allowedHosts ??
-        (handlerOptions.token !== undefined
-          ? undefined
-          : wildcard
-          ? LOOPBACK_HOSTS
-          : [...LOOPBACK_HOSTS, bound]),
+        (isLoopbackHost(bare) ? [...LOOPBACK_HOSTS, bound] : undefined),
     });
   }
 

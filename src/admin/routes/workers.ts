@@ -1,7 +1,8 @@
 /**
  * Admin route of the worker registry: `GET /api/workers`, every registered worker process of
- * the store (any host), oldest first: `{ workers: WorkerInfo[], now }`. `now` is the server's
- * clock, so a client can tell how late each `lastBeatAt` is without trusting its own clock.
+ * the store (any host), oldest first: `{ workers: WorkerInfo[] }`. A worker's `meta` carries
+ * `running` (tasks running now) and `heartbeatIntervalMillis`; compare `lastBeatAt` with the
+ * response's `Date` to tell a late one.
  * @module
  */
 
@@ -14,7 +15,7 @@ export function workerRoutes(ctx: AdminContext): Hono<AdminEnv> {
   const app = new Hono<AdminEnv>();
   app.get(
     "/api/workers",
-    async () => jsonResponse({ workers: await ctx.store.listWorkers(), now: ctx.clock.now() }),
+    async () => jsonResponse({ workers: await ctx.store.listWorkers() }),
   );
   return app;
 }
