@@ -129,7 +129,8 @@ function svg(tag: string, attrs: Record<string, string | number>, text?: string)
 
 const badge = (status: string) => el("span", { className: `badge s-${status}`, text: status });
 const shortId = (id: string) => id.slice(0, SHORT_ID_LENGTH);
-const plural = (n: number, word: string) => `${n.toLocaleString()} ${word}${n === 1 ? "" : "s"}`;
+const plural = (n: number, word: string, words = `${word}s`) =>
+  `${n.toLocaleString()} ${n === 1 ? word : words}`;
 const time = (ms: number | null) => (ms ? new Date(ms).toLocaleTimeString() : "-");
 const dateTime = (ms: number | null) => (ms ? new Date(ms).toLocaleString() : "-");
 /** A duration as the CLI and the server write it (`1.5s`, `1h30m`); "-" for none. */
@@ -334,7 +335,7 @@ function renderProcesses(body: { workers: WorkerInfo[] }): void {
     el("tbody", {}, rows.length ? rows : [emptyRow(8, "No worker is registered")]),
   );
   const late = rows.filter((r) => r.dataset.late === "true").length;
-  $("processes-caption").textContent = plural(body.workers.length, "process") +
+  $("processes-caption").textContent = plural(body.workers.length, "process", "processes") +
     (late ? `, ${late} late` : "") + ", every host";
 }
 

@@ -1,0 +1,31 @@
+/**
+ * The dashboard page the endpoint serves (`src/admin/dashboard/_assets.ts`) is the one its
+ * sources make: `scripts/build_dashboard.ts --check` regenerates it with Bun and compares.
+ */
+
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { DASHBOARD_HTML } from "../src/admin/dashboard/_assets.ts";
+import { NONCE_PLACEHOLDER } from "../src/admin/dashboard/_nonce.ts";
+import { dashboardPage } from "../src/admin/routes/dashboard.ts";
+import { TASK_STATUSES } from "../src/task.ts";
+import { BUN, ROOT, run } from "./_process.ts";
+
+describe("dashboard assets", () => {
+  it("_assets.ts is in sync with index.html, style.css and app.ts", async () => {
+    const result = await run([BUN, "scripts/build_dashboard.ts", "--check"], { cwd: ROOT });
+    assert.equal(result.code, 0, result.stderr);
+  });
+
+  it("the page inlines its style and script under the nonce, with nothing external", () => {
+    assert.equal(DASHBOARD_HTML.split(`nonce="${NONCE_PLACEHOLDER}"`).length - 1, 2);
+    assert.ok(!/<link rel="stylesheet"|<script [^>]*src=/.test(DASHBOARD_HTML));
+    const page = dashboardPage("abc123");
+    assert.ok(page.includes(`<style nonce="abc123">`) && page.includes(`<script nonce="abc123">`));
+    assert.ok(!page.includes(NONCE_PLACEHOLDER));
+    // The bundled script carries the server's status list, not a copy typed by hand.
+    assert.ok(DASHBOARD_HTML.includes(JSON.stringify(TASK_STATUSES[0])));
+    const script = DASHBOARD_HTML.slice(DASHBOARD_HTML.indexOf("<script"));
+    assert.equal(script.indexOf("</script>"), script.lastIndexOf("</script>"));
+  });
+});
