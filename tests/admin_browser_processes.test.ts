@@ -10,6 +10,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import process from "node:process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { describe, it } from "node:test";
@@ -48,7 +49,9 @@ function startWorker(args: readonly string[], cwd: string) {
     { cwd, env: childEnv(), stdio: ["ignore", "ignore", "pipe"] },
   );
   const lines: string[] = [];
-  const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+  const exited = new Promise<number | null>((resolve) =>
+    child.on("close", (code) => resolve(code))
+  );
   const started = new Promise<StartedLine>((resolve, reject) => {
     createInterface({ input: child.stderr! }).on("line", (text) => {
       lines.push(text);
@@ -59,7 +62,8 @@ function startWorker(args: readonly string[], cwd: string) {
   return {
     started,
     async stop(): Promise<number | null> {
-      child.kill("SIGTERM");
+      // By process id: Deno's child.kill sends only the first signal.
+      if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, "SIGTERM");
       return await exited;
     },
   };
@@ -94,11 +98,12 @@ describe("admin dashboard: the whole store", () => {
       try {
         const [a, b] = await Promise.all([serving.started, other.started]);
         assert.ok(a.admin, "the first worker serves the admin endpoint");
+        const admin: string = a.admin;
         const auth = { authorization: `Bearer ${TOKEN}` };
         const ids: string[] = [];
         for (const queue of ["a", "b"]) {
           for (let i = 0; i < TASKS_PER_QUEUE; i++) {
-            const response = await fetch(`${a.admin}/api/tasks`, {
+            const response: Response = await fetch(`${admin}/api/tasks`, {
               method: "POST",
               headers: { ...auth, "content-type": "application/json" },
               body: JSON.stringify({ name: "add", args: { a: i, b: 1 }, queue }),
@@ -108,7 +113,7 @@ describe("admin dashboard: the whole store", () => {
           }
         }
         const done = await Promise.all(ids.map(async (id) => {
-          const response = await fetch(`${a.admin}/api/tasks/${id}/wait?timeout=60s`, {
+          const response = await fetch(`${admin}/api/tasks/${id}/wait?timeout=60s`, {
             headers: auth,
           });
           assert.equal(response.status, 200, `task ${id} finished`);
@@ -127,7 +132,7 @@ describe("admin dashboard: the whole store", () => {
           if (message.type() === "error") problems.push(`console: ${message.text()}`);
         });
         page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
-        await page.goto(a.admin);
+        await page.goto(admin);
         await page.locator("#login").waitFor({ state: "visible" });
         await page.fill("#token-input", TOKEN);
         await page.press("#token-input", "Enter");
