@@ -1,5 +1,3 @@
-/// <reference lib="dom" />
-/// <reference lib="dom.iterable" />
 /**
  * The dashboard's script, run in the browser. `scripts/build_dashboard.ts` bundles it (with the
  * shared status lists and formatters it imports from the server's modules) into
