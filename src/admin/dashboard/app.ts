@@ -8,6 +8,9 @@
  * `EventSource` cannot send an `Authorization` header: the token stays in a header and never
  * appears in a URL, a log line or the browser history.
  *
+ * Its requests use paths relative to the page (`api/stats`), so the dashboard also works under a
+ * path prefix a reverse proxy strips (served at `https://host/tasks/`, with the trailing slash).
+ *
  * Everything it shows comes from the store, so it covers every worker process: counts
  * (`/api/stats`), throughput (`/api/history`), processes (`/api/workers`), activity
  * (`/api/activity`). Events (this process's and the store's, other processes' included) only
@@ -563,7 +566,7 @@ function listQuery(cursor: string | null): string {
   const params = new URLSearchParams(currentFilter());
   params.set("limit", String(PAGE_SIZE));
   if (cursor) params.set("cursor", cursor);
-  return `/api/tasks?${params}`;
+  return `api/tasks?${params}`;
 }
 
 // Responses can arrive out of order: a page is shown only if no newer load started since.
@@ -622,7 +625,7 @@ async function deleteTask(task: Task): Promise<void> {
       "Delete",
     );
     if (!ok) return;
-    await api(`/api/tasks/${encodeURIComponent(task.id)}`, { method: "DELETE" });
+    await api(`api/tasks/${encodeURIComponent(task.id)}`, { method: "DELETE" });
     toast(`Deleted ${task.name} ${shortId(task.id)}`);
     if (state.selected === task.id) closeDetail();
     void refresh();
@@ -657,7 +660,7 @@ async function bulk(action: BulkAction): Promise<void> {
   const params = new URLSearchParams(filter);
   params.set("action", action);
   try {
-    const counted = await api<{ count: number }>(`/api/tasks/count?${params}`);
+    const counted = await api<{ count: number }>(`api/tasks/count?${params}`);
     const kind = filter.status ? filter.status.toLowerCase() : spec.noun;
     if (!counted.count) {
       toast(`No ${kind} tasks${describeFilter(filter)} to ${action}`);
@@ -670,7 +673,7 @@ async function bulk(action: BulkAction): Promise<void> {
       `${spec.verb} ${counted.count.toLocaleString()}`,
     );
     if (!ok) return;
-    const done = await api<{ count: number }>("/api/tasks/bulk", {
+    const done = await api<{ count: number }>("api/tasks/bulk", {
       method: "POST",
       body: JSON.stringify({ action, filter }),
     });
@@ -735,7 +738,7 @@ function renderQueueControl(body: { queues: QueueRow[] }): void {
 }
 async function setQueue(queue: string, action: "pause" | "resume"): Promise<void> {
   try {
-    const q = await api<QueueRow>(`/api/queues/${encodeURIComponent(queue)}/${action}`, {
+    const q = await api<QueueRow>(`api/queues/${encodeURIComponent(queue)}/${action}`, {
       method: "POST",
       body: "{}",
     });
@@ -763,7 +766,7 @@ function renderSchedules(body: { schedules: Schedule[] }): void {
 
 async function act(id: string, action: "cancel" | "retry"): Promise<void> {
   try {
-    const task = await api<Task>(`/api/tasks/${encodeURIComponent(id)}/${action}`, {
+    const task = await api<Task>(`api/tasks/${encodeURIComponent(id)}/${action}`, {
       method: "POST",
       body: "{}",
     });
@@ -889,7 +892,7 @@ function renderDetail(task: Task): void {
 
 async function showDetail(id: string): Promise<void> {
   try {
-    const task = await api<Task>(`/api/tasks/${encodeURIComponent(id)}`);
+    const task = await api<Task>(`api/tasks/${encodeURIComponent(id)}`);
     if (state.selected === task.id) renderDetail(task);
   } catch (error) {
     if (error instanceof AuthNeeded || state.selected !== id) throw error;
@@ -947,19 +950,19 @@ function refresh(): Promise<void> {
 }
 async function reload(): Promise<void> {
   const jobs: Promise<unknown>[] = [
-    api<Stats>("/api/stats").then((stats) => {
+    api<Stats>("api/stats").then((stats) => {
       renderCounts(stats);
       renderQueues(stats);
       $("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
       $("forget").hidden = !state.token;
     }),
-    api<{ workers: WorkerInfo[] }>("/api/workers").then(renderProcesses),
-    api<{ activity: ActivityEntry[] }>("/api/activity").then(renderActivity),
-    api<{ tasks: Task[] }>("/api/tasks?status=FAILED&limit=8").then((page) =>
+    api<{ workers: WorkerInfo[] }>("api/workers").then(renderProcesses),
+    api<{ activity: ActivityEntry[] }>("api/activity").then(renderActivity),
+    api<{ tasks: Task[] }>("api/tasks?status=FAILED&limit=8").then((page) =>
       renderFailures(page.tasks)
     ),
-    api<{ queues: QueueRow[] }>("/api/queues").then(renderQueueControl),
-    api<{ schedules: Schedule[] }>("/api/schedules").then(renderSchedules),
+    api<{ queues: QueueRow[] }>("api/queues").then(renderQueueControl),
+    api<{ schedules: Schedule[] }>("api/schedules").then(renderSchedules),
     loadTasks(false),
   ];
   if (Date.now() - chartsReadAt >= CHART_REFRESH_MILLIS) jobs.push(loadCharts());
@@ -970,8 +973,8 @@ let chartsReadAt = -Infinity;
 function loadCharts(): Promise<unknown> {
   chartsReadAt = Date.now();
   return Promise.all([
-    api<ThroughputSeries>(`/api/history?range=${state.range}`).then(renderChart),
-    api<WaitTimes>("/api/wait-times").then(renderWaits),
+    api<ThroughputSeries>(`api/history?range=${state.range}`).then(renderChart),
+    api<WaitTimes>("api/wait-times").then(renderWaits),
   ]);
 }
 function scheduleRefresh(): void {
@@ -1007,7 +1010,7 @@ async function connect(delay: number): Promise<void> {
     ? { authorization: `Bearer ${state.token}` }
     : {};
   try {
-    const response = await fetch("/api/events", {
+    const response = await fetch("api/events", {
       headers,
       signal: controller.signal,
       cache: "no-store",
@@ -1045,7 +1048,7 @@ async function connect(delay: number): Promise<void> {
 async function start(): Promise<void> {
   try {
     // One call first: without a valid token it is the only one refused.
-    await api("/api/stats");
+    await api("api/stats");
     await refresh();
     if (!state.needsToken) void connect(1000);
   } catch (error) {
