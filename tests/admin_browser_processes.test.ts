@@ -1,8 +1,10 @@
 /**
  * The dashboard shows the whole store, not the process that serves it: two worker processes on
  * one SQLite file (one serves the dashboard, the other has no admin endpoint), both listed in the
- * processes panel, and the throughput chart and activity counting the tasks both ran. Headless
- * Chromium (Debian's `/usr/bin/chromium`, driven by playwright-core); fails when it is missing.
+ * processes panel, and the throughput chart and activity counting the tasks both ran. The page
+ * is reached through a reverse proxy that serves it under `/tasks/` and passes the browser's
+ * `Host` on, as docs/DEPLOYMENT.md describes. Headless Chromium (Debian's `/usr/bin/chromium`,
+ * driven by playwright-core); fails when it is missing.
  */
 
 import assert from "node:assert/strict";
@@ -11,6 +13,7 @@ import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
+import { createServer, request as httpRequest, type Server } from "node:http";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { describe, it } from "node:test";
@@ -69,6 +72,36 @@ function startWorker(args: readonly string[], cwd: string) {
   };
 }
 
+/**
+ * A reverse proxy: `/tasks/*` to `upstream` with the prefix stripped, `Host` passed on as the
+ * browser sent it, responses streamed (Server-Sent Events), like nginx with
+ * `proxy_set_header Host $http_host` and `proxy_buffering off`.
+ */
+async function startProxy(upstream: string): Promise<{ url: string; server: Server }> {
+  const target = new URL(upstream);
+  const server = createServer((req, res) => {
+    if (!req.url?.startsWith("/tasks/")) {
+      res.writeHead(404).end();
+      return;
+    }
+    const forwarded = httpRequest({
+      hostname: target.hostname,
+      port: target.port,
+      method: req.method,
+      path: req.url.slice("/tasks".length),
+      headers: { ...req.headers, "x-forwarded-proto": "http" },
+    }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    forwarded.on("error", () => res.destroy());
+    req.pipe(forwarded);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  return { url: `http://127.0.0.1:${port}/tasks/`, server };
+}
+
 describe("admin dashboard: the whole store", () => {
   it(
     `lists both worker processes and charts the tasks both ran (${runtime})`,
@@ -95,6 +128,7 @@ describe("admin dashboard: the whole store", () => {
       const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
       const problems: string[] = [];
       let page: Page | undefined;
+      let proxy: { url: string; server: Server } | undefined;
       try {
         const [a, b] = await Promise.all([serving.started, other.started]);
         assert.ok(a.admin, "the first worker serves the admin endpoint");
@@ -126,13 +160,14 @@ describe("admin dashboard: the whole store", () => {
           "both workers ran tasks",
         );
 
+        proxy = await startProxy(admin);
         page = await browser.newPage({ viewport: { width: 1280, height: 1200 } });
         page.setDefaultTimeout(30_000);
         page.on("console", (message) => {
           if (message.type() === "error") problems.push(`console: ${message.text()}`);
         });
         page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
-        await page.goto(admin);
+        await page.goto(proxy.url);
         await page.locator("#login").waitFor({ state: "visible" });
         await page.fill("#token-input", TOKEN);
         await page.press("#token-input", "Enter");
@@ -160,6 +195,15 @@ describe("admin dashboard: the whole store", () => {
           String(total),
         );
 
+        // A change through the proxy passes the origin check: the proxy passed the Host on.
+        const queueA = page.locator('#queue-control tr[data-queue="a"]');
+        await queueA.locator('button[data-action="pause"]').click();
+        await queueA.locator('button[data-action="resume"]').waitFor();
+        const queues = await (await fetch(`${admin}/api/queues`, { headers: auth })).json() as {
+          queues: { name: string; paused: boolean }[];
+        };
+        assert.equal(queues.queues.find((q) => q.name === "a")?.paused, true);
+
         await mkdir(ARTIFACTS, { recursive: true });
         await page.screenshot({ path: `${ARTIFACTS}dashboard-processes.png`, fullPage: true });
         const unexpected = problems.filter((p) => !/status of 401/.test(p));
@@ -175,6 +219,8 @@ describe("admin dashboard: the whole store", () => {
         throw error;
       } finally {
         await browser.close();
+        proxy?.server.closeAllConnections();
+        proxy?.server.close();
         const codes = await Promise.all([serving.stop(), other.stop()]);
         await dir.remove();
         assert.deepEqual(codes, [0, 0], "both workers stop cleanly");
