@@ -170,7 +170,7 @@ export const WORKER_OPTIONS = {
     type: "string",
     value: "HOST,...",
     description:
-      "Host headers the admin endpoint answers (name, name:port or *); default: any with a token, loopback names without",
+      "Host headers the admin endpoint answers (name, name:port or *); default: loopback names when bound to loopback, any Host otherwise (a token is required there)",
     env: ADMIN_ALLOWED_HOSTS_ENV,
   },
   retention: {
@@ -204,7 +204,7 @@ export interface WorkerConfig {
   /** null: no admin endpoint. */
   admin: Setting<AdminAddress | null>;
   adminToken: Setting<string | null>;
-  /** null: the admin endpoint's default (any Host with a token, loopback names without). */
+  /** null: the admin server's default (loopback names on a loopback address, else any Host). */
   adminAllowedHosts: Setting<string[] | null>;
   retention: Setting<Retention>;
 }
@@ -322,7 +322,7 @@ export function workerConfigRows(config: WorkerConfig): [string, string, string]
         : key === "admin"
         ? "off"
         : key === "adminAllowedHosts"
-        ? "any with a token, else loopback"
+        ? "loopback names on loopback, else any"
         : "-";
     } else if (DURATION_SETTINGS.has(key)) text = formatDuration(value as number);
     else if (Array.isArray(value)) text = value.join(",");
