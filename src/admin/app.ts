@@ -102,7 +102,8 @@ export function buildAdminApp(ctx: AdminContext, security: AdminAppSecurity): Ho
 const wellFormedRequest: MiddlewareHandler<AdminEnv> = async (c, next) => {
   const hostHeader = c.req.header("host") ?? null;
   // The runtime builds the URL from the Host header: a malformed one gives no URL at all.
-  if (!URL.canParse(c.req.url) || (hostHeader !== null && !isValidHost(hostHeader))) {
+  const url = URL.parse(c.req.url);
+  if (url === null || (hostHeader !== null && !isValidHost(hostHeader))) {
     throw hostHeader === null
       ? new HttpError(400, "The request has no Host header; send one, as HTTP/1.1 requires")
       : new HttpError(
@@ -112,11 +113,13 @@ const wellFormedRequest: MiddlewareHandler<AdminEnv> = async (c, next) => {
         }`,
       );
   }
-  const path = new URL(c.req.url).pathname;
   try {
-    decodeURIComponent(path);
+    decodeURIComponent(url.pathname);
   } catch {
-    throw new HttpError(400, `The path ${JSON.stringify(path)} is not valid percent-encoding`);
+    throw new HttpError(
+      400,
+      `The path ${JSON.stringify(url.pathname)} is not valid percent-encoding`,
+    );
   }
   await next();
 };
