@@ -299,41 +299,57 @@ function isLate(worker: WorkerInfo, now: number): boolean {
   return now - worker.lastBeatAt > LATE_AFTER_BEATS * every;
 }
 
+/** The processes panel's columns: heading and cell class ("wide-only" ones hide on a phone). */
+const PROCESS_COLUMNS: readonly [string, string][] = [
+  ["Worker", "mono"],
+  ["Host", "mono"],
+  ["PID", "num"],
+  ["Started", "wide-only"],
+  ["Queues", "mono wide-only"],
+  ["Concurrency", "num wide-only"],
+  ["Busy", "num busy"],
+  ["Last seen", "seen"],
+];
+
 function renderProcesses(body: { workers: WorkerInfo[] }): void {
   const now = serverNow();
   const head = el(
     "tr",
     {},
-    ["Worker", "Host", "PID", "Started", "Queues", "Concurrency", "Busy", "Last seen"].map((h, i) =>
-      el("th", { className: i === 2 || i === 5 || i === 6 ? "num" : undefined, text: h })
-    ),
+    PROCESS_COLUMNS.map(([text, className]) => el("th", { className, text })),
   );
   const rows = body.workers.map((w) => {
     const late = isLate(w, now);
     const meta = w.meta as { running?: unknown } | null;
-    const busy = typeof meta?.running === "number" ? meta.running : null;
+    const cells: [Props, Child[]][] = [
+      [{ title: w.id, text: shortId(w.id) }, []],
+      [{ text: w.host }, []],
+      [{ text: w.pid }, []],
+      [{ title: dateTime(w.startedAt), text: ago(w.startedAt, now) }, []],
+      [{ text: w.queues.join(", ") }, []],
+      [{ text: w.concurrency }, []],
+      [{ text: typeof meta?.running === "number" ? meta.running : "-" }, []],
+      [{ title: dateTime(w.lastBeatAt) }, [
+        ago(w.lastBeatAt, now),
+        late ? " " : null,
+        late ? el("span", { className: "badge", text: "late" }) : null,
+      ]],
+    ];
     return el(
       "tr",
       { data: { worker: w.id, late: String(late) }, className: late ? "stale" : "" },
-      [
-        el("td", { className: "mono", title: w.id, text: shortId(w.id) }),
-        el("td", { className: "mono", text: w.host }),
-        el("td", { className: "num", text: w.pid }),
-        el("td", { title: dateTime(w.startedAt), text: ago(w.startedAt, now) }),
-        el("td", { className: "mono", text: w.queues.join(", ") }),
-        el("td", { className: "num", text: w.concurrency }),
-        el("td", { className: "num busy", text: busy === null ? "-" : busy }),
-        el("td", { className: "seen", title: dateTime(w.lastBeatAt) }, [
-          ago(w.lastBeatAt, now),
-          late ? " " : null,
-          late ? el("span", { className: "badge", text: "late" }) : null,
-        ]),
-      ],
+      cells.map(([props, children], i) =>
+        el("td", { ...props, className: PROCESS_COLUMNS[i]![1] }, children)
+      ),
     );
   });
   $("processes").replaceChildren(
     el("thead", {}, [head]),
-    el("tbody", {}, rows.length ? rows : [emptyRow(8, "No worker is registered")]),
+    el(
+      "tbody",
+      {},
+      rows.length ? rows : [emptyRow(PROCESS_COLUMNS.length, "No worker is registered")],
+    ),
   );
   const late = rows.filter((r) => r.dataset.late === "true").length;
   $("processes-caption").textContent = plural(body.workers.length, "process", "processes") +
