@@ -15,67 +15,34 @@
  * (`/api/stats`), throughput (`/api/history`), processes (`/api/workers`), activity
  * (`/api/activity`). Events (this process's and the store's, other processes' included) only
  * say when to read again.
+ *
+ * This file holds the page's state, its API calls and the panels that act on tasks; the charts
+ * (`_chart.ts`), the processes panel (`_processes.ts`), DOM helpers (`_dom.ts`), formatters
+ * (`_format.ts`) and the API's shapes (`_types.ts`) sit beside it.
  * @module
  */
 
-import { formatDuration } from "../../duration.ts";
 import {
   CANCELLABLE_STATUSES,
   DELETABLE_STATUSES,
   RETRYABLE_STATUSES,
-  type TaskStats,
   type WorkerInfo,
 } from "../../store/store.ts";
-import { TASK_STATUSES, type TaskRecord, type TaskStatus } from "../../task.ts";
-import type { ThroughputSeries, WaitTimes } from "../routes/charts.ts";
+import { TASK_STATUSES, type TaskStatus } from "../../task.ts";
 import type { ActivityEntry } from "../routes/activity.ts";
-
-type Task = Omit<TaskRecord, "attemptToken">;
-type Stats = TaskStats & {
-  pool: { size: number; busy: number; crashes: number; recycles: number } | null;
-};
-interface QueueRow {
-  name: string;
-  paused: boolean;
-  rateLimit: { limit: number; perMillis: number } | null;
-  maxRunning: number | null;
-}
-interface Schedule {
-  id: string;
-  cron: string;
-  timezone: string | null;
-  retired: boolean;
-  lastSlotAt: number | null;
-  nextRunAt: number | null;
-}
-/** One entry of a task's attempt history, when the store records it. */
-interface Attempt {
-  attempt: number;
-  startedAt: number | null;
-  endedAt: number | null;
-  outcome: string | null;
-  workerId: string | null;
-  error: { message: string } | string | null;
-}
-type Filter = Partial<Record<"status" | "name" | "queue" | "idPrefix" | "argsContains", string>>;
-type BulkAction = "retry" | "cancel" | "delete";
+import type { ThroughputSeries, WaitTimes } from "../routes/charts.ts";
+import { renderChart, renderWaits } from "./_chart.ts";
+import { $, badge, confirmAction, el, emptyRow, type Timer, toast } from "./_dom.ts";
+import { ago, dateTime, duration, json, plural, runTime, shortId, time } from "./_format.ts";
+import { renderProcesses } from "./_processes.ts";
+import type { Attempt, BulkAction, Filter, QueueRow, Schedule, Stats, Task } from "./_types.ts";
 
 const TOKEN_KEY = "aether-tasks:admin-token";
 const PAGE_SIZE = 25;
-/**
- * UUIDv7: 12 hex digits of milliseconds, the version and a 12-bit counter, so the first 18
- * characters tell apart the tasks one process made (a CLI accepts any unique prefix).
- */
-const SHORT_ID_LENGTH = 18;
 /** How often the page reads everything again while no event says so (heartbeats are none). */
 const POLL_MILLIS = 5000;
 /** The charts change by the minute: read them at most this often. */
 const CHART_REFRESH_MILLIS = 5000;
-/** The worker heartbeat's default interval, for workers whose row does not say theirs. */
-const DEFAULT_BEAT_MILLIS = 2000;
-/** A worker is shown as late once this many beats are missing. */
-const LATE_AFTER_BEATS = 3;
-
 const state = {
   token: sessionStorage.getItem(TOKEN_KEY) ?? "",
   status: "" as TaskStatus | "",
@@ -92,70 +59,6 @@ const state = {
   openSingleMatch: false,
 };
 type TextKey = "name" | "queue" | "idPrefix" | "args";
-
-function $<T extends HTMLElement = HTMLElement>(id: string): T {
-  const node = document.getElementById(id);
-  if (!node) throw new Error(`The page has no #${id}`);
-  return node as T;
-}
-
-type Timer = ReturnType<typeof setTimeout>;
-type Child = Node | string | null | undefined;
-type Props = Record<string, unknown>;
-
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  props: Props = {},
-  children: readonly Child[] = [],
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (value === undefined || value === null) continue;
-    if (key === "text") node.textContent = String(value);
-    else if (key === "className") node.className = String(value);
-    else if (key === "data") Object.assign(node.dataset, value);
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value as EventListener);
-    else node.setAttribute(key, String(value));
-  }
-  for (const child of children) if (child !== null && child !== undefined) node.append(child);
-  return node;
-}
-
-function svg(tag: string, attrs: Record<string, string | number>, text?: string): SVGElement {
-  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
-  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, String(value));
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-const badge = (status: string) => el("span", { className: `badge s-${status}`, text: status });
-const shortId = (id: string) => id.slice(0, SHORT_ID_LENGTH);
-const plural = (n: number, word: string, words = `${word}s`) =>
-  `${n.toLocaleString()} ${n === 1 ? word : words}`;
-const time = (ms: number | null) => (ms ? new Date(ms).toLocaleTimeString() : "-");
-const dateTime = (ms: number | null) => (ms ? new Date(ms).toLocaleString() : "-");
-/** A duration as the CLI and the server write it (`1.5s`, `1h30m`); "-" for none. */
-const duration = (ms: number | null | undefined) =>
-  ms === null || ms === undefined || ms < 0 ? "-" : formatDuration(ms);
-function ago(ms: number | null, now = Date.now()): string {
-  if (!ms) return "-";
-  const s = Math.round((now - ms) / 1000);
-  if (s < 0) return `in ${duration(-s * 1000)}`;
-  if (s < 60) return `${s}s ago`;
-  if (s < 3600) return `${Math.floor(s / 60)}m ago`;
-  if (s < 86400) return `${Math.floor(s / 3600)}h ago`;
-  return new Date(ms).toLocaleDateString();
-}
-const json = (value: unknown) => JSON.stringify(value, null, 2);
-
-let toastTimer: Timer | undefined;
-function toast(message: string): void {
-  const t = $("toast");
-  t.textContent = message;
-  t.hidden = false;
-  clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => (t.hidden = true), 4000);
-}
 
 class AuthNeeded extends Error {}
 
@@ -287,168 +190,6 @@ function renderQueues(stats: Stats): void {
   }
 }
 
-const emptyRow = (columns: number, text: string) =>
-  el("tr", {}, [el("td", { className: "empty", colspan: String(columns), text })]);
-
-/** Whether a worker's last beat is later than {@linkcode LATE_AFTER_BEATS} of its beats. */
-function isLate(worker: WorkerInfo, now: number): boolean {
-  const meta = worker.meta as { heartbeatIntervalMillis?: unknown } | null;
-  const every = typeof meta?.heartbeatIntervalMillis === "number"
-    ? meta.heartbeatIntervalMillis
-    : DEFAULT_BEAT_MILLIS;
-  return now - worker.lastBeatAt > LATE_AFTER_BEATS * every;
-}
-
-/** The processes panel's columns: heading and cell class ("wide-only" ones hide on a phone). */
-const PROCESS_COLUMNS: readonly [string, string][] = [
-  ["Worker", "mono"],
-  ["Host", "mono"],
-  ["PID", "num"],
-  ["Started", "wide-only"],
-  ["Queues", "mono wide-only"],
-  ["Concurrency", "num wide-only"],
-  ["Busy", "num busy"],
-  ["Last seen", "seen"],
-];
-
-function renderProcesses(body: { workers: WorkerInfo[] }): void {
-  const now = serverNow();
-  const head = el(
-    "tr",
-    {},
-    PROCESS_COLUMNS.map(([text, className]) => el("th", { className, text })),
-  );
-  const rows = body.workers.map((w) => {
-    const late = isLate(w, now);
-    const meta = w.meta as { running?: unknown } | null;
-    const cells: [Props, Child[]][] = [
-      [{ title: w.id, text: shortId(w.id) }, []],
-      [{ text: w.host }, []],
-      [{ text: w.pid }, []],
-      [{ title: dateTime(w.startedAt), text: ago(w.startedAt, now) }, []],
-      [{ text: w.queues.join(", ") }, []],
-      [{ text: w.concurrency }, []],
-      [{ text: typeof meta?.running === "number" ? meta.running : "-" }, []],
-      [{ title: dateTime(w.lastBeatAt) }, [
-        ago(w.lastBeatAt, now),
-        late ? " " : null,
-        late ? el("span", { className: "badge", text: "late" }) : null,
-      ]],
-    ];
-    return el(
-      "tr",
-      { data: { worker: w.id, late: String(late) }, className: late ? "stale" : "" },
-      cells.map(([props, children], i) =>
-        el("td", { ...props, className: PROCESS_COLUMNS[i]![1] }, children)
-      ),
-    );
-  });
-  $("processes").replaceChildren(
-    el("thead", {}, [head]),
-    el(
-      "tbody",
-      {},
-      rows.length ? rows : [emptyRow(PROCESS_COLUMNS.length, "No worker is registered")],
-    ),
-  );
-  const late = rows.filter((r) => r.dataset.late === "true").length;
-  $("processes-caption").textContent = plural(body.workers.length, "process", "processes") +
-    (late ? `, ${late} late` : "") + ", every host";
-}
-
-const RANGE_LABELS = { hour: ["-60m", "-30m", "now"], day: ["-24h", "-12h", "now"] } as const;
-function renderChart(series: ThroughputSeries): void {
-  const chart = $("chart");
-  chart.replaceChildren();
-  const defs = svg("defs", {});
-  const hatch = svg("pattern", {
-    id: "hatch-failed",
-    width: 4,
-    height: 4,
-    patternUnits: "userSpaceOnUse",
-    patternTransform: "rotate(45)",
-  });
-  hatch.append(
-    svg("rect", { width: 4, height: 4, class: "hatch-bg" }),
-    svg("line", { x1: 1, y1: 0, x2: 1, y2: 4, class: "hatch-line" }),
-  );
-  defs.append(hatch);
-  chart.append(defs);
-  const width = 600, height = 150, top = 12, bottom = 20, left = 30;
-  const n = series.completed.length;
-  const totals = series.completed.map((c, i) => c + (series.failed[i] ?? 0));
-  const max = Math.max(4, ...totals);
-  const scale = (height - top - bottom) / max;
-  const slot = (width - left) / n;
-  for (const f of [0, 0.5, 1]) {
-    const y = height - bottom - f * max * scale;
-    chart.append(svg("line", { x1: left, x2: width, y1: y, y2: y, class: "grid-line" }));
-    chart.append(
-      svg(
-        "text",
-        { x: left - 4, y: y + 3, "text-anchor": "end", class: "axis" },
-        String(Math.round(f * max)),
-      ),
-    );
-  }
-  const sums = { completed: 0, failed: 0, retried: 0 };
-  for (let i = 0; i < n; i++) {
-    const x = left + i * slot + 0.5;
-    const c = series.completed[i] ?? 0, f = series.failed[i] ?? 0, r = series.retried[i] ?? 0;
-    sums.completed += c;
-    sums.failed += f;
-    sums.retried += r;
-    const at = series.at[i] ?? 0;
-    const title = `${
-      series.range === "day" ? dateTime(at) : time(at)
-    }: ${c} completed, ${f} failed, ${r} retried`;
-    const bar = (y: number, h: number, cls: string) => {
-      const rect = svg("rect", { x, width: Math.max(1, slot - 1), y, height: h, class: cls });
-      rect.append(svg("title", {}, title));
-      chart.append(rect);
-    };
-    if (c) bar(height - bottom - c * scale, c * scale, "bar-completed");
-    if (f) bar(height - bottom - (c + f) * scale, f * scale, "bar-failed");
-  }
-  const [first, middle, last] = RANGE_LABELS[series.range];
-  chart.append(svg("text", { x: left, y: height - 5, class: "axis" }, first));
-  chart.append(
-    svg("text", {
-      x: left + (width - left) / 2,
-      y: height - 5,
-      "text-anchor": "middle",
-      class: "axis",
-    }, middle),
-  );
-  chart.append(svg("text", { x: width, y: height - 5, "text-anchor": "end", class: "axis" }, last));
-  const span = series.range === "day" ? "the last day" : "the last hour";
-  $("chart-caption").textContent = `${
-    series.range === "day" ? "attempts per 15 minutes" : "attempts per minute"
-  }, ${span}, every worker process`;
-  const summary = $("chart-summary");
-  summary.textContent = `In ${span}: ${
-    plural(sums.completed, "task")
-  } completed, ${sums.failed.toLocaleString()} failed, ${sums.retried.toLocaleString()} retried.`;
-  summary.dataset.completed = String(sums.completed);
-  document.querySelectorAll<HTMLElement>(".range button").forEach((b) => {
-    b.setAttribute("aria-pressed", String(b.dataset.range === series.range));
-  });
-}
-
-function renderWaits(waits: WaitTimes): void {
-  const box = $("waits");
-  box.replaceChildren(
-    ...([["p50", waits.p50], ["p90", waits.p90], ["p99", waits.p99], ["max", waits.max]] as const)
-      .map(([label, value]) =>
-        el("div", { data: { percentile: label } }, [
-          el("dt", { text: label }),
-          el("dd", { text: duration(value) }),
-        ])
-      ),
-  );
-  box.title = `Over the ${plural(waits.sample, "most recently created completed task")}`;
-}
-
 function renderFailures(tasks: Task[]): void {
   const list = $("failures");
   if (!tasks.length) {
@@ -536,9 +277,6 @@ function actionButtons(task: Task): HTMLButtonElement[] {
   }
   return buttons;
 }
-
-const runTime = (task: Pick<Task, "startedAt" | "completedAt">) =>
-  task.completedAt && task.startedAt ? duration(task.completedAt - task.startedAt) : "-";
 
 function taskRow(task: Task): HTMLTableRowElement {
   return el("tr", { data: { id: task.id, status: task.status } }, [
@@ -698,31 +436,6 @@ async function bulk(action: BulkAction): Promise<void> {
   } catch (error) {
     quietly(error);
   }
-}
-
-/** A modal confirmation; resolves true only for the confirm button. */
-function confirmAction(title: string, text: string, confirmLabel: string): Promise<boolean> {
-  const dialog = $<HTMLDialogElement>("confirm");
-  const yesButton = $("confirm-yes"), noButton = $("confirm-no");
-  $("confirm-title").textContent = title;
-  $("confirm-text").textContent = text;
-  yesButton.textContent = confirmLabel;
-  dialog.showModal();
-  noButton.focus();
-  return new Promise((resolve) => {
-    const finish = (ok: boolean) => {
-      yesButton.removeEventListener("click", yes);
-      noButton.removeEventListener("click", no);
-      dialog.removeEventListener("close", no);
-      if (dialog.open) dialog.close();
-      resolve(ok);
-    };
-    const yes = () => finish(true);
-    const no = () => finish(false);
-    yesButton.addEventListener("click", yes);
-    noButton.addEventListener("click", no);
-    dialog.addEventListener("close", no);
-  });
 }
 
 function rateText(q: QueueRow): string {
@@ -972,7 +685,9 @@ async function reload(): Promise<void> {
       $("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
       $("forget").hidden = !state.token;
     }),
-    api<{ workers: WorkerInfo[] }>("api/workers").then(renderProcesses),
+    api<{ workers: WorkerInfo[] }>("api/workers").then((body) =>
+      renderProcesses(body, serverNow())
+    ),
     api<{ activity: ActivityEntry[] }>("api/activity").then(renderActivity),
     api<{ tasks: Task[] }>("api/tasks?status=FAILED&limit=8").then((page) =>
       renderFailures(page.tasks)
