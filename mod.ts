@@ -23,6 +23,7 @@
 
 export {
   type AdminConnection,
+  type AdminEnv,
   type AdminHandler,
   type AdminHandlerOptions,
   createAdminHandler,
@@ -33,9 +34,13 @@ export {
   DEFAULT_MAX_WAIT_MILLIS,
   MIN_ADMIN_TOKEN_LENGTH,
 } from "./src/admin/handler.ts";
+export { type AdminRoute } from "./src/admin/app.ts";
+export { HttpError } from "./src/admin/_http.ts";
 export { type PoolStats } from "./src/admin/metrics.ts";
 export {
+  ADMIN_ALLOWED_HOSTS_ENV,
   ADMIN_TOKEN_ENV,
+  AdminPortInUseError,
   AdminServer,
   type AdminServerOptions,
   DEFAULT_ADMIN_HOST,

@@ -269,7 +269,12 @@ export class TaskWorker {
       concurrency: this.#concurrency,
       interval: options.heartbeatInterval ?? DEFAULT_HEARTBEAT_INTERVAL,
       timeout: options.heartbeatTimeout ?? DEFAULT_HEARTBEAT_TIMEOUT,
-      meta: () => ({ running: this.#running.size, prefetched: this.#localIds.size }),
+      meta: () => ({
+        running: this.#running.size,
+        prefetched: this.#localIds.size,
+        // For readers of the registry (the dashboard) to tell a late beat.
+        heartbeatIntervalMillis: options.heartbeatInterval ?? DEFAULT_HEARTBEAT_INTERVAL,
+      }),
       signals: this.signals,
       clock: this.#clock,
       random: this.#random,

@@ -80,7 +80,29 @@ describe("admin dashboard operations in headless Chromium", () => {
           args: { to: "ada@example.com" },
           status: "COMPLETED",
         });
-        await store.insert([...failures, otherFailure, done]);
+        // A task whose record carries an attempt history (stores that keep one add it).
+        const retried = {
+          ...finished({ name: "resize-image", status: "COMPLETED", attempts: 2 }),
+          attemptHistory: [
+            {
+              attempt: 1,
+              startedAt: now + 5,
+              endedAt: now + 7,
+              outcome: "retry",
+              workerId: "worker-first",
+              error: { name: "Error", message: "disk busy" },
+            },
+            {
+              attempt: 2,
+              startedAt: now + 8,
+              endedAt: now + 10,
+              outcome: "completed",
+              workerId: "worker-second",
+              error: null,
+            },
+          ],
+        };
+        await store.insert([...failures, otherFailure, done, retried]);
 
         page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
         page.setDefaultTimeout(20_000);
@@ -160,6 +182,14 @@ describe("admin dashboard operations in headless Chromium", () => {
         await page.locator(`#tasks tr[data-id="${done.id}"]`).waitFor({ state: "detached" });
         await detail.waitFor({ state: "hidden" });
         assert.equal(await store.get(done.id), null);
+
+        // The detail of a task with an attempt history lists each attempt, worker and error.
+        await page.goto(`${server.url}#task=${retried.id}`);
+        const attempts = page.locator(`#detail[data-id="${retried.id}"] table.attempts tbody tr`);
+        await attempts.first().waitFor();
+        assert.equal(await attempts.count(), 2);
+        assert.match(await attempts.nth(0).innerText(), /RETRY[\s\S]*worker-first[\s\S]*disk busy/);
+        assert.match(await attempts.nth(1).innerText(), /COMPLETED[\s\S]*worker-second/);
 
         // A phone-sized screen: nothing wider than the screen, the table still usable.
         await page.setViewportSize({ width: 375, height: 740 });

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, it } from "node:test";
 import { type AdminHandler, createAdminHandler } from "../src/admin/handler.ts";
-import { throughputSeries, waitTimes } from "../src/admin/chart_routes.ts";
+import { throughputSeries, waitTimes } from "../src/admin/routes/charts.ts";
 import { TaskDispatcher } from "../src/dispatcher.ts";
 import { TaskRegistry } from "../src/registry.ts";
 import { InMemoryTaskStore } from "../src/store/memory.ts";

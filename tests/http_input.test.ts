@@ -167,4 +167,21 @@ describe(`a real admin server (${runtime})`, () => {
     }
     assert.equal((await store.stats()).total, 0);
   });
+
+  it("a non-numeric Content-Length is refused by the runtime's parser with an empty 400 (no JSON possible)", async () => {
+    // Neither Bun.serve's `error` nor Deno.serve's `onError` is called for a request the HTTP
+    // parser rejects, and neither runtime offers a hook for it: this pins what they answer, so
+    // a runtime that starts passing such requests on (to our JSON 400) is noticed.
+    for (const declared of ["abc", "12abc", "-1", "1e3"]) {
+      const answer = await rawRequest(
+        port,
+        "POST /api/tasks HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n" +
+          `Content-Length: ${declared}\r\nConnection: close\r\n\r\n{}`,
+      );
+      assert.match(answer, /^HTTP\/1\.1 400 Bad Request\r\n/, declared);
+      assert.equal(answer.slice(answer.indexOf("\r\n\r\n") + 4), "", declared);
+    }
+    assert.deepEqual(errors, []);
+    assert.equal((await store.stats()).total, 0);
+  });
 });

@@ -15,6 +15,8 @@ import type { TaskRecord } from "../task.ts";
  * - `task:progress`: `{ taskId, progress }`; `lease:lost`: `{ taskId, workerId, outcome }`
  * - `tasks:inserted`: `{ queue, runAt }`; `tasks:finished`: `{ ids }`;
  *   `task:cancel-requested`: `{ id }` (from the store, also for tasks other processes handle)
+ * - `store:changed`: `{}`, another process wrote to the store and what it wrote is unknown (a
+ *   SQLite store notices by polling; read again what you show)
  *
  * `task` is a {@linkcode TaskSummary}; `error` is `{ name, message }`.
  */
@@ -28,7 +30,8 @@ export type TaskEventName =
   | "lease:lost"
   | "tasks:inserted"
   | "tasks:finished"
-  | "task:cancel-requested";
+  | "task:cancel-requested"
+  | "store:changed";
 
 /** The fields of a task an event carries (no args, result or logs: fetch the task for those). */
 export interface TaskSummary {
@@ -177,6 +180,7 @@ export function taskEventStream(options: TaskEventStreamOptions): ReadableStream
           send("tasks:inserted", { queue: event.queue, runAt: event.runAt });
         } else if (event.type === "finished") send("tasks:finished", { ids: event.ids });
         else if (event.type === "cancelRequested") send("task:cancel-requested", { id: event.id });
+        else if (event.type === "changed") send("store:changed", {});
       }));
     },
     cancel() {

@@ -20,8 +20,33 @@ export const DEFAULT_ADMIN_HOST = "127.0.0.1";
 export const DEFAULT_ADMIN_PORT = 7070;
 /** The environment variable the CLI reads the admin token from. */
 export const ADMIN_TOKEN_ENV = "AETHER_ADMIN_TOKEN";
+/** The environment variable the CLI reads the admin endpoint's allowed `Host` names from. */
+export const ADMIN_ALLOWED_HOSTS_ENV = "AETHER_ADMIN_ALLOWED_HOSTS";
 
-/** Options of {@linkcode AdminServer}: where to listen, and those of the handler. */
+/**
+ * The admin address is taken (typically by another worker on this host, on the default port).
+ * `host` and `port` are those asked for.
+ */
+export class AdminPortInUseError extends Error {
+  override name = "AdminPortInUseError";
+  constructor(readonly host: string, readonly port: number, options?: ErrorOptions) {
+    const shown = host.includes(":") ? `[${host}]` : host;
+    super(
+      `Cannot serve the admin endpoint on ${shown}:${port}: the port is in use (another worker ` +
+        `on this host?); give this worker another one with --admin ${shown}:0 (any free port) ` +
+        `or --admin ${shown}:${port === 65535 ? port - 1 : port + 1}, or start it with --no-admin`,
+      options,
+    );
+  }
+}
+
+/**
+ * Options of {@linkcode AdminServer}: where to listen, and those of the handler. Default of
+ * `allowedHosts`: bound to a loopback address, {@linkcode LOOPBACK_HOSTS} and the address bound;
+ * bound to any other address (which needs a `token`), any Host: the token already defeats DNS
+ * rebinding, and remote dashboards, load balancers and scrapers by IP send Hosts no one can
+ * list in advance.
+ */
 export interface AdminServerOptions extends AdminHandlerOptions {
   /** Address to bind. Any non-loopback address needs a `token`. Default `"127.0.0.1"`. */
   host?: string;
@@ -116,12 +141,14 @@ export class AdminServer {
     this.#requestedPort = port;
     this.#onError = handlerOptions.onError ?? logErrorTo("admin", "admin endpoint");
     this.#maxBodyBytes = handlerOptions.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-    const wildcard = bare === "0.0.0.0" || bare === "::";
     const bound = bare.includes(":") ? `[${bare}]` : bare;
     this.#handler = createAdminHandler({
       ...handlerOptions,
+      // Bound to loopback: loopback names and the address bound (a local reverse proxy must
+      // pass one of them or be allowed). Bound to anything else, which needs a token: the
+      // handler's default with a token, any Host (remote dashboards, probes and scrapes by IP).
       allowedHosts: handlerOptions.allowedHosts ??
-        (wildcard ? LOOPBACK_HOSTS : [...LOOPBACK_HOSTS, bound]),
+        (isLoopbackHost(bare) ? [...LOOPBACK_HOSTS, bound] : undefined),
     });
   }
 
@@ -170,6 +197,9 @@ export class AdminServer {
         onError: this.#onError,
       });
     } catch (error) {
+      if ((error as { code?: unknown })?.code === "EADDRINUSE") {
+        throw new AdminPortInUseError(this.host, this.#requestedPort, { cause: error });
+      }
       const reason = error instanceof Error ? error.message : String(error);
       throw new Error(
         `Cannot serve the admin endpoint on ${this.host}:${this.#requestedPort}: ${reason}`,

@@ -23,7 +23,8 @@ import {
   DURABILITY_OPTION,
   resolveDurability,
 } from "./open_store.ts";
-import { parseAdminAddress } from "../admin/server.ts";
+import { ADMIN_ALLOWED_HOSTS_ENV, parseAdminAddress } from "../admin/server.ts";
+import { HostAllowList } from "../admin/security.ts";
 import { defaultPoolSize } from "../pool/pool.ts";
 import {
   duration,
@@ -54,6 +55,21 @@ const adminAddress: SettingParser<AdminAddress> = (value, label) => {
   } catch (error) {
     throw new UsageError(`${label}: ${oneLine(error)}`);
   }
+};
+
+/** `host`, `host:port` or `*`, comma-separated, as the admin endpoint's `allowedHosts`. */
+const allowedHosts: SettingParser<string[]> = (value, label) => {
+  const hosts = value.split(",").map((h) => h.trim()).filter((h) => h !== "");
+  try {
+    if (hosts.length === 0) throw new TypeError("it is empty");
+    new HostAllowList(hosts);
+  } catch (error) {
+    throw new UsageError(
+      `${label} must be a comma-separated list of host names, name:port or *, such as ` +
+        `tasks.internal,10.0.0.5:7070; got ${JSON.stringify(value)} (${oneLine(error)})`,
+    );
+  }
+  return [...new Set(hosts)];
 };
 
 /** The options of the `worker` command. */
@@ -150,6 +166,13 @@ export const WORKER_OPTIONS = {
     description: "Bearer token the admin endpoint requires",
     env: "AETHER_ADMIN_TOKEN",
   },
+  "admin-allowed-hosts": {
+    type: "string",
+    value: "HOST,...",
+    description:
+      "Host headers the admin endpoint answers (name, name:port or *); default: loopback names when bound to loopback, any Host otherwise (a token is required there)",
+    env: ADMIN_ALLOWED_HOSTS_ENV,
+  },
   retention: {
     type: "string",
     value: "STATUS=DURATION,...",
@@ -181,6 +204,8 @@ export interface WorkerConfig {
   /** null: no admin endpoint. */
   admin: Setting<AdminAddress | null>;
   adminToken: Setting<string | null>;
+  /** null: the admin server's default (loopback names on a loopback address, else any Host). */
+  adminAllowedHosts: Setting<string[] | null>;
   retention: Setting<Retention>;
 }
 
@@ -255,6 +280,7 @@ export function resolveWorkerConfig(
     durability: resolveDurability(option("durability"), env),
     admin,
     adminToken: setting<string | null>("admin-token", null, text),
+    adminAllowedHosts: setting<string[] | null>("admin-allowed-hosts", null, allowedHosts),
     retention: setting<Retention>("retention", { ...DEFAULT_RETENTION }, (value, label) => {
       try {
         return parseRetention(value, label);
@@ -291,7 +317,13 @@ export function workerConfigRows(config: WorkerConfig): [string, string, string]
   return Object.entries(shown).map(([key, value]) => {
     let text: string;
     if (value === null) {
-      text = key === "queues" ? "every queue the handlers name" : key === "admin" ? "off" : "-";
+      text = key === "queues"
+        ? "every queue the handlers name"
+        : key === "admin"
+        ? "off"
+        : key === "adminAllowedHosts"
+        ? "loopback names on loopback, else any"
+        : "-";
     } else if (DURATION_SETTINGS.has(key)) text = formatDuration(value as number);
     else if (Array.isArray(value)) text = value.join(",");
     else if (key === "retention") text = formatRetention(value as Retention);

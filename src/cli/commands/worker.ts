@@ -6,7 +6,7 @@
 
 import { configure, reset } from "@logtape/logtape";
 import process from "node:process";
-import { AdminServer } from "../../admin/server.ts";
+import { AdminPortInUseError, AdminServer } from "../../admin/server.ts";
 import { TaskDispatcher } from "../../dispatcher.ts";
 import { formatDuration } from "../../duration.ts";
 import { LOG_CATEGORY } from "../../log.ts";
@@ -149,7 +149,7 @@ async function runConfiguredWorker(
         signals,
         poolStats: () => started.stats(),
       }, log);
-      await admin.start();
+      await startAdmin(admin);
     }
     const stopped = waitForStopSignal(worker, pool, log, config.grace.value);
     worker.start();
@@ -186,6 +186,15 @@ async function runConfiguredWorker(
   }
 }
 
+/** Starts the admin server; a taken port is a one-line usage error that says what to do. */
+async function startAdmin(admin: AdminServer): Promise<void> {
+  try {
+    await admin.start();
+  } catch (error) {
+    throw error instanceof AdminPortInUseError ? new UsageError(`admin: ${error.message}`) : error;
+  }
+}
+
 /** Starts the pool; a handler file that does not load is a usage error naming it. */
 async function startPool(handlersDir: string, config: WorkerConfig): Promise<WorkerPool> {
   try {
@@ -219,6 +228,7 @@ function createAdminServer(
       signals: parts.signals,
       poolStats: parts.poolStats,
       token: config.adminToken.value ?? undefined,
+      allowedHosts: config.adminAllowedHosts.value ?? undefined,
       host: config.admin.value!.host,
       port: config.admin.value!.port,
       onError: (error) => log.error("admin.error", oneLine(error)),

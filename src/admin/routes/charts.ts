@@ -8,12 +8,11 @@
  * @module
  */
 
-import type { Clock } from "../clock.ts";
-import type { TaskDispatcher } from "../dispatcher.ts";
-import { HISTORY_BUCKET_MILLIS, type HistoryPoint, type TaskStore } from "../store/store.ts";
-import type { TaskRecord } from "../task.ts";
-import { HttpError, jsonResponse } from "./_http.ts";
-import type { Route } from "./handler.ts";
+import { Hono } from "hono";
+import { HISTORY_BUCKET_MILLIS, type HistoryPoint } from "../../store/store.ts";
+import type { TaskRecord } from "../../task.ts";
+import type { AdminContext, AdminEnv } from "../_context.ts";
+import { HttpError, jsonResponse } from "../_http.ts";
 
 /** The ranges of `GET /api/history`: their length and slot. */
 export const HISTORY_RANGES = {
@@ -44,50 +43,36 @@ export interface WaitTimes {
   max: number | null;
 }
 
-/** What the chart routes need from the handler. */
-export interface ChartRouteOptions {
-  store: TaskStore;
-  dispatcher: TaskDispatcher;
-  clock: Clock;
-}
-
-/** The routes above, for {@linkcode createAdminHandler}'s route table. */
-export function chartRoutes(options: ChartRouteOptions): Route[] {
-  const { store, dispatcher, clock } = options;
-  return [
-    {
-      method: "GET",
-      pattern: /^\/api\/history$/,
-      run: async ({ url }) => {
-        for (const key of url.searchParams.keys()) {
-          if (key !== "range") {
-            throw new HttpError(400, `Unknown query parameter "${key}"; expected range`);
-          }
-        }
-        const range = url.searchParams.get("range") ?? "hour";
-        if (range !== "hour" && range !== "day") {
-          throw new HttpError(400, `range must be hour or day, got ${JSON.stringify(range)}`);
-        }
-        const now = clock.now();
-        const { millis, slotMillis } = HISTORY_RANGES[range];
-        const until = now - (now % slotMillis) + slotMillis;
-        const since = until - millis;
-        const points = await store.history(since, now + 1);
-        return jsonResponse(throughputSeries(range, points, since, until, slotMillis));
-      },
-    },
-    {
-      method: "GET",
-      pattern: /^\/api\/wait-times$/,
-      run: async ({ url }) => {
-        for (const key of url.searchParams.keys()) {
-          throw new HttpError(400, `Unknown query parameter "${key}"; /api/wait-times takes none`);
-        }
-        const page = await dispatcher.list({ status: "COMPLETED", limit: WAIT_TIME_SAMPLE_SIZE });
-        return jsonResponse(waitTimes(page.tasks));
-      },
-    },
-  ];
+/** The routes above. */
+export function chartRoutes(ctx: AdminContext): Hono<AdminEnv> {
+  const { store, dispatcher, clock } = ctx;
+  const app = new Hono<AdminEnv>();
+  app.get("/api/history", async (c) => {
+    const params = new URL(c.req.url).searchParams;
+    for (const key of params.keys()) {
+      if (key !== "range") {
+        throw new HttpError(400, `Unknown query parameter "${key}"; expected range`);
+      }
+    }
+    const range = params.get("range") ?? "hour";
+    if (range !== "hour" && range !== "day") {
+      throw new HttpError(400, `range must be hour or day, got ${JSON.stringify(range)}`);
+    }
+    const now = clock.now();
+    const { millis, slotMillis } = HISTORY_RANGES[range];
+    const until = now - (now % slotMillis) + slotMillis;
+    const since = until - millis;
+    const points = await store.history(since, now + 1);
+    return jsonResponse(throughputSeries(range, points, since, until, slotMillis));
+  });
+  app.get("/api/wait-times", async (c) => {
+    for (const key of new URL(c.req.url).searchParams.keys()) {
+      throw new HttpError(400, `Unknown query parameter "${key}"; /api/wait-times takes none`);
+    }
+    const page = await dispatcher.list({ status: "COMPLETED", limit: WAIT_TIME_SAMPLE_SIZE });
+    return jsonResponse(waitTimes(page.tasks));
+  });
+  return app;
 }
 
 /** Sums minute counters into slots of `slotMillis` from `since` to `until`. */
