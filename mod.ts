@@ -50,6 +50,7 @@ export {
   type EnqueueOptions,
   type EnqueueRequest,
   type EnqueueResult,
+  enqueueRequest,
   type EnqueueTransaction,
   MAX_LIST_LIMIT,
   type ScheduleInfo,
@@ -73,6 +74,8 @@ export {
   IllegalTransitionError,
   InvalidArgumentsError,
   InvalidCursorError,
+  isPermanentError,
+  PermanentError,
   SchemaVersionError,
   StorageFullError,
   StoreConnectionError,
@@ -159,6 +162,7 @@ export {
 } from "./src/scheduler.ts";
 export { DEFAULT_UNIQUE_BY, type UniqueField, type UniqueOptions } from "./src/unique.ts";
 export {
+  type BackoffFunction,
   backoffDelay,
   DEFAULT_RETRY_CONFIG,
   MAX_ATTEMPTS,
@@ -240,7 +244,10 @@ export {
 } from "./src/store/store.ts";
 
 export {
+  type AttemptEntry,
+  type AttemptEntryOutcome,
   FINAL_STATUSES,
+  MAX_ATTEMPT_HISTORY,
   type TaskError,
   TaskPriority,
   type TaskRecord,
