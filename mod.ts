@@ -49,8 +49,8 @@ export {
   DEFAULT_WAIT_POLL_MILLIS,
   type EnqueueOptions,
   type EnqueueRequest,
-  type EnqueueResult,
   enqueueRequest,
+  type EnqueueResult,
   type EnqueueTransaction,
   MAX_LIST_LIMIT,
   type ScheduleInfo,
@@ -162,8 +162,8 @@ export {
 } from "./src/scheduler.ts";
 export { DEFAULT_UNIQUE_BY, type UniqueField, type UniqueOptions } from "./src/unique.ts";
 export {
-  type BackoffFunction,
   backoffDelay,
+  type BackoffFunction,
   DEFAULT_RETRY_CONFIG,
   MAX_ATTEMPTS,
   MAX_BACKOFF_DELAY_MILLIS,

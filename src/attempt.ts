@@ -155,7 +155,9 @@ export async function runAttempt(
     if (decided) return decided;
     result ??= null;
     const problem = findNonJson(result, "result");
-    if (problem) return failed(new TypeError(`${problem}; a task's result must be plain JSON`), false);
+    if (problem) {
+      return failed(new TypeError(`${problem}; a task's result must be plain JSON`), false);
+    }
     return { kind: "completed", result: result as JsonValue };
   } catch (error) {
     return decided ?? failed(error, false);

@@ -180,9 +180,9 @@ export function customBackoffDelay(
       shown = String(value);
     }
     return {
-      problem: `${label} returned ${shown.slice(0, 100)}; expected milliseconds from 0 to ${
-        MAX_BACKOFF_DELAY_MILLIS
-      } (365d) or a duration such as "30s"${fallback}`,
+      problem: `${label} returned ${
+        shown.slice(0, 100)
+      }; expected milliseconds from 0 to ${MAX_BACKOFF_DELAY_MILLIS} (365d) or a duration such as "30s"${fallback}`,
     };
   }
   return { delay };

@@ -237,9 +237,16 @@ describe("a task's own backoff", () => {
   it("falls back to the exponential default when it throws or returns a bad value", async () => {
     const { registry, clock, dispatcher, start } = setup();
     const warnings: string[] = [];
-    const results: unknown[] = [() => {
-      throw new Error("no idea");
-    }, Number.NaN, -1, "later", 400 * 86_400_000, { ms: 5 }];
+    const results: unknown[] = [
+      () => {
+        throw new Error("no idea");
+      },
+      Number.NaN,
+      -1,
+      "later",
+      400 * 86_400_000,
+      { ms: 5 },
+    ];
     registry.register("bad-backoff", (args: { i: number }) => {
       throw new Error(`fail ${args.i}`);
     }, {

@@ -65,7 +65,10 @@ describe("typed enqueue", () => {
     ]);
     assert.equal(ids.length, 3);
     assert.equal((await store.get(ids[1]!))?.priority, "HIGH");
-    assert.equal(await dispatcher.enqueue("resize", { path: "d.png", width: "7" }).then(Boolean), true);
+    assert.equal(
+      await dispatcher.enqueue("resize", { path: "d.png", width: "7" }).then(Boolean),
+      true,
+    );
   });
 
   it("still validates args at run time", async () => {

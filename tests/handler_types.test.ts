@@ -34,10 +34,30 @@ const typesMatch: [
   Equal<Declared.ArgsSchema<string>, ArgsSchema<string>>,
   Equal<Declared.TaskHandler, TaskHandler>,
   Equal<Declared.BackoffFunction, Real.BackoffFunction>,
-  Equal<Declared.TaskDefinition<{ n: number }, { n: string }>, Real.TaskDefinition<{ n: number }, { n: string }>>,
+  Equal<
+    Declared.TaskDefinition<{ n: number }, { n: string }>,
+    Real.TaskDefinition<{ n: number }, { n: string }>
+  >,
   Equal<Declared.PermanentError, Real.PermanentError>,
   Equal<typeof Declared.PermanentError, typeof Real.PermanentError>,
-] = [true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true];
+] = [
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+];
 
 describe("the aether-tasks declarations for handler authors", () => {
   it("declare the same types as src/handler_api.ts", () => {

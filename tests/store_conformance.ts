@@ -1200,7 +1200,14 @@ export function storeConformance(
         runAt: T0 + 1000,
       });
       assert.deepEqual(retrying?.attemptHistory, [
-        { attempt: 1, startedAt: T0 + 5, endedAt: T0 + 50, outcome: "retry", workerId: "w1", error },
+        {
+          attempt: 1,
+          startedAt: T0 + 5,
+          endedAt: T0 + 50,
+          outcome: "retry",
+          workerId: "w1",
+          error,
+        },
       ]);
       assert.equal(
         await finishOne({

@@ -93,7 +93,9 @@ export function formatAttemptHistory(palette: Palette, entries: readonly Attempt
       ? palette.red(outcome)
       : outcome;
     const error = e.error ? `  ${palette.red(e.error.message.split("\n")[0]!)}` : "";
-    return `#${e.attempt} ${painted} ${formatTime(e.endedAt)}  ${ran}  ${e.workerId ?? "-"}${error}`;
+    return `#${e.attempt} ${painted} ${formatTime(e.endedAt)}  ${ran}  ${
+      e.workerId ?? "-"
+    }${error}`;
   }).join("\n");
 }
 

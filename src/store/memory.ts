@@ -891,7 +891,12 @@ function copyTask(task: TaskRecord): TaskRecord {
     progress: copyJson(task.progress),
     logs: [...task.logs],
     ...(task.attemptHistory
-      ? { attemptHistory: task.attemptHistory.map((e) => ({ ...e, error: e.error && { ...e.error } })) }
+      ? {
+        attemptHistory: task.attemptHistory.map((e) => ({
+          ...e,
+          error: e.error && { ...e.error },
+        })),
+      }
       : {}),
   };
 }
