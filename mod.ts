@@ -56,6 +56,7 @@ export {
   type ScheduleInfo,
   TaskDispatcher,
   type TaskDispatcherOptions,
+  type TypedEnqueueRequest,
   type WaitOptions,
 } from "./src/dispatcher.ts";
 export {

@@ -102,8 +102,12 @@ export interface EnqueueRequest {
   name: string;
   args?: unknown;
   options?: EnqueueOptions;
-  /** The task's definition, used when the dispatcher's registry does not know `name`. */
-  task?: TaskDefinition<unknown, unknown>;
+}
+
+/** An {@linkcode EnqueueRequest} made by {@linkcode enqueueRequest}, with the task's definition. */
+export interface TypedEnqueueRequest extends EnqueueRequest {
+  /** Used when the dispatcher's registry does not know `name`. */
+  task: TaskDefinition<unknown, unknown>;
 }
 
 /**
@@ -122,7 +126,7 @@ export function enqueueRequest<TArgs, TInput>(
   task: TaskDefinition<TArgs, TInput>,
   args: NoInfer<TInput>,
   options?: EnqueueOptions,
-): EnqueueRequest {
+): TypedEnqueueRequest {
   return {
     name: task.name,
     args,
@@ -276,9 +280,8 @@ export class TaskDispatcher {
     const now = this.#clock.now();
     const tasks = requests.map((request, index) => {
       try {
-        const name = request.task && request.task.name === request.name
-          ? request.task
-          : request.name;
+        const { task } = request as Partial<TypedEnqueueRequest>;
+        const name = task && task.name === request.name ? task : request.name;
         return this.#build(name, request.args ?? {}, request.options ?? {}, now);
       } catch (error) {
         if (error instanceof Error) error.message = `Request ${index}: ${error.message}`;
