@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, afterEach, before, describe, it } from "node:test";
 import * as v from "valibot";
+import { createAdminHandler } from "../src/admin/handler.ts";
 import { formatTaskFields } from "../src/cli/format_task.ts";
 import { paletteFor } from "../src/cli/output.ts";
 import { TaskDispatcher } from "../src/dispatcher.ts";
@@ -27,6 +28,7 @@ import type { TaskStore } from "../src/store/store.ts";
 import { MAX_ATTEMPT_HISTORY, type TaskRecord } from "../src/task.ts";
 import { TaskWorker, type TaskWorkerOptions } from "../src/worker.ts";
 import { FakeClock, tempDir } from "./_helpers.ts";
+import { CLI_FROM_SOURCE, run } from "./_process.ts";
 
 const handlersDir = fileURLToPath(new URL("./fixtures/controls_handlers", import.meta.url));
 
@@ -389,9 +391,8 @@ describe("the attempt history", () => {
   it("is written by the SQLite store in the outcome's statement and shown by get", async () => {
     const dir = await tempDir("aether-controls-");
     stops.push(dir.remove);
-    const { registry, clock, dispatcher, start, store } = setup(
-      await SqliteTaskStore.open(join(dir.path, "tasks.db")),
-    );
+    const file = join(dir.path, "tasks.db");
+    const { registry, clock, dispatcher, start, store } = setup(await SqliteTaskStore.open(file));
     let runs = 0;
     registry.register("sync", (_args, ctx) => {
       if (++runs === 1) ctx.snooze("30s");
@@ -418,6 +419,33 @@ describe("the attempt history", () => {
     assert.match(text, /history +#1 snoozed +\S+Z +\S+ +worker-/);
     assert.match(text, /#1 retry +\S+Z .* partner said no/);
     assert.match(text, /#2 completed/);
+    // `aether-tasks get`, human and --json, from another process.
+    const cli = [...CLI_FROM_SOURCE["Bun" in globalThis ? "bun" : "deno"], "get", id, "--db", file];
+    const human = await run(cli, { cwd: dir.path });
+    assert.equal(human.code, 0, human.stderr);
+    assert.match(human.stdout, /#1 retry .* partner said no/);
+    const json = await run([...cli, "--json"], { cwd: dir.path });
+    assert.equal(json.code, 0, json.stderr);
+    assert.deepEqual(JSON.parse(json.stdout).attemptHistory, done.attemptHistory);
+  });
+
+  it("is part of the task JSON of GET /api/tasks/:id", async () => {
+    const { store, registry, dispatcher, start } = setup();
+    registry.register("once-failing", (_args, ctx) => {
+      if (ctx.attempt === 1) throw new Error("first try");
+      return 1;
+    }, { retryConfig: { maxAttempts: 2 }, backoff: () => 0 });
+    start();
+    const id = await dispatcher.enqueue("once-failing", {});
+    await dispatcher.waitFor(id, { timeout: 10_000 });
+    const handler = createAdminHandler({ store, dispatcher, signals: defaultSignals });
+    const response = await handler(new Request(`http://127.0.0.1/api/tasks/${id}`));
+    assert.equal(response.status, 200);
+    const body = await response.json() as TaskRecord;
+    assert.deepEqual(body.attemptHistory?.map((e) => [e.attempt, e.outcome, e.error?.message]), [
+      [1, "retry", "first try"],
+      [2, "completed", undefined],
+    ]);
   });
 });
 
