@@ -187,7 +187,10 @@ function toPermanentError(reason: unknown): Error {
 
 /** A `ctx.snooze` duration in ms, or a `RangeError` naming the value and the range. */
 function parseSnooze(duration: unknown): number {
-  const millis = parseDuration(duration, "ctx.snooze(duration)");
+  // A text of digits without a unit is refused, as everywhere; a number is ms.
+  const millis = parseDuration(duration, "ctx.snooze(duration)", {
+    bareMillis: typeof duration === "number",
+  });
   if (millis > MAX_DELAY_MILLIS) {
     throw new RangeError(
       `ctx.snooze(duration) must be at most 10 years (${MAX_DELAY_MILLIS} ms), got ${

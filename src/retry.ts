@@ -167,7 +167,8 @@ export function customBackoffDelay(
   let delay: number | undefined;
   if (typeof value === "number" || typeof value === "string") {
     try {
-      delay = parseDuration(value, "backoff");
+      // A text of digits without a unit is refused, as everywhere; a number is ms.
+      delay = parseDuration(value, "backoff", { bareMillis: typeof value === "number" });
     } catch {
       delay = undefined;
     }

@@ -166,6 +166,7 @@ describe("ctx.snooze", () => {
       const [d, expected] of [
         ["soon", /ctx\.snooze\(duration\) must be .*got "soon"/],
         [-5, /ctx\.snooze\(duration\) must be .*got -5/],
+        ["30", /ctx\.snooze\(duration\) must be a duration .*got "30"; add a unit/],
         ["4000d", /ctx\.snooze\(duration\) must be at most 10 years .*got "4000d"/],
       ] as const
     ) {
@@ -284,7 +285,7 @@ describe("a task's own backoff", () => {
     assert.deepEqual(delay(1500.4), { delay: 1500 });
     assert.deepEqual(delay("1h30m"), { delay: 5_400_000 });
     assert.deepEqual(delay("365d"), { delay: 365 * 86_400_000 });
-    for (const bad of [Infinity, -1, "366d", "soon", null, undefined, true]) {
+    for (const bad of [Infinity, -1, "366d", "soon", "30", null, undefined, true]) {
       assert.ok("problem" in delay(bad), `${String(bad)} is refused`);
     }
   });
