@@ -189,6 +189,11 @@ export class TaskDispatcher {
    * Validates and stores one task; resolves with its id once the store has committed it.
    * Throws {@linkcode UnknownTaskError}, {@linkcode InvalidArgumentsError}, or a
    * `TypeError`/`RangeError` naming a bad option; nothing is written then.
+   *
+   * Typed form: pass the definition `defineTask` returned instead of its name, and `args` must
+   * match the input type of its schema at compile time (it is still validated at run time):
+   * `await dispatcher.enqueue(resizeTask, { path: "a.png", width: 100 })`. When the registry
+   * does not know the task, the definition stands in for it.
    */
   async enqueue<TArgs, TInput>(
     task: TaskDefinition<TArgs, TInput>,
@@ -200,10 +205,6 @@ export class TaskDispatcher {
     args?: unknown,
     options?: EnqueueOptions & EnqueueTransaction,
   ): Promise<string>;
-  /**
-   * The typed form takes the definition `defineTask` returned: `args` must then match the
-   * input type of its schema at compile time (and is still validated at run time).
-   */
   async enqueue(
     task: string | TaskDefinition<unknown, unknown>,
     args: unknown = {},
