@@ -1164,6 +1164,15 @@ export function storeConformance(
         error: null,
       }]);
       assert.deepEqual(await store.get(task.id), snoozed);
+      const stale = await finishOne({
+        kind: "snoozed",
+        id: task.id,
+        token: task.attemptToken!,
+        now: T0 + 20,
+        runAt: T0 + 5,
+      });
+      assert.equal(stale, null, "a second snooze of the same attempt is refused");
+      assert.deepEqual(await store.get(task.id), snoozed, "and changes nothing");
       assert.equal(await claimOne(T0 + 599_999), undefined, "not due before runAt");
       const again = await claimOne(T0 + 600_000);
       assert.equal(again?.id, task.id);
