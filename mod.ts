@@ -55,12 +55,14 @@ export {
   type DispatcherStats,
   type EnqueueOptions,
   type EnqueueRequest,
+  enqueueRequest,
   type EnqueueResult,
   type EnqueueTransaction,
   MAX_LIST_LIMIT,
   type ScheduleInfo,
   TaskDispatcher,
   type TaskDispatcherOptions,
+  type TypedEnqueueRequest,
   type WaitOptions,
 } from "./src/dispatcher.ts";
 export {
@@ -79,6 +81,8 @@ export {
   IllegalTransitionError,
   InvalidArgumentsError,
   InvalidCursorError,
+  isPermanentError,
+  PermanentError,
   SchemaVersionError,
   StorageFullError,
   StoreConnectionError,
@@ -168,6 +172,7 @@ export {
 export { DEFAULT_UNIQUE_BY, type UniqueField, type UniqueOptions } from "./src/unique.ts";
 export {
   backoffDelay,
+  type BackoffFunction,
   DEFAULT_RETRY_CONFIG,
   MAX_ATTEMPTS,
   MAX_BACKOFF_DELAY_MILLIS,
@@ -248,7 +253,10 @@ export {
 } from "./src/store/store.ts";
 
 export {
+  type AttemptEntry,
+  type AttemptEntryOutcome,
   FINAL_STATUSES,
+  MAX_ATTEMPT_HISTORY,
   type TaskError,
   TaskPriority,
   type TaskRecord,

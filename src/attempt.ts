@@ -5,8 +5,13 @@
  * @module
  */
 
+import { parseDuration } from "./duration.ts";
+import { MAX_DELAY_MILLIS } from "./enqueue_input.ts";
+import { isPermanentError, PermanentError } from "./errors.ts";
 import { findNonJson, type JsonValue } from "./json.ts";
+import { RateLimitedLog } from "./rate_limited_log.ts";
 import { parseArgs, type TaskContext, type TaskDefinition } from "./registry.ts";
+import { customBackoffDelay } from "./retry.ts";
 
 /** The task fields an attempt needs, as a claim or a pool message carries them. */
 export interface AttemptTask {
@@ -29,10 +34,15 @@ export interface AttemptHooks {
   log(line: string, level?: "debug" | "info" | "warning" | "error"): void;
 }
 
-/** How the handler's attempt ended. */
+/**
+ * How the handler's attempt ended. A failure that is not permanent carries `retryDelay` when the
+ * task's own backoff gave one (ms); else the worker uses the exponential default. A snooze
+ * (`ctx.snooze`) carries its delay in ms.
+ */
 export type AttemptOutcome =
   | { kind: "completed"; result: JsonValue }
-  | { kind: "failed"; error: unknown; permanent: boolean };
+  | { kind: "failed"; error: unknown; permanent: boolean; retryDelay?: number }
+  | { kind: "snoozed"; delayMillis: number };
 
 /** Options of {@linkcode runAttempt}. */
 export interface RunAttemptOptions {
@@ -46,12 +56,31 @@ export interface RunAttemptOptions {
   missing: string;
   /** Wraps the handler's call (the Worker runs it inside its job's async context). */
   call?: <T>(run: () => T) => T;
+  /**
+   * Where a problem with a task's own backoff goes (it threw or returned a bad value, and the
+   * default was used). Default: stderr, each message at most once per 10 s
+   * ({@linkcode RateLimitedLog}).
+   */
+  warn?: (message: string) => void;
+}
+
+/** Bad backoffs of this process (or pool Worker), on stderr, rate-limited. */
+const backoffWarnings = new RateLimitedLog({
+  write: (line) => console.error(`aether-tasks: ${line}`),
+});
+
+/** What `ctx.snooze` throws to end the handler (the attempt's outcome is already decided). */
+class SnoozeRequested extends Error {
+  override name = "SnoozeRequested";
 }
 
 /**
  * Runs `definition`'s handler for `task`. Never rejects. A missing handler or a thrown error
- * fails the attempt; args that fail the schema fail it for good (`permanent`); a result that is
- * not plain JSON fails it saying what is wrong.
+ * fails the attempt; args that fail the schema, a {@linkcode PermanentError} and `ctx.fail` fail
+ * it for good (`permanent`); a result that is not plain JSON fails it saying what is wrong;
+ * `ctx.snooze` snoozes it. Once `ctx.fail` or `ctx.snooze` is called, the attempt ends that way
+ * whatever the handler does next. A failure with attempts left asks the task's own backoff, if
+ * it has one, for `retryDelay`.
  */
 export async function runAttempt(
   definition: TaskDefinition | undefined,
@@ -69,6 +98,18 @@ export async function runAttempt(
   } catch (error) {
     return { kind: "failed", error, permanent: true };
   }
+  /** What `ctx.fail` or `ctx.snooze` decided, first call wins. */
+  let decided: AttemptOutcome | undefined;
+  const failed = (error: unknown, permanent: boolean): AttemptOutcome => {
+    permanent ||= isPermanentError(error);
+    const outcome: AttemptOutcome = { kind: "failed", error, permanent };
+    if (!permanent && definition.backoff && task.attempt < task.maxAttempts) {
+      const found = customBackoffDelay(definition.backoff, task.attempt, error, task.name);
+      if ("delay" in found) outcome.retryDelay = found.delay;
+      else (options.warn ?? ((message) => backoffWarnings.report(message)))(found.problem);
+    }
+    return outcome;
+  };
   const ctx: TaskContext = {
     taskId: task.taskId,
     name: task.name,
@@ -83,6 +124,16 @@ export async function runAttempt(
       return hooks.progress((value ?? null) as JsonValue);
     },
     log: (...parts) => hooks.log(parts.map(formatLogPart).join(" ")),
+    fail: (reason) => {
+      const error = toPermanentError(reason);
+      decided ??= { kind: "failed", error, permanent: true };
+      throw error;
+    },
+    snooze: (duration) => {
+      const delayMillis = parseSnooze(duration);
+      decided ??= { kind: "snoozed", delayMillis };
+      throw new SnoozeRequested(`The handler snoozed for ${delayMillis} ms`);
+    },
   };
   const call = options.call ?? ((run) => run());
   let stopWaiting = () => {};
@@ -101,15 +152,15 @@ export async function runAttempt(
     } else {
       result = await running;
     }
+    if (decided) return decided;
     result ??= null;
     const problem = findNonJson(result, "result");
     if (problem) {
-      const error = new TypeError(`${problem}; a task's result must be plain JSON`);
-      return { kind: "failed", error, permanent: false };
+      return failed(new TypeError(`${problem}; a task's result must be plain JSON`), false);
     }
     return { kind: "completed", result: result as JsonValue };
   } catch (error) {
-    return { kind: "failed", error, permanent: false };
+    return decided ?? failed(error, false);
   } finally {
     stopWaiting();
   }
@@ -121,4 +172,31 @@ export function formatLogPart(part: unknown): string {
   if (part instanceof Error) return part.stack ?? `${part.name}: ${part.message}`;
   if (findNonJson(part, "value") === null) return JSON.stringify(part);
   return String(part);
+}
+
+/** `ctx.fail`'s argument as a {@linkcode PermanentError} (an error keeps its stack as the cause's). */
+function toPermanentError(reason: unknown): Error {
+  if (isPermanentError(reason)) return reason as Error;
+  if (reason instanceof Error) {
+    const error = new PermanentError(reason.message || reason.name, { cause: reason });
+    if (reason.stack) error.stack = reason.stack;
+    return error;
+  }
+  return new PermanentError(typeof reason === "string" ? reason : String(reason));
+}
+
+/** A `ctx.snooze` duration in ms, or a `RangeError` naming the value and the range. */
+function parseSnooze(duration: unknown): number {
+  // A text of digits without a unit is refused, as everywhere; a number is ms.
+  const millis = parseDuration(duration, "ctx.snooze(duration)", {
+    bareMillis: typeof duration === "number",
+  });
+  if (millis > MAX_DELAY_MILLIS) {
+    throw new RangeError(
+      `ctx.snooze(duration) must be at most 10 years (${MAX_DELAY_MILLIS} ms), got ${
+        JSON.stringify(duration)
+      }`,
+    );
+  }
+  return millis;
 }

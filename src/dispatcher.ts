@@ -14,7 +14,13 @@ import { newTaskId } from "./id.ts";
 import type { JsonValue } from "./json.ts";
 import { setLongTimeout } from "./long_timer.ts";
 import { checkEnqueueField, parseEnqueueOptions } from "./enqueue_input.ts";
-import { assertName, defaultRegistry, parseArgs, type TaskRegistry } from "./registry.ts";
+import {
+  assertName,
+  defaultRegistry,
+  parseArgs,
+  type TaskDefinition,
+  type TaskRegistry,
+} from "./registry.ts";
 import { resolveRetryConfig, type RetryConfig } from "./retry.ts";
 import { type FlowLimitOptions, parseFlowLimits } from "./flow_limits.ts";
 import { cronOf, parseSchedule, type ScheduleOptions } from "./schedule.ts";
@@ -99,11 +105,45 @@ export interface EnqueueResult {
   duplicate: boolean;
 }
 
-/** One task of {@linkcode TaskDispatcher.enqueueMany}. */
+/**
+ * One task of {@linkcode TaskDispatcher.enqueueMany}. Build it with {@linkcode enqueueRequest}
+ * to have `args` type-checked against the task's schema.
+ */
 export interface EnqueueRequest {
   name: string;
   args?: unknown;
   options?: EnqueueOptions;
+}
+
+/** An {@linkcode EnqueueRequest} made by {@linkcode enqueueRequest}, with the task's definition. */
+export interface TypedEnqueueRequest extends EnqueueRequest {
+  /** Used when the dispatcher's registry does not know `name`. */
+  task: TaskDefinition<unknown, unknown>;
+}
+
+/**
+ * A typed {@linkcode EnqueueRequest} for `enqueueMany`: `args` is checked at compile time against
+ * the input type of `task`'s schema (`task` is what `defineTask` returns).
+ *
+ * @example
+ * ```ts
+ * await dispatcher.enqueueMany([
+ *   enqueueRequest(resizeTask, { path: "a.png", width: 100 }),
+ *   enqueueRequest(resizeTask, { path: "b.png", width: 200 }, { priority: "HIGH" }),
+ * ]);
+ * ```
+ */
+export function enqueueRequest<TArgs, TInput>(
+  task: TaskDefinition<TArgs, TInput>,
+  args: NoInfer<TInput>,
+  options?: EnqueueOptions,
+): TypedEnqueueRequest {
+  return {
+    name: task.name,
+    args,
+    task: task as TaskDefinition<unknown, unknown>,
+    ...(options === undefined ? {} : { options }),
+  };
 }
 
 /** Options of {@linkcode TaskDispatcher}. */
@@ -160,23 +200,56 @@ export class TaskDispatcher {
    * Validates and stores one task; resolves with its id once the store has committed it.
    * Throws {@linkcode UnknownTaskError}, {@linkcode InvalidArgumentsError}, or a
    * `TypeError`/`RangeError` naming a bad option; nothing is written then.
+   *
+   * Typed form: pass the definition `defineTask` returned instead of its name, and `args` must
+   * match the input type of its schema at compile time (it is still validated at run time):
+   * `await dispatcher.enqueue(resizeTask, { path: "a.png", width: 100 })`. When the registry
+   * does not know the task, the definition stands in for it.
    */
+  async enqueue<TArgs, TInput>(
+    task: TaskDefinition<TArgs, TInput>,
+    args: NoInfer<TInput>,
+    options?: EnqueueOptions & EnqueueTransaction,
+  ): Promise<string>;
   async enqueue(
     name: string,
+    args?: unknown,
+    options?: EnqueueOptions & EnqueueTransaction,
+  ): Promise<string>;
+  async enqueue(
+    task: string | TaskDefinition<unknown, unknown>,
     args: unknown = {},
     options: EnqueueOptions & EnqueueTransaction = {},
   ): Promise<string> {
-    return (await this.enqueueDetailed(name, args, options)).id;
+    return (await this.#enqueueOne(task, args, options)).id;
   }
 
   /**
    * {@linkcode enqueue}, saying also whether the store wrote a new task or matched an existing
    * one (a duplicate of a unique task).
    */
+  async enqueueDetailed<TArgs, TInput>(
+    task: TaskDefinition<TArgs, TInput>,
+    args: NoInfer<TInput>,
+    options?: EnqueueOptions & EnqueueTransaction,
+  ): Promise<EnqueueResult>;
   async enqueueDetailed(
     name: string,
+    args?: unknown,
+    options?: EnqueueOptions & EnqueueTransaction,
+  ): Promise<EnqueueResult>;
+  enqueueDetailed(
+    task: string | TaskDefinition<unknown, unknown>,
     args: unknown = {},
     options: EnqueueOptions & EnqueueTransaction = {},
+  ): Promise<EnqueueResult> {
+    return this.#enqueueOne(task, args, options);
+  }
+
+  async #enqueueOne(
+    name: string | TaskDefinition<unknown, unknown>,
+    args: unknown,
+    options: EnqueueOptions & EnqueueTransaction,
   ): Promise<EnqueueResult> {
     const [taskOptions, insertOptions] = splitTransaction(options);
     const task = await this.#withKey(this.#build(name, args, taskOptions, this.#clock.now()));
@@ -219,7 +292,9 @@ export class TaskDispatcher {
     const now = this.#clock.now();
     const tasks = requests.map((request, index) => {
       try {
-        return this.#build(request.name, request.args ?? {}, request.options ?? {}, now);
+        const { task } = request as Partial<TypedEnqueueRequest>;
+        const name = task && task.name === request.name ? task : request.name;
+        return this.#build(name, request.args ?? {}, request.options ?? {}, now);
       } catch (error) {
         if (error instanceof Error) error.message = `Request ${index}: ${error.message}`;
         throw error;
@@ -492,10 +567,19 @@ export class TaskDispatcher {
     }
   }
 
-  #build(name: string, args: unknown, options: EnqueueOptions, now: number): BuiltTask {
+  #build(
+    task: string | TaskDefinition<unknown, unknown>,
+    args: unknown,
+    options: EnqueueOptions,
+    now: number,
+  ): BuiltTask {
+    const given = typeof task === "object" && task !== null ? task : undefined;
     // The one parser of enqueue input (shared with the CLI and the admin API).
-    const taskName = checkEnqueueField("name", name, "name") as string;
-    const definition = this.#registry.get(taskName);
+    const taskName = checkEnqueueField("name", given ? given.name : task, "name") as string;
+    // A definition passed in (typed enqueue) stands in for a registration this registry lacks.
+    const definition = given && !this.#registry.has(taskName) && isDefinition(given)
+      ? given as TaskDefinition
+      : this.#registry.get(taskName);
     const parsed = parseEnqueueOptions(options);
     parseArgs(definition, args);
     const delay = parsed.delay ?? 0;
@@ -539,6 +623,13 @@ export class TaskDispatcher {
     if (!task) throw new TaskNotFoundError(id);
     throw new IllegalTransitionError(id, action, task.status, allowed);
   }
+}
+
+/** Whether `value` looks like a resolved definition (as `defineTask` or `register` made it). */
+function isDefinition(value: object): value is TaskDefinition<unknown, unknown> {
+  const d = value as Partial<TaskDefinition>;
+  return typeof d.run === "function" && typeof d.retryConfig === "object" &&
+    typeof d.queue === "string" && typeof d.priority === "string";
 }
 
 /** A built task and the uniqueness its key is computed from. */

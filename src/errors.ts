@@ -190,3 +190,31 @@ export class StorageFullError extends Error {
     );
   }
 }
+
+const PERMANENT = Symbol.for("aether-tasks.permanentError");
+
+/**
+ * Thrown by a handler (or made by `ctx.fail`): the task fails at once, FAILED with this error,
+ * whatever attempts remain. It crosses the pool's Worker boundary as a flag on the serialized
+ * error, so `isPermanentError` holds for it in the main thread too.
+ *
+ * @example
+ * ```ts
+ * if (!user) throw new PermanentError(`No user ${id}: retrying will not help`);
+ * ```
+ */
+export class PermanentError extends Error {
+  override name = "PermanentError";
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    Object.defineProperty(this, PERMANENT, { value: true });
+  }
+}
+
+/**
+ * Whether `error` is a {@linkcode PermanentError} (of any copy of this library: the mark is a
+ * registered symbol, so a handler bundled with its own copy is recognised too).
+ */
+export function isPermanentError(error: unknown): boolean {
+  return typeof error === "object" && error !== null && PERMANENT in error;
+}

@@ -28,14 +28,18 @@ export type HandlerLogLevel = "debug" | "info" | "warning" | "error";
 /**
  * How an attempt ended, as the executor saw it:
  * - `completed` with the handler's return value;
- * - `failed` with the error; `permanent` skips remaining retries (bad args, poison task);
- * - `released`: stopped through no fault of its own; the attempt is not counted.
+ * - `failed` with the error; `permanent` skips remaining retries (bad args, poison task,
+ *   `PermanentError`, `ctx.fail`); `retryDelay` (ms) is the task's own backoff, when it has one;
+ * - `released`: stopped through no fault of its own; the attempt is not counted;
+ * - `snoozed`: the handler called `ctx.snooze`; it runs again `delayMillis` from now, the
+ *   attempt not counted.
  */
 export type AttemptResult =
   /** `checked`: the executor made sure `result` is plain JSON (so the worker need not). */
   | { kind: "completed"; result: unknown; checked?: boolean }
-  | { kind: "failed"; error: unknown; permanent?: boolean }
-  | { kind: "released" };
+  | { kind: "failed"; error: unknown; permanent?: boolean; retryDelay?: number }
+  | { kind: "released" }
+  | { kind: "snoozed"; delayMillis: number };
 
 /**
  * Runs attempts. `execute` never rejects, and settles promptly once `control.signal` aborts.
@@ -63,7 +67,14 @@ export class AttemptAborted extends Error {
  * cannot stop a function from outside — use the Web Worker pool for hard isolation.
  */
 export class InProcessExecutor implements TaskExecutor {
-  constructor(private readonly registry: TaskRegistry) {}
+  /**
+   * `options.warn` gets each problem with a task's own backoff (see `RunAttemptOptions.warn`);
+   * default: stderr, rate-limited.
+   */
+  constructor(
+    private readonly registry: TaskRegistry,
+    private readonly options: { warn?: (message: string) => void } = {},
+  ) {}
 
   async execute(task: TaskRecord, control: AttemptControl): Promise<AttemptResult> {
     const definition = this.registry.has(task.name) ? this.registry.get(task.name) : undefined;
@@ -84,6 +95,7 @@ export class InProcessExecutor implements TaskExecutor {
         missing: "registered in this worker",
         // With captureConsoleOutput(), the handler's console.* calls go to its task's log.
         call: (run) => runCapturingConsole((line, level) => control.log(line, level), run),
+        ...(this.options.warn ? { warn: this.options.warn } : {}),
       },
     ).then((outcome) => outcome.kind === "completed" ? { ...outcome, checked: true } : outcome);
   }

@@ -21,6 +21,8 @@
 
 export * as v from "valibot";
 export { defineTask, type TaskSpec } from "./handlers/define.ts";
+export { PermanentError } from "./errors.ts";
+export type { BackoffFunction } from "./retry.ts";
 export type { AbortCause } from "./executor.ts";
 export type { TaskContext, TaskDefinition } from "./registry.ts";
 export type { RetryConfig } from "./retry.ts";

@@ -26,6 +26,8 @@ export function toTaskError(error: unknown): TaskError {
 /**
  * The outcome of a failed attempt of `task` (whose `attempts` counts this attempt): `retry`
  * after the backoff while attempts remain and the failure is not `permanent`, else `failed`.
+ * `retryDelay` (ms), when given, is the task's own backoff; else the exponential one of its
+ * `retryConfig` applies.
  */
 export function failureOutcome(
   task: TaskRecord,
@@ -34,10 +36,11 @@ export function failureOutcome(
   now: number,
   random: () => number,
   permanent = false,
+  retryDelay?: number,
 ): Outcome {
   if (permanent || task.attempts >= task.maxAttempts) {
     return { kind: "failed", id: task.id, token, now, error };
   }
-  const runAt = now + backoffDelay(task.retryConfig, task.attempts, random);
+  const runAt = now + (retryDelay ?? backoffDelay(task.retryConfig, task.attempts, random));
   return { kind: "retry", id: task.id, token, now, error, runAt };
 }

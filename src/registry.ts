@@ -7,7 +7,12 @@ import * as v from "valibot";
 import { MAX_TIMEOUT_MILLIS, NAME_PATTERN } from "./enqueue_input.ts";
 import { InvalidArgumentsError, UnknownTaskError } from "./errors.ts";
 import { findNonJson } from "./json.ts";
-import { resolveRetryConfig, type RetryConfig } from "./retry.ts";
+import {
+  assertBackoff,
+  type BackoffFunction,
+  resolveRetryConfig,
+  type RetryConfig,
+} from "./retry.ts";
 import { suggest } from "./suggest.ts";
 import { PRIORITY_RANK, TaskPriority } from "./task.ts";
 import { parseUnique, type UniqueOptions, type UniqueSpec } from "./unique.ts";
@@ -15,8 +20,8 @@ import { type FlowLimitOptions, parseFlowLimits } from "./flow_limits.ts";
 import type { FlowLimits, ScheduleInput } from "./store/store.ts";
 import { parseSchedule, type ScheduleOptions } from "./schedule.ts";
 
-/** A valibot schema for task arguments (synchronous). */
-export type ArgsSchema<T = unknown> = v.GenericSchema<unknown, T>;
+/** A valibot schema for task arguments (synchronous): its output is `T`, its input `TInput`. */
+export type ArgsSchema<T = unknown, TInput = unknown> = v.GenericSchema<TInput, T>;
 
 /** What a running handler can use. */
 export interface TaskContext {
@@ -34,6 +39,21 @@ export interface TaskContext {
   progress(value: unknown): Promise<void>;
   /** Appends a line to the task's log (the last 100 lines are kept). */
   log(...parts: unknown[]): void;
+  /**
+   * Fails the task for good, FAILED at once with this error whatever attempts remain (as
+   * `throw new PermanentError(message)`). It throws, ending the handler; the attempt ends this
+   * way even if the handler catches that throw.
+   */
+  fail(reason: string | Error): never;
+  /**
+   * Runs the task again after `duration` (`"10m"`, or ms from 0 to 10 years) without spending an
+   * attempt: it becomes SCHEDULED, its `attempts` count does not grow (a snooze never counts
+   * against `maxAttempts`; snoozes are not limited) and its history shows the attempt as
+   * `snoozed`. It throws, ending the handler; the attempt ends this way even if the handler
+   * catches that throw. A bad duration throws a `RangeError` naming it (the attempt then fails
+   * with that error).
+   */
+  snooze(duration: string | number): never;
 }
 
 /** A task handler. Handlers must be idempotent: a task may run more than once. */
@@ -59,12 +79,20 @@ export interface TaskOptions<TArgs = unknown> {
   maxRunning?: number | null;
   /** Cron schedules of this task, by schedule id (`task` is this task). Default: none. */
   schedules?: Readonly<Record<string, Omit<ScheduleOptions, "task">>>;
+  /**
+   * The delay before a retry, from the failed attempt and its error (see
+   * {@linkcode BackoffFunction}). Default: the exponential backoff of `retryConfig`.
+   */
+  backoff?: BackoffFunction;
 }
 
-/** A registered task, with its options resolved. */
-export interface TaskDefinition<TArgs = unknown> {
+/**
+ * A registered task, with its options resolved. `TInput` is what its schema accepts: the args
+ * type of a typed enqueue, `dispatcher.enqueue(definition, args)`.
+ */
+export interface TaskDefinition<TArgs = unknown, TInput = unknown> {
   name: string;
-  schema: ArgsSchema<TArgs> | null;
+  schema: ArgsSchema<TArgs, TInput> | null;
   retryConfig: RetryConfig;
   timeout: number | null;
   queue: string;
@@ -75,6 +103,8 @@ export interface TaskDefinition<TArgs = unknown> {
   limits?: FlowLimits | null;
   /** Its cron schedules (upserted when a worker starts). */
   schedules?: readonly ScheduleInput[];
+  /** Its own retry delay, or null for the exponential backoff of `retryConfig`. */
+  backoff?: BackoffFunction | null;
   run: TaskHandler<TArgs>;
 }
 
@@ -155,6 +185,10 @@ export function createDefinition<TArgs>(
     priority,
     run,
   };
+  if (options.backoff !== undefined) {
+    assertBackoff(options.backoff, `The backoff of task "${name}"`);
+    definition.backoff = options.backoff;
+  }
   if (options.unique !== undefined) {
     definition.unique = parseUnique(options.unique, `The unique option of task "${name}"`);
   }

@@ -49,14 +49,18 @@ export async function takeBackAttempts(
 ): Promise<TaskRecord[]> {
   if (!tasks.length) return [];
   const { now, random, signals } = context;
-  const outcomes: Outcome[] = tasks.map((task) => {
+  const outcomes: Outcome[] = tasks.map((task): Outcome => {
     const token = task.attemptToken ?? "";
-    if (task.cancelRequested) return { kind: "cancelled", id: task.id, token, now, error: null };
+    // `expired`: the attempt's history entry says its lease was lost.
+    if (task.cancelRequested) {
+      return { kind: "cancelled", id: task.id, token, now, error: null, expired: true };
+    }
     const error = { message: context.message(task) };
     if (context.retryAtOnce && task.attempts < task.maxAttempts) {
-      return { kind: "retry", id: task.id, token, now, error, runAt: Math.min(now, task.runAt) };
+      const runAt = Math.min(now, task.runAt);
+      return { kind: "retry", id: task.id, token, now, error, runAt, expired: true };
     }
-    return failureOutcome(task, token, error, now, random);
+    return { ...failureOutcome(task, token, error, now, random), expired: true };
   });
   const results = await store.finish(outcomes);
   const changed: TaskRecord[] = [];

@@ -3,6 +3,8 @@
  * @module
  */
 
+import { parseDuration } from "./duration.ts";
+
 /** How often and how soon a failed task runs again. */
 export interface RetryConfig {
   /** Total attempts, the first one included. Default {@linkcode DEFAULT_RETRY_CONFIG}.maxAttempts = 3. */
@@ -116,4 +118,73 @@ export function backoffDelay(
   if (!config.useJitter) return nominal;
   const half = nominal / 2;
   return Math.round(half + random() * half);
+}
+
+/**
+ * A task's own backoff (`defineTask({ backoff })`): the delay before the next attempt after
+ * attempt `attempt` (1-based) failed with `error` (what the handler threw), in ms or as a
+ * duration string (`"30s"`). Its result must be from 0 to {@linkcode MAX_BACKOFF_DELAY_MILLIS};
+ * a backoff that throws or returns anything else falls back to the exponential default of the
+ * task's `retryConfig` (and is logged, rate-limited). It is not called for the last attempt, nor
+ * for a permanent failure. `retryConfig.useJitter` does not apply to it.
+ *
+ * @example
+ * ```ts
+ * // Honour a partner API's Retry-After, else wait a minute per attempt.
+ * backoff: (attempt, error) => (error as { retryAfterMillis?: number }).retryAfterMillis ?? attempt * 60_000,
+ * ```
+ */
+export type BackoffFunction = (attempt: number, error: unknown) => number | string;
+
+/** Throws a `TypeError` naming `label` unless `backoff` is a function. */
+export function assertBackoff(backoff: unknown, label: string): asserts backoff is BackoffFunction {
+  if (typeof backoff !== "function") {
+    throw new TypeError(
+      `${label} must be a function (attempt, error) => ms or duration, got ${typeof backoff}`,
+    );
+  }
+}
+
+/**
+ * Calls a task's {@linkcode BackoffFunction} and checks its result: the delay in whole ms, or
+ * `problem`, a one-line message saying what was wrong (the caller falls back to the default).
+ */
+export function customBackoffDelay(
+  backoff: BackoffFunction,
+  attempt: number,
+  error: unknown,
+  taskName: string,
+): { delay: number } | { problem: string } {
+  const label = `The backoff of task "${taskName}"`;
+  const fallback = "; used the exponential default";
+  let value: unknown;
+  try {
+    value = backoff(attempt, error);
+  } catch (thrown) {
+    const message = thrown instanceof Error ? thrown.message : String(thrown);
+    return { problem: `${label} threw: ${message.split("\n")[0]}${fallback}` };
+  }
+  let delay: number | undefined;
+  if (typeof value === "number" || typeof value === "string") {
+    try {
+      // A text of digits without a unit is refused, as everywhere; a number is ms.
+      delay = parseDuration(value, "backoff", { bareMillis: typeof value === "number" });
+    } catch {
+      delay = undefined;
+    }
+  }
+  if (delay === undefined || delay > MAX_BACKOFF_DELAY_MILLIS) {
+    let shown: string;
+    try {
+      shown = JSON.stringify(value) ?? String(value);
+    } catch {
+      shown = String(value);
+    }
+    return {
+      problem: `${label} returned ${
+        shown.slice(0, 100)
+      }; expected milliseconds from 0 to ${MAX_BACKOFF_DELAY_MILLIS} (365d) or a duration such as "30s"${fallback}`,
+    };
+  }
+  return { delay };
 }

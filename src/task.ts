@@ -117,6 +117,44 @@ export interface TaskRecord {
    * leave it out for other tasks. Contract v3.
    */
   scheduledFor?: number | null;
+  /**
+   * The ended attempts, oldest first, at most {@linkcode MAX_ATTEMPT_HISTORY} (the oldest are
+   * dropped). Stores write an entry in the same statement as the outcome that ends an attempt
+   * (a stale outcome adds none), and leave the field out while no attempt has ended.
+   */
+  attemptHistory?: AttemptEntry[];
+}
+
+/** The most entries {@linkcode TaskRecord.attemptHistory} keeps: 20 (the oldest are dropped). */
+export const MAX_ATTEMPT_HISTORY = 20;
+
+/**
+ * How an attempt ended, as its history entry says:
+ * - `completed`, `retry`, `failed`, `cancelled`, `released`, `snoozed`: the outcome the worker
+ *   wrote (`cancelled` too when a cancel request turned another outcome into CANCELLED);
+ * - `expired`: its lease ran out (the lease rescuer, or a worker found gone, took it back).
+ */
+export type AttemptEntryOutcome =
+  | "completed"
+  | "retry"
+  | "failed"
+  | "cancelled"
+  | "released"
+  | "snoozed"
+  | "expired";
+
+/** One ended attempt in {@linkcode TaskRecord.attemptHistory}. */
+export interface AttemptEntry {
+  /** The attempt's number (1 for the first); a released or snoozed attempt's number runs again. */
+  attempt: number;
+  /** When the handler began, or null when the attempt ended before it started (prefetched). */
+  startedAt: number | null;
+  endedAt: number;
+  outcome: AttemptEntryOutcome;
+  /** The worker that held it. */
+  workerId: string | null;
+  /** The error of a failed, retried, expired (or cancelled with an error) attempt; else null. */
+  error: TaskError | null;
 }
 
 /** What a new task needs; {@linkcode newTaskRecord} fills in the rest. */

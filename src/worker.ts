@@ -726,6 +726,8 @@ export class TaskWorker {
         };
     } else if (cause === "cancel") {
       outcome = { kind: "cancelled", id: task.id, token, now, error: null };
+    } else if (result.kind === "snoozed") {
+      outcome = { kind: "snoozed", id: task.id, token, now, runAt: now + result.delayMillis };
     } else if (result.kind === "released" || cause === "shutdown") {
       outcome = { kind: "released", id: task.id, token, now };
     } else {
@@ -737,6 +739,7 @@ export class TaskWorker {
         now,
         this.#random,
         result.permanent,
+        result.retryDelay,
       );
     }
     this.#completer.complete(outcome, attempt);
@@ -808,6 +811,10 @@ export class TaskWorker {
         return this.signals.taskFailed.emit({ task, error: error() });
       case TaskStatus.CANCELLED:
         return this.signals.taskCancelled.emit({ task });
+      case TaskStatus.SCHEDULED:
+        // Snoozed: claim it again when it is due.
+        if (outcome.kind === "snoozed") this.#wakeAt(outcome.runAt);
+        return;
     }
   }
 

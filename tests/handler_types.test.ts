@@ -33,7 +33,31 @@ const typesMatch: [
   Equal<typeof Declared.v, typeof Real.v>,
   Equal<Declared.ArgsSchema<string>, ArgsSchema<string>>,
   Equal<Declared.TaskHandler, TaskHandler>,
-] = [true, true, true, true, true, true, true, true, true, true, true, true];
+  Equal<Declared.BackoffFunction, Real.BackoffFunction>,
+  Equal<
+    Declared.TaskDefinition<{ n: number }, { n: string }>,
+    Real.TaskDefinition<{ n: number }, { n: string }>
+  >,
+  Equal<Declared.PermanentError, Real.PermanentError>,
+  Equal<typeof Declared.PermanentError, typeof Real.PermanentError>,
+] = [
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+];
 
 describe("the aether-tasks declarations for handler authors", () => {
   it("declare the same types as src/handler_api.ts", () => {
@@ -43,7 +67,7 @@ describe("the aether-tasks declarations for handler authors", () => {
   it("declare exactly the module's value exports", async () => {
     const text = await readFile(join(ROOT, "src/cli/init/aether-tasks.d.ts"), "utf8");
     const declared = [
-      ...text.matchAll(/^export (?:declare (?:const|function) (\w+)|\* as (\w+) from)/gm),
+      ...text.matchAll(/^export (?:declare (?:const|function|class) (\w+)|\* as (\w+) from)/gm),
     ].map((m) => m[1] ?? m[2]).sort();
     assert.deepEqual(declared, Object.keys(handlerApi).sort());
   });

@@ -42,6 +42,12 @@ function context(overrides: Partial<TaskContext> = {}) {
       return Promise.resolve();
     },
     log: (...parts) => void logs.push(parts.join(" ")),
+    fail: (reason) => {
+      throw reason instanceof Error ? reason : new Error(reason);
+    },
+    snooze: (duration) => {
+      throw new Error(`snoozed for ${duration}`);
+    },
     ...overrides,
   };
   return { ctx, logs, progress };

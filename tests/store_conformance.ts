@@ -8,7 +8,8 @@ import { afterEach, beforeEach, describe, it } from "node:test";
 import type { Outcome, ScheduleInput, StoreEvent, TaskStore } from "../src/store/store.ts";
 import { MAX_LOG_LINES } from "../src/store/store.ts";
 import { InvalidCursorError } from "../src/errors.ts";
-import type { TaskRecord, TaskStatus } from "../src/task.ts";
+import { MAX_ATTEMPT_HISTORY, type TaskRecord, type TaskStatus } from "../src/task.ts";
+import { DEFAULT_RETRY_CONFIG } from "../src/retry.ts";
 import { makeTask } from "./_helpers.ts";
 
 const T0 = 1_700_000_000_000;
@@ -1102,6 +1103,224 @@ export function storeConformance(
         T0 + 4 * 60_000,
       ]);
       assert.equal((await slot("p", T0 + 60_000)).outcome, "taken");
+    });
+  });
+
+  describe(`TaskStore conformance, handler controls: ${backend}`, () => {
+    let store: TaskStore;
+    let cleanup: (() => Promise<void>) | undefined;
+
+    beforeEach(async () => {
+      ({ store, cleanup } = await open());
+      await store.migrate();
+    });
+    afterEach(async () => {
+      await store.close();
+      await cleanup?.();
+    });
+
+    const claimOne = async (now: number, workerId = "w1") => {
+      const [task] = await store.claim({
+        workerId,
+        queues: ["default"],
+        limit: 1,
+        now,
+        leaseMillis: LEASE,
+      });
+      return task;
+    };
+    const finishOne = async (outcome: Outcome) => (await store.finish([outcome]))[0] ?? null;
+    const held = async (now = T0, workerId = "w1") => {
+      const task = makeTask({ retryConfig: { ...DEFAULT_RETRY_CONFIG, maxAttempts: 5 } });
+      await store.insert([task]);
+      const claimed = await claimOne(now, workerId);
+      assert.ok(claimed?.attemptToken, "the inserted task is claimed");
+      return claimed;
+    };
+
+    it("snoozed makes the task SCHEDULED at runAt without spending the attempt", async () => {
+      const task = await held();
+      assert.equal(task.attempts, 1);
+      const snoozed = await finishOne({
+        kind: "snoozed",
+        id: task.id,
+        token: task.attemptToken!,
+        now: T0 + 10,
+        startedAt: T0 + 1,
+        runAt: T0 + 600_000,
+      });
+      assert.equal(snoozed?.status, "SCHEDULED");
+      assert.equal(snoozed?.runAt, T0 + 600_000);
+      assert.equal(snoozed?.attempts, 0, "the snoozed attempt is given back");
+      assert.equal(snoozed?.attemptToken, null);
+      assert.equal(snoozed?.leaseExpiresAt, null);
+      assert.equal(snoozed?.completedAt, null);
+      assert.deepEqual(snoozed?.attemptHistory, [{
+        attempt: 1,
+        startedAt: T0 + 1,
+        endedAt: T0 + 10,
+        outcome: "snoozed",
+        workerId: "w1",
+        error: null,
+      }]);
+      assert.deepEqual(await store.get(task.id), snoozed);
+      const stale = await finishOne({
+        kind: "snoozed",
+        id: task.id,
+        token: task.attemptToken!,
+        now: T0 + 20,
+        runAt: T0 + 5,
+      });
+      assert.equal(stale, null, "a second snooze of the same attempt is refused");
+      assert.deepEqual(await store.get(task.id), snoozed, "and changes nothing");
+      assert.equal(await claimOne(T0 + 599_999), undefined, "not due before runAt");
+      const again = await claimOne(T0 + 600_000);
+      assert.equal(again?.id, task.id);
+      assert.equal(again?.attempts, 1, "the next run is attempt 1 again");
+      assert.equal((await store.stats()).byStatus.PROCESSING, 1);
+    });
+
+    it("a snooze of a task whose cancel was requested ends it CANCELLED", async () => {
+      const task = await held();
+      await store.cancel(task.id, T0 + 1);
+      const done = await finishOne({
+        kind: "snoozed",
+        id: task.id,
+        token: task.attemptToken!,
+        now: T0 + 2,
+        runAt: T0 + 60_000,
+      });
+      assert.equal(done?.status, "CANCELLED");
+      assert.equal(done?.completedAt, T0 + 2);
+      assert.equal(done?.attemptHistory?.at(-1)?.outcome, "cancelled");
+    });
+
+    it("each applied outcome appends an attempt entry; a stale one appends none", async () => {
+      const task = await held(T0, "w1");
+      assert.equal(task.attemptHistory, undefined, "no entry before an attempt ends");
+      await store.finish([], [{ id: task.id, token: task.attemptToken!, at: T0 + 5 }]);
+      const error = { message: "boom", stack: "Error: boom\n  at x" };
+      const retrying = await finishOne({
+        kind: "retry",
+        id: task.id,
+        token: task.attemptToken!,
+        now: T0 + 50,
+        error,
+        runAt: T0 + 1000,
+      });
+      assert.deepEqual(retrying?.attemptHistory, [
+        {
+          attempt: 1,
+          startedAt: T0 + 5,
+          endedAt: T0 + 50,
+          outcome: "retry",
+          workerId: "w1",
+          error,
+        },
+      ]);
+      assert.equal(
+        await finishOne({
+          kind: "completed",
+          id: task.id,
+          token: task.attemptToken!,
+          now: T0 + 60,
+          result: 1,
+        }),
+        null,
+        "the old token is stale",
+      );
+      assert.equal((await store.get(task.id))?.attemptHistory?.length, 1);
+      const second = await claimOne(T0 + 1000, "w2");
+      const done = await finishOne({
+        kind: "completed",
+        id: task.id,
+        token: second!.attemptToken!,
+        now: T0 + 1100,
+        result: { ok: true },
+      });
+      assert.deepEqual(done?.attemptHistory?.[1], {
+        attempt: 2,
+        startedAt: null,
+        endedAt: T0 + 1100,
+        outcome: "completed",
+        workerId: "w2",
+        error: null,
+      });
+      assert.deepEqual((await store.get(task.id))?.attemptHistory, done?.attemptHistory);
+    });
+
+    it("failed, cancelled and released attempts are kept with their outcome", async () => {
+      const failing = await held();
+      const failed = await finishOne({
+        kind: "failed",
+        id: failing.id,
+        token: failing.attemptToken!,
+        now: T0 + 1,
+        error: { message: "permanent" },
+      });
+      assert.deepEqual(
+        failed?.attemptHistory?.map((e) => [e.outcome, e.error?.message ?? null]),
+        [["failed", "permanent"]],
+      );
+      const releasing = await held();
+      const released = await finishOne({
+        kind: "released",
+        id: releasing.id,
+        token: releasing.attemptToken!,
+        now: T0 + 2,
+      });
+      assert.deepEqual(released?.attemptHistory?.map((e) => [e.attempt, e.outcome]), [
+        [1, "released"],
+      ]);
+      const cancelling = await held();
+      const cancelled = await finishOne({
+        kind: "cancelled",
+        id: cancelling.id,
+        token: cancelling.attemptToken!,
+        now: T0 + 3,
+        error: { message: "stopped" },
+      });
+      assert.deepEqual(cancelled?.attemptHistory?.map((e) => [e.outcome, e.error]), [
+        ["cancelled", { message: "stopped" }],
+      ]);
+    });
+
+    it("an outcome marked expired records the attempt as expired", async () => {
+      const task = await held();
+      const rescued = await finishOne({
+        kind: "retry",
+        id: task.id,
+        token: task.attemptToken!,
+        now: T0 + LEASE + 1,
+        error: { message: "Lease expired" },
+        runAt: T0 + LEASE + 1001,
+        expired: true,
+      });
+      assert.equal(rescued?.status, "RETRYING");
+      assert.deepEqual(rescued?.attemptHistory?.map((e) => [e.outcome, e.error?.message]), [
+        ["expired", "Lease expired"],
+      ]);
+    });
+
+    it(`the history keeps the newest ${MAX_ATTEMPT_HISTORY} entries, oldest first`, async () => {
+      const task = await held();
+      const total = MAX_ATTEMPT_HISTORY + 5;
+      for (let i = 1; i <= total; i++) {
+        const claimed = i === 1 ? task : await claimOne(T0 + i * 10);
+        assert.ok(claimed);
+        const done = await finishOne({
+          kind: "released",
+          id: task.id,
+          token: claimed.attemptToken!,
+          now: T0 + i * 10,
+        });
+        assert.equal(done?.attemptHistory?.length, Math.min(i, MAX_ATTEMPT_HISTORY));
+      }
+      const history = (await store.get(task.id))?.attemptHistory ?? [];
+      assert.deepEqual(
+        history.map((e) => e.endedAt),
+        Array.from({ length: MAX_ATTEMPT_HISTORY }, (_, i) => T0 + (i + 6) * 10),
+      );
     });
   });
 }

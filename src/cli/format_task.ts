@@ -4,7 +4,7 @@
  */
 
 import type { StatusCounts, TaskStats } from "../store/store.ts";
-import { TASK_STATUSES, type TaskRecord } from "../task.ts";
+import { type AttemptEntry, TASK_STATUSES, type TaskRecord } from "../task.ts";
 import { formatDuration } from "../duration.ts";
 import { formatFields, formatTable, paintStatus, type Palette } from "./output.ts";
 
@@ -69,8 +69,34 @@ export function formatTaskFields(palette: Palette, task: TaskRecord): string {
   if (task.result !== null) fields.push(["result", formatJson(task.result)]);
   if (task.progress !== null) fields.push(["progress", formatJson(task.progress)]);
   if (task.lastError) fields.push(["error", palette.red(task.lastError.message)]);
+  if (task.attemptHistory?.length) {
+    fields.push(["history", formatAttemptHistory(palette, task.attemptHistory)]);
+  }
   if (task.logs.length) fields.push(["logs", task.logs.join("\n")]);
   return formatFields(palette, fields);
+}
+
+/**
+ * The attempt history `get` prints, one line per ended attempt, oldest first: number, outcome,
+ * end time, how long it ran, worker and error, e.g.
+ * `#2 retry     2026-01-01T10:00:05Z  1.2s  worker-1a2b  connection refused`.
+ */
+export function formatAttemptHistory(palette: Palette, entries: readonly AttemptEntry[]): string {
+  return entries.map((e) => {
+    const ran = e.startedAt !== null && e.endedAt >= e.startedAt
+      ? formatDuration(e.endedAt - e.startedAt)
+      : "-";
+    const outcome = e.outcome.padEnd(9);
+    const painted = e.outcome === "completed"
+      ? palette.green(outcome)
+      : e.outcome === "failed" || e.outcome === "expired" || e.outcome === "retry"
+      ? palette.red(outcome)
+      : outcome;
+    const error = e.error ? `  ${palette.red(e.error.message.split("\n")[0]!)}` : "";
+    return `#${e.attempt} ${painted} ${formatTime(e.endedAt)}  ${ran}  ${
+      e.workerId ?? "-"
+    }${error}`;
+  }).join("\n");
 }
 
 /** The table `stats` prints: one row per queue and a total, one column per status. */

@@ -11,7 +11,7 @@ import {
   type TaskDefinition,
   type TaskOptions,
 } from "../registry.ts";
-import type { RetryConfig } from "../retry.ts";
+import type { BackoffFunction, RetryConfig } from "../retry.ts";
 import type { TaskPriority } from "../task.ts";
 import type { UniqueOptions } from "../unique.ts";
 import type { RateLimitOptions } from "../flow_limits.ts";
@@ -53,6 +53,12 @@ export interface TaskSpec<TSchema extends ArgsSchema = ArgsSchema> {
    * worker start.
    */
   schedules?: readonly (Omit<ScheduleOptions, "task"> & { id?: string })[];
+  /**
+   * The delay before a retry, from the failed attempt (1-based) and its error: ms or a duration
+   * (`"30s"`), from 0 to 365 days. Default: the exponential backoff of `retryConfig`. A backoff
+   * that throws or returns anything else falls back to that default (logged, rate-limited).
+   */
+  backoff?: BackoffFunction;
   /** Runs one attempt; its return value (plain JSON) becomes the task's result. */
   run(args: v.InferOutput<TSchema>, ctx: TaskContext): unknown;
 }
@@ -81,7 +87,7 @@ const DEFINED = Symbol.for("aether-tasks.definedTask");
  */
 export function defineTask<TSchema extends ArgsSchema = ArgsSchema>(
   spec: TaskSpec<TSchema>,
-): TaskDefinition<v.InferOutput<TSchema>> {
+): TaskDefinition<v.InferOutput<TSchema>, v.InferInput<TSchema>> {
   if (typeof spec !== "object" || spec === null) {
     throw new TypeError(`defineTask expects an object with name and run, got ${String(spec)}`);
   }
@@ -95,6 +101,7 @@ export function defineTask<TSchema extends ArgsSchema = ArgsSchema>(
   if (spec.unique !== undefined) options.unique = spec.unique;
   if (spec.rateLimit !== undefined) options.rateLimit = spec.rateLimit;
   if (spec.maxRunning !== undefined) options.maxRunning = spec.maxRunning;
+  if (spec.backoff !== undefined) options.backoff = spec.backoff;
   const schedules: Record<string, Omit<ScheduleOptions, "task">> = {};
   if (spec.cron !== undefined) {
     const schedule: Omit<ScheduleOptions, "task"> = { cron: spec.cron };
@@ -121,7 +128,8 @@ export function defineTask<TSchema extends ArgsSchema = ArgsSchema>(
   if (Object.keys(schedules).length > 0) options.schedules = schedules;
   const definition = createDefinition<Args>(spec.name, spec.run, options);
   Object.defineProperty(definition, DEFINED, { value: true });
-  return definition;
+  // The schema's input type rides along for typed enqueues (`dispatcher.enqueue(task, args)`).
+  return definition as TaskDefinition<Args, v.InferInput<TSchema>>;
 }
 
 /**

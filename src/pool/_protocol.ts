@@ -6,6 +6,7 @@
  * @module
  */
 
+import { isPermanentError, PermanentError } from "../errors.ts";
 import type { AbortCause, HandlerLogLevel } from "../executor.ts";
 import type { JsonValue } from "../json.ts";
 
@@ -17,6 +18,8 @@ export interface WireError {
   /** For a handler that failed to load: the file and the problem. */
   file?: string;
   problem?: string;
+  /** The error was a `PermanentError` (or `ctx.fail`): the task fails without a retry. */
+  permanent?: boolean;
 }
 
 /** The options a Worker starts with. */
@@ -59,7 +62,10 @@ export type FromWorker =
   | { t: "ready"; names: string[] }
   | { t: "loadFailed"; error: WireError }
   | { t: "completed"; job: number; result: JsonValue }
-  | { t: "failed"; job: number; error: WireError; permanent: boolean }
+  /** `retryDelay`: the task's own backoff (ms), when it has one. */
+  | { t: "failed"; job: number; error: WireError; permanent: boolean; retryDelay?: number }
+  /** The handler called `ctx.snooze`. */
+  | { t: "snoozed"; job: number; delayMillis: number }
   | { t: "progress"; job: number; request: number; value: JsonValue }
   /** A `ctx.log` line, or (`console` set) a `console.*` call of the handler, at `level`. */
   | {
@@ -77,6 +83,7 @@ export function toWireError(error: unknown): WireError {
   if (error instanceof Error) {
     const wire: WireError = { name: error.name, message: error.message || error.name };
     if (error.stack) wire.stack = error.stack;
+    if (isPermanentError(error)) wire.permanent = true;
     return wire;
   }
   if (typeof error === "object" && error !== null && "message" in error) {
@@ -94,7 +101,7 @@ export function toWireError(error: unknown): WireError {
 
 /** An `Error` back from its wire form. */
 export function fromWireError(wire: WireError): Error {
-  const error = new Error(wire.message);
+  const error = wire.permanent ? new PermanentError(wire.message) : new Error(wire.message);
   error.name = wire.name;
   if (wire.stack) error.stack = wire.stack;
   return error;

@@ -454,7 +454,11 @@ export class WorkerPool implements TaskExecutor {
             kind: "failed",
             error: fromWireError(message.error),
             permanent: message.permanent,
+            ...(message.retryDelay === undefined ? {} : { retryDelay: message.retryDelay }),
           });
+          break;
+        case "snoozed":
+          this.#reported(w, message.job, { kind: "snoozed", delayMillis: message.delayMillis });
           break;
         case "progress": {
           const job = w.jobs.get(message.job);

@@ -200,8 +200,17 @@ async function run(command: RunCommand, definitions: Map<string, TaskDefinition>
       call: (fn) => currentJob.run(job, fn),
     });
     if (outcome.kind === "completed") send({ t: "completed", job, result: outcome.result });
-    else {
-      send({ t: "failed", job, error: toWireError(outcome.error), permanent: outcome.permanent });
+    else if (outcome.kind === "snoozed") {
+      send({ t: "snoozed", job, delayMillis: outcome.delayMillis });
+    } else {
+      const { error, permanent, retryDelay } = outcome;
+      send({
+        t: "failed",
+        job,
+        error: toWireError(error),
+        permanent,
+        ...(retryDelay === undefined ? {} : { retryDelay }),
+      });
     }
   } finally {
     running.delete(job);

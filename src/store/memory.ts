@@ -4,7 +4,14 @@
  * @module
  */
 
-import { PRIORITY_RANK, type TaskRecord, TaskStatus, WAITING_STATUSES } from "../task.ts";
+import {
+  type AttemptEntry,
+  MAX_ATTEMPT_HISTORY,
+  PRIORITY_RANK,
+  type TaskRecord,
+  TaskStatus,
+  WAITING_STATUSES,
+} from "../task.ts";
 import { Heap } from "./_heap.ts";
 import type { JsonValue } from "../json.ts";
 import {
@@ -16,6 +23,8 @@ import {
   decodeCursor,
   emptyCounts,
   encodeCursor,
+  entryError,
+  entryOutcome,
   type FlowLimit,
   type FlowLimits,
   HISTORY_BUCKET_MILLIS,
@@ -771,6 +780,15 @@ class StartLog {
 
 /** Applies an outcome to a held task (the contract's rules, shared in one place for memory). */
 function applyOutcome(task: TaskRecord, outcome: Outcome): void {
+  const entry: AttemptEntry = {
+    attempt: task.attempts,
+    startedAt: task.startedAt,
+    endedAt: outcome.now,
+    outcome: entryOutcome(outcome, task.cancelRequested),
+    workerId: task.workerId,
+    error: entryError(outcome),
+  };
+  task.attemptHistory = [...(task.attemptHistory ?? []), entry].slice(-MAX_ATTEMPT_HISTORY);
   task.attemptToken = null;
   task.leaseExpiresAt = null;
   const cancelled = task.cancelRequested && outcome.kind !== "completed";
@@ -798,6 +816,11 @@ function applyOutcome(task: TaskRecord, outcome: Outcome): void {
     case "released":
       task.status = TaskStatus.PENDING;
       task.runAt = outcome.now;
+      task.attempts--;
+      break;
+    case "snoozed":
+      task.status = TaskStatus.SCHEDULED;
+      task.runAt = outcome.runAt;
       task.attempts--;
       break;
   }
@@ -867,5 +890,13 @@ function copyTask(task: TaskRecord): TaskRecord {
     result: copyJson(task.result),
     progress: copyJson(task.progress),
     logs: [...task.logs],
+    ...(task.attemptHistory
+      ? {
+        attemptHistory: task.attemptHistory.map((e) => ({
+          ...e,
+          error: e.error && { ...e.error },
+        })),
+      }
+      : {}),
   };
 }

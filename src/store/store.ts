@@ -14,7 +14,14 @@
 import { InvalidCursorError } from "../errors.ts";
 import type { JsonValue } from "../json.ts";
 import { logErrorTo } from "../log.ts";
-import type { TaskError, TaskPriority, TaskRecord, TaskStatus } from "../task.ts";
+import type {
+  AttemptEntry,
+  AttemptEntryOutcome,
+  TaskError,
+  TaskPriority,
+  TaskRecord,
+  TaskStatus,
+} from "../task.ts";
 
 /**
  * A task ready to insert: a full record as the dispatcher built it, and optionally its unique
@@ -205,8 +212,14 @@ export interface SlotRecord {
  * - `cancelled`: stopped on request.
  * - `released`: given back unfinished without spending the attempt (graceful stop, a Worker
  *   lost for another task's fault); due again at `now`.
+ * - `snoozed`: the handler asked to run again later (`ctx.snooze`): the task becomes SCHEDULED
+ *   at `runAt` and the attempt is given back (`attempts` goes back down by one, so a snooze never
+ *   counts against `maxAttempts`); unlike `released`, it ran, and its history entry says
+ *   `snoozed`.
  *
  * When a cancel was requested while the task ran, every outcome but `completed` ends CANCELLED.
+ * Every applied outcome appends an {@linkcode AttemptEntry} to the task's `attemptHistory` in
+ * the same write (`expired: true` marks the entry `expired`); a rejected one appends nothing.
  */
 export type Outcome =
   & {
@@ -215,6 +228,8 @@ export type Outcome =
     now: number;
     /** When the attempt began, if no {@linkcode StartMark} recorded it yet. */
     startedAt?: number;
+    /** The attempt's lease expired (lease rescue): its history entry says `expired`. */
+    expired?: boolean;
   }
   & (
     | { kind: "completed"; result: JsonValue | null }
@@ -222,6 +237,7 @@ export type Outcome =
     | { kind: "failed"; error: TaskError }
     | { kind: "cancelled"; error: TaskError | null }
     | { kind: "released" }
+    | { kind: "snoozed"; runAt: number }
   );
 
 /**
@@ -717,4 +733,22 @@ export class LocalNotifier implements Notifier {
     this.onListenersChanged();
     return Promise.resolve();
   }
+}
+
+/**
+ * What an applied outcome's {@linkcode AttemptEntry} says: `expired` for a rescued lease,
+ * `cancelled` when a cancel request turns the outcome into CANCELLED, else the outcome's kind.
+ * The SQL stores compute the same in their outcome statement.
+ */
+export function entryOutcome(outcome: Outcome, cancelRequested: boolean): AttemptEntryOutcome {
+  if (outcome.expired) return "expired";
+  if (cancelRequested && outcome.kind !== "completed") return "cancelled";
+  return outcome.kind;
+}
+
+/** The error an applied outcome's {@linkcode AttemptEntry} keeps (null for the kinds without). */
+export function entryError(outcome: Outcome): AttemptEntry["error"] {
+  return outcome.kind === "retry" || outcome.kind === "failed" || outcome.kind === "cancelled"
+    ? outcome.error
+    : null;
 }

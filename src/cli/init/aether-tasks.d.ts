@@ -10,8 +10,8 @@ import type * as valibot from "valibot";
 
 export * as v from "valibot";
 
-/** A valibot schema whose output is `T`. */
-export type ArgsSchema<T = unknown> = valibot.GenericSchema<unknown, T>;
+/** A valibot schema whose output is `T` and input `TInput`. */
+export type ArgsSchema<T = unknown, TInput = unknown> = valibot.GenericSchema<TInput, T>;
 
 /** Why an attempt's signal aborted: `ctx.signal.reason.kind`. */
 export type AbortCause = "cancel" | "timeout" | "shutdown" | "leaseLost";
@@ -56,7 +56,23 @@ export interface TaskContext {
   progress(value: unknown): Promise<void>;
   /** Appends a line to the task's log (the last 100 lines are kept). */
   log(...parts: unknown[]): void;
+  /** Fails the task for good (no retry), with this error; throws, ending the handler. */
+  fail(reason: string | Error): never;
+  /**
+   * Runs the task again after `duration` (`"10m"`, or ms) without spending an attempt; throws,
+   * ending the handler.
+   */
+  snooze(duration: string | number): never;
 }
+
+/** Thrown by a handler: the task fails at once, without a retry. */
+export declare class PermanentError extends Error {
+  override name: string;
+  constructor(message: string, options?: ErrorOptions);
+}
+
+/** A task's own retry delay: ms or a duration (`"30s"`) after attempt `attempt` failed. */
+export type BackoffFunction = (attempt: number, error: unknown) => number | string;
 
 /** Plain JSON. */
 export type JsonValue = string | number | boolean | null | JsonValue[] | {
@@ -151,10 +167,10 @@ export interface ScheduleInput {
 /** A task handler. Handlers must be idempotent: a task may run more than once. */
 export type TaskHandler<TArgs = unknown> = (args: TArgs, ctx: TaskContext) => unknown;
 
-/** A registered task, with its options resolved. */
-export interface TaskDefinition<TArgs = unknown> {
+/** A registered task, with its options resolved; `TInput` is what its schema accepts. */
+export interface TaskDefinition<TArgs = unknown, TInput = unknown> {
   name: string;
-  schema: ArgsSchema<TArgs> | null;
+  schema: ArgsSchema<TArgs, TInput> | null;
   retryConfig: RetryConfig;
   timeout: number | null;
   queue: string;
@@ -165,6 +181,8 @@ export interface TaskDefinition<TArgs = unknown> {
   limits?: FlowLimits | null;
   /** Its cron schedules (upserted when a worker starts). */
   schedules?: readonly ScheduleInput[];
+  /** Its own retry delay, or null for the exponential backoff of `retryConfig`. */
+  backoff?: BackoffFunction | null;
   run: TaskHandler<TArgs>;
 }
 
@@ -196,6 +214,8 @@ export interface TaskSpec<TSchema extends ArgsSchema = ArgsSchema> {
   cronArgs?: unknown;
   /** Several cron schedules; an `id` names one (default `<task>:<index>`). */
   schedules?: readonly (Omit<ScheduleOptions, "task"> & { id?: string })[];
+  /** The delay before a retry (ms or a duration, 0 to 365 days). Default: exponential. */
+  backoff?: BackoffFunction;
   /** Runs one attempt; its return value (plain JSON) becomes the task's result. */
   run(args: valibot.InferOutput<TSchema>, ctx: TaskContext): unknown;
 }
@@ -216,4 +236,4 @@ export interface TaskSpec<TSchema extends ArgsSchema = ArgsSchema> {
  */
 export declare function defineTask<TSchema extends ArgsSchema = ArgsSchema>(
   spec: TaskSpec<TSchema>,
-): TaskDefinition<valibot.InferOutput<TSchema>>;
+): TaskDefinition<valibot.InferOutput<TSchema>, valibot.InferInput<TSchema>>;

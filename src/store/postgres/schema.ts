@@ -152,6 +152,15 @@ export const MIGRATIONS: readonly ((schema: string) => string)[] = [
     meta text NOT NULL
   );
   `,
+  // Version 2: the pg engineer's migration (store contract v3) is not in this branch; when
+  // merging, put it here, before the attempt-history step below, so that step is version 3.
+  //
+  // Attempt history (`TaskRecord.attemptHistory`): a JSON text array the finish statement
+  // appends each ended attempt to (NULL until the first). A nullable column without a default
+  // is added without rewriting the table.
+  (s) => `
+  ALTER TABLE ${s}.tasks ADD COLUMN attempt_history text;
+  `,
 ];
 
 /** The newest schema version this code knows and writes. */

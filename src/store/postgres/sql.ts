@@ -7,6 +7,7 @@
  * @module
  */
 
+import { MAX_ATTEMPT_HISTORY } from "../../task.ts";
 import { WAITING_PREDICATE } from "./schema.ts";
 
 /**
@@ -75,22 +76,26 @@ function claimCtes(s: string, first: number): string {
  * Start marks, then the outcomes of a batch, as CTEs ending in `done` (the updated rows, with
  * the `now` used and the outcome's token). Each kind makes its own changes; when a cancel was
  * requested, every kind but `completed` ends CANCELLED (the in-memory store's rule). Also
- * appends the minute counters of `history`. Parameters $1-$8: arrays of the outcomes' id, token,
- * kind, result, error, now, delay (retry: runAt - now) and start offset (startedAt - now, or
- * NULL); $9-$11: arrays of the marks' id, token and time (NULL: the database's now). The caller
- * folds a mark into the outcome of the same attempt, so no row is updated twice.
+ * appends the minute counters of `history`, and each applied outcome's entry to the row's
+ * `attempt_history` (the oldest dropped beyond MAX_ATTEMPT_HISTORY). Parameters $1-$9: arrays of
+ * the outcomes' id, token, kind, result, error, now, delay (retry, snoozed: runAt - now), start
+ * offset (startedAt - now, or NULL) and history outcome (`expired` or the kind; the statement
+ * turns it into `cancelled` when a cancel request does); $10-$12: arrays of the marks' id, token
+ * and time (NULL: the database's now). The caller folds a mark into the outcome of the same
+ * attempt, so no row is updated twice.
  */
 function finishCtes(s: string): string {
   return `marked AS (
       UPDATE ${s}.tasks t SET started_at = ${now("m.at")}
-      FROM unnest($9::text[], $10::text[], $11::bigint[]) AS m(id, token, at)
+      FROM unnest($10::text[], $11::text[], $12::bigint[]) AS m(id, token, at)
       WHERE t.id = m.id AND t.attempt_token = m.token AND t.status = 'PROCESSING'
       RETURNING t.seq
     ), o AS (
       SELECT o.id, o.token, o.kind, o.result, o.error, ${now("o.now")} AS now, o.delay,
-        o.started_offset
+        o.started_offset, o.entry
       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[],
-        $7::bigint[], $8::bigint[]) AS o(id, token, kind, result, error, now, delay, started_offset)
+        $7::bigint[], $8::bigint[], $9::text[])
+        AS o(id, token, kind, result, error, now, delay, started_offset, entry)
     ), done AS (
       UPDATE ${s}.tasks t SET
         status = CASE
@@ -98,17 +103,29 @@ function finishCtes(s: string): string {
           WHEN o.kind = 'cancelled' OR t.cancel_requested THEN 'CANCELLED'
           WHEN o.kind = 'retry' THEN 'RETRYING'
           WHEN o.kind = 'failed' THEN 'FAILED'
+          WHEN o.kind = 'snoozed' THEN 'SCHEDULED'
           ELSE 'PENDING' END,
         result = CASE WHEN o.kind = 'completed' THEN o.result ELSE t.result END,
         completed_at = CASE WHEN o.kind IN ('completed', 'failed', 'cancelled')
           OR t.cancel_requested THEN o.now ELSE t.completed_at END,
         last_error = CASE WHEN o.kind IN ('retry', 'failed') THEN o.error
           WHEN o.kind = 'cancelled' THEN coalesce(o.error, t.last_error) ELSE t.last_error END,
-        run_at = CASE WHEN o.kind = 'retry' THEN o.now + o.delay
+        run_at = CASE WHEN o.kind IN ('retry', 'snoozed') THEN o.now + o.delay
           WHEN o.kind = 'released' THEN o.now ELSE t.run_at END,
-        attempts = CASE WHEN o.kind = 'released' THEN t.attempts - 1 ELSE t.attempts END,
+        attempts = CASE WHEN o.kind IN ('released', 'snoozed') THEN t.attempts - 1
+          ELSE t.attempts END,
         started_at = CASE WHEN o.started_offset IS NULL THEN t.started_at
           ELSE o.now + o.started_offset END,
+        attempt_history = (CASE
+          WHEN jsonb_array_length(coalesce(t.attempt_history::jsonb, '[]')) >= ${MAX_ATTEMPT_HISTORY}
+          THEN t.attempt_history::jsonb - 0 ELSE coalesce(t.attempt_history::jsonb, '[]') END
+          || jsonb_build_array(jsonb_build_object('attempt', t.attempts,
+            'startedAt', CASE WHEN o.started_offset IS NULL THEN t.started_at
+              ELSE o.now + o.started_offset END,
+            'endedAt', o.now,
+            'outcome', CASE WHEN o.entry <> 'expired' AND o.kind <> 'completed'
+              AND t.cancel_requested THEN 'cancelled' ELSE o.entry END,
+            'workerId', t.worker_id, 'error', o.error::jsonb)))::text,
         ${END_ATTEMPT}
       FROM o
       WHERE t.id = o.id AND t.attempt_token = o.token AND t.status = 'PROCESSING'
@@ -183,9 +200,9 @@ export function storeSql(s: string) {
      * `finish` then `claim` as one statement (one round trip, one commit). Both parts see the
      * rows as they were before the statement: the claim takes waiting rows, the finish
      * PROCESSING ones, so they never touch the same row. `finished` tells the parts apart.
-     * Params: those of `finish`, then those of `claim` from $12.
+     * Params: those of `finish`, then those of `claim` from $13.
      */
-    finishAndClaim: `WITH ${finishCtes(s)}, ${claimCtes(s, 12)}
+    finishAndClaim: `WITH ${finishCtes(s)}, ${claimCtes(s, 13)}
       SELECT true AS finished, * FROM done
       UNION ALL SELECT false, *, NULL::bigint, NULL::text FROM claimed`,
 

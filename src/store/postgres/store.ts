@@ -9,6 +9,7 @@ import postgres, { type Options, type Sql } from "postgres";
 import { StoreConnectionError } from "../../errors.ts";
 import type { JsonValue } from "../../json.ts";
 import {
+  type AttemptEntry,
   PRIORITY_RANK,
   priorityOfRank,
   type TaskError,
@@ -26,6 +27,7 @@ import {
   DELETABLE_STATUSES,
   emptyCounts,
   encodeCursor,
+  entryOutcome,
   type FlowLimit,
   HISTORY_BUCKET_MILLIS,
   HISTORY_KEEP_MILLIS,
@@ -133,6 +135,8 @@ interface TaskRow {
   worker_id: string | null;
   attempt_token: string | null;
   cancel_requested: boolean;
+  /** The attempt history as JSON text, or NULL before the first ended attempt. */
+  attempt_history?: string | null;
 }
 
 /** The priority of each rank, without a search per row. */
@@ -199,6 +203,9 @@ function rowToRecord(row: TaskRow): TaskRecord {
     workerId: row.worker_id,
     attemptToken: row.attempt_token,
     cancelRequested: row.cancel_requested,
+    ...(row.attempt_history == null
+      ? {}
+      : { attemptHistory: JSON.parse(row.attempt_history) as AttemptEntry[] }),
   };
 }
 
@@ -253,7 +260,7 @@ function finishColumns(
   started: readonly StartMark[],
   callerClock: boolean,
 ): string[] {
-  const columns: unknown[][] = Array.from({ length: 8 }, () => new Array(outcomes.length));
+  const columns: unknown[][] = Array.from({ length: 9 }, () => new Array(outcomes.length));
   const marks = new Map(started.map((m) => [`${m.id} ${m.token}`, m]));
   outcomes.forEach((o, i) => {
     let result: string | null = null, error: string | null = null, delay = 0;
@@ -273,6 +280,9 @@ function finishColumns(
         break;
       case "released":
         break;
+      case "snoozed":
+        delay = o.runAt - o.now;
+        break;
       default:
         throw new TypeError(
           `Unknown outcome kind ${JSON.stringify((o as { kind: unknown }).kind)}`,
@@ -290,6 +300,7 @@ function finishColumns(
       callerClock ? o.now : null,
       delay,
       startedAt === undefined ? null : startedAt - o.now,
+      entryOutcome(o, false),
     ];
     for (let c = 0; c < values.length; c++) columns[c]![i] = values[c];
   });

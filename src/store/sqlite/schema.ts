@@ -199,6 +199,12 @@ export const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX schedule_slots_at ON schedule_slots (slot_at);
   `,
+  // Version 5: the attempt history (`TaskRecord.attemptHistory`), a JSON array the outcome's
+  // UPDATE appends to with json_insert (NULL until the first attempt ends). Adding a nullable
+  // column rewrites no row.
+  `
+  ALTER TABLE tasks ADD COLUMN attempt_history TEXT;
+  `,
 ];
 
 /** The newest schema version this code knows and writes. */

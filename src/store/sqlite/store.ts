@@ -7,6 +7,8 @@
 import { hostname } from "node:os";
 import type { JsonValue } from "../../json.ts";
 import {
+  type AttemptEntry,
+  MAX_ATTEMPT_HISTORY,
   PRIORITY_RANK,
   priorityOfRank,
   type TaskError,
@@ -23,6 +25,8 @@ import {
   decodeCursor,
   emptyCounts,
   encodeCursor,
+  entryError,
+  entryOutcome,
   type FlowLimit,
   type FlowLimits,
   HISTORY_BUCKET_MILLIS,
@@ -183,6 +187,8 @@ interface TaskRow {
   unique_key: string | null;
   unique_states: number | null;
   scheduled_for: number | null;
+  /** Migration 5: the attempt history, a JSON array, or NULL before the first ended attempt. */
+  attempt_history?: string | null;
 }
 
 /** Builds each SQL text once per key (a count of rows, queues, …) and reuses it afterwards. */
@@ -261,27 +267,43 @@ const FENCE = "WHERE id = ? AND attempt_token = ? AND status = 'PROCESSING' RETU
  */
 const END_ATTEMPT =
   "attempt_token = NULL, lease_expires_at = NULL, started_at = coalesce(started_at, ?)";
+/**
+ * Every applied outcome appends its attempt's entry to `attempt_history` (a JSON array, NULL
+ * until the first), dropping the oldest beyond MAX_ATTEMPT_HISTORY: in the outcome's own UPDATE,
+ * no read in JS. SET expressions see the row as it was, so `attempts`, `worker_id` and
+ * `started_at` are the attempt's. Parameters (see {@linkcode historyParams}): startedAt or null,
+ * now, the outcome name if a cancel was requested, the outcome name otherwise, the error or null.
+ */
+const APPEND_HISTORY = `attempt_history = json_insert(
+    iif(json_array_length(attempt_history) >= ${MAX_ATTEMPT_HISTORY},
+      json_remove(attempt_history, '$[0]'), coalesce(attempt_history, '[]')),
+    '$[#]', json_object('attempt', attempts, 'startedAt', coalesce(started_at, ?), 'endedAt', ?,
+      'outcome', iif(cancel_requested, ?, ?), 'workerId', worker_id, 'error', json(?)))`;
 
 // Each kind makes its own changes; then, when a cancel was requested, every kind but
 // `completed` ends CANCELLED at `now` (the same rule as the in-memory store).
 const FINISH_SQL = {
   // params: result, now
-  completed: `UPDATE tasks SET status = 'COMPLETED', result = ?, completed_at = ?, ${END_ATTEMPT}
-    ${FENCE}`,
+  completed: `UPDATE tasks SET status = 'COMPLETED', result = ?, completed_at = ?,
+    ${APPEND_HISTORY}, ${END_ATTEMPT} ${FENCE}`,
   // params: runAt, now, error
   retry: `UPDATE tasks SET status = iif(cancel_requested, 'CANCELLED', 'RETRYING'), run_at = ?,
-    completed_at = iif(cancel_requested, ?, completed_at), last_error = ?, ${END_ATTEMPT}
-    ${FENCE}`,
+    completed_at = iif(cancel_requested, ?, completed_at), last_error = ?, ${APPEND_HISTORY},
+    ${END_ATTEMPT} ${FENCE}`,
   // params: now, error
   failed: `UPDATE tasks SET status = iif(cancel_requested, 'CANCELLED', 'FAILED'),
-    completed_at = ?, last_error = ?, ${END_ATTEMPT} ${FENCE}`,
+    completed_at = ?, last_error = ?, ${APPEND_HISTORY}, ${END_ATTEMPT} ${FENCE}`,
   // params: now, error or null
   cancelled: `UPDATE tasks SET status = 'CANCELLED', completed_at = ?,
-    last_error = coalesce(?, last_error), ${END_ATTEMPT} ${FENCE}`,
+    last_error = coalesce(?, last_error), ${APPEND_HISTORY}, ${END_ATTEMPT} ${FENCE}`,
   // params: now, now
   released: `UPDATE tasks SET status = iif(cancel_requested, 'CANCELLED', 'PENDING'), run_at = ?,
-    attempts = attempts - 1, completed_at = iif(cancel_requested, ?, completed_at), ${END_ATTEMPT}
-    ${FENCE}`,
+    attempts = attempts - 1, completed_at = iif(cancel_requested, ?, completed_at),
+    ${APPEND_HISTORY}, ${END_ATTEMPT} ${FENCE}`,
+  // params: runAt, now (as released, but SCHEDULED at runAt: the handler snoozed)
+  snoozed: `UPDATE tasks SET status = iif(cancel_requested, 'CANCELLED', 'SCHEDULED'),
+    run_at = ?, attempts = attempts - 1, completed_at = iif(cancel_requested, ?, completed_at),
+    ${APPEND_HISTORY}, ${END_ATTEMPT} ${FENCE}`,
 } as const;
 
 const RENEW_SQL = `UPDATE tasks SET lease_expires_at = ?
@@ -487,6 +509,9 @@ function rowToRecord(row: TaskRow): TaskRecord {
     attemptToken: row.attempt_token,
     cancelRequested: row.cancel_requested !== 0,
     ...(row.scheduled_for === null ? {} : { scheduledFor: row.scheduled_for }),
+    ...(row.attempt_history == null
+      ? {}
+      : { attemptHistory: JSON.parse(row.attempt_history) as AttemptEntry[] }),
   };
 }
 
@@ -1418,45 +1443,39 @@ function finishOne(db: SqliteDriver, outcome: Outcome, tally: Tally): TaskRow | 
 function applyOutcome(db: SqliteDriver, outcome: Outcome): TaskRow | undefined {
   const { id, token, now } = outcome;
   const started = outcome.startedAt ?? null;
+  const end = [...historyParams(outcome, started), started, id, token];
   switch (outcome.kind) {
     case "completed":
-      return db.get<TaskRow>(FINISH_SQL.completed, [
-        jsonOrNull(outcome.result),
-        now,
-        started,
-        id,
-        token,
-      ]);
+      return db.get<TaskRow>(FINISH_SQL.completed, [jsonOrNull(outcome.result), now, ...end]);
     case "retry":
       return db.get<TaskRow>(FINISH_SQL.retry, [
         outcome.runAt,
         now,
         JSON.stringify(outcome.error),
-        started,
-        id,
-        token,
+        ...end,
       ]);
     case "failed":
-      return db.get<TaskRow>(FINISH_SQL.failed, [
-        now,
-        JSON.stringify(outcome.error),
-        started,
-        id,
-        token,
-      ]);
+      return db.get<TaskRow>(FINISH_SQL.failed, [now, JSON.stringify(outcome.error), ...end]);
     case "cancelled":
-      return db.get<TaskRow>(FINISH_SQL.cancelled, [
-        now,
-        jsonOrNull(outcome.error),
-        started,
-        id,
-        token,
-      ]);
+      return db.get<TaskRow>(FINISH_SQL.cancelled, [now, jsonOrNull(outcome.error), ...end]);
     case "released":
-      return db.get<TaskRow>(FINISH_SQL.released, [now, now, started, id, token]);
+      return db.get<TaskRow>(FINISH_SQL.released, [now, now, ...end]);
+    case "snoozed":
+      return db.get<TaskRow>(FINISH_SQL.snoozed, [outcome.runAt, now, ...end]);
     default:
       throw new TypeError(
         `Unknown outcome kind ${JSON.stringify((outcome as { kind: unknown }).kind)}`,
       );
   }
+}
+
+/** The parameters of {@linkcode APPEND_HISTORY} for an outcome. */
+function historyParams(outcome: Outcome, started: number | null): SqlValue[] {
+  return [
+    started,
+    outcome.now,
+    entryOutcome(outcome, true),
+    entryOutcome(outcome, false),
+    jsonOrNull(entryError(outcome)),
+  ];
 }
