@@ -69,7 +69,7 @@ const byRunAt = (a: Entry, b: Entry) =>
 const byClaimOrder = (a: Entry, b: Entry) =>
   a.rank > b.rank || (a.rank === b.rank && byRunAt(a, b));
 
-/** The waiting tasks of one queue: those not yet due by time, those due by claim order. */
+/** The waiting tasks of one queue and name: those not yet due by time, those due by claim order. */
 class QueueIndex {
   later = new Heap<Entry>(byRunAt);
   ready = new Heap<Entry>(byClaimOrder);
@@ -114,7 +114,8 @@ export class InMemoryTaskStore implements TaskStore {
   readonly notifier: LocalNotifier = new LocalNotifier();
   #rows = new Map<string, Row>();
   #seq = 0;
-  #queues = new Map<string, QueueIndex>();
+  /** Waiting tasks by queue, then by name (a claim with `names` looks at those names only). */
+  #queues = new Map<string, Map<string, QueueIndex>>();
   #queueStates = new Map<string, QueueState>();
   #paused = new Set<string>();
   #workers = new Map<string, WorkerInfo>();
@@ -186,9 +187,13 @@ export class InMemoryTaskStore implements TaskStore {
   }
 
   claim(request: ClaimRequest): Promise<TaskRecord[]> {
-    const indexes = request.queues.flatMap((q) =>
-      this.#paused.has(q) ? [] : this.#queues.get(q) ?? []
-    );
+    const names = request.names;
+    const indexes = request.queues.flatMap((q) => {
+      const byName = this.#paused.has(q) ? undefined : this.#queues.get(q);
+      if (!byName) return [];
+      if (names === undefined) return [...byName.values()];
+      return names.flatMap((name) => byName.get(name) ?? []);
+    });
     const capacity = this.#limits.size === 0 ? undefined : this.#capacity(request);
     const held: { index: QueueIndex; entry: Entry }[] = [];
     const claimed: TaskRecord[] = [];
@@ -672,8 +677,10 @@ export class InMemoryTaskStore implements TaskStore {
 
   #index(row: Row): void {
     row.version++;
-    let index = this.#queues.get(row.task.queue);
-    if (!index) this.#queues.set(row.task.queue, index = new QueueIndex());
+    let byName = this.#queues.get(row.task.queue);
+    if (!byName) this.#queues.set(row.task.queue, byName = new Map());
+    let index = byName.get(row.task.name);
+    if (!index) byName.set(row.task.name, index = new QueueIndex());
     index.add(row);
   }
 

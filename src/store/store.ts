@@ -75,6 +75,12 @@ export interface ClaimRequest {
    */
   minPriority?: number;
   /**
+   * Only tasks whose name is one of these: a worker claims only what it has a handler for, so
+   * during a rolling deploy old and new workers share a store and a name nobody defines stays
+   * waiting (no attempt spent). Absent: any name. An empty list claims nothing.
+   */
+  names?: readonly string[];
+  /**
    * Called (before the claim resolves) when a flow limit (see {@linkcode FlowLimit}) held back
    * due tasks of these queues: `retryAt` is the earliest time a rate window frees a start, or
    * null when only `maxRunning` holds them back (a finishing task frees a slot; listeners hear of

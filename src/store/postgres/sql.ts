@@ -39,12 +39,14 @@ const now = (param: string) => `coalesce(${param}::bigint, ${DB_NOW})`;
 const END_ATTEMPT = "attempt_token = NULL, lease_expires_at = NULL, lease_millis = NULL";
 
 /**
- * The claim as two CTEs, `due` and `claimed`, with its six parameters numbered from `first`:
- * queues, limit, now, lease ms, worker id, minimum priority rank. A claimed task is not started:
+ * The claim as two CTEs, `due` and `claimed`, with its seven parameters numbered from `first`:
+ * queues, limit, now, lease ms, worker id, minimum priority rank, names (NULL: any name; see
+ * `ClaimRequest.names`; a filter on the rows the index scan yields, in the same order). A
+ * claimed task is not started:
  * `started_at` stays NULL until a start mark or its outcome records when it ran.
  */
 function claimCtes(s: string, first: number): string {
-  const [queues, limit, at, lease, worker, minPriority] = [0, 1, 2, 3, 4, 5].map((i) =>
+  const [queues, limit, at, lease, worker, minPriority, names] = [0, 1, 2, 3, 4, 5, 6].map((i) =>
     `$${first + i}`
   );
   return `due AS (
@@ -55,6 +57,7 @@ function claimCtes(s: string, first: number): string {
         SELECT t.seq, t.priority, t.run_at FROM ${s}.tasks t
         WHERE t.queue = q.name AND t.${WAITING_PREDICATE} AND t.run_at <= ${now(at!)}
           AND t.priority >= ${minPriority}::smallint
+          AND (${names}::text[] IS NULL OR t.name = ANY(${names}::text[]))
         ORDER BY t.priority DESC, t.run_at, t.seq
         LIMIT ${limit}
         FOR UPDATE SKIP LOCKED

@@ -584,7 +584,7 @@ export class PostgresTaskStore implements TaskStore {
     started: readonly StartMark[] = [],
   ): Promise<{ finished: (TaskRecord | null)[]; claimed: TaskRecord[] }> {
     const { workerId, queues, limit, now, leaseMillis } = request;
-    if (limit <= 0 || queues.length === 0) {
+    if (limit <= 0 || queues.length === 0 || request.names?.length === 0) {
       return { finished: await this.finish(outcomes, started), claimed: [] };
     }
     const rows = await this.#query<TaskRow & { finished: boolean; outcome_token: string }>(
@@ -597,6 +597,7 @@ export class PostgresTaskStore implements TaskStore {
         leaseMillis,
         workerId,
         request.minPriority ?? 0,
+        request.names === undefined ? null : pgArray(request.names),
       ],
     );
     const claimed = rows.filter((row) => !row.finished).sort(byClaimOrder);
@@ -1002,7 +1003,7 @@ export class PostgresTaskStore implements TaskStore {
   /** Claims on `sql` (the pool, or a transaction); rows in claim order. */
   async #claimRows(sql: Sql | postgres.TransactionSql, request: ClaimRequest): Promise<TaskRow[]> {
     const { workerId, queues, limit, now, leaseMillis } = request;
-    if (limit <= 0 || queues.length === 0) return [];
+    if (limit <= 0 || queues.length === 0 || request.names?.length === 0) return [];
     const rows = await sql.unsafe<TaskRow[]>(
       this.#q.claim,
       [
@@ -1012,6 +1013,7 @@ export class PostgresTaskStore implements TaskStore {
         leaseMillis,
         workerId,
         request.minPriority ?? 0,
+        request.names === undefined ? null : pgArray(request.names),
       ] as never[],
       { prepare: true },
     );

@@ -223,13 +223,17 @@ const GET_SQL = "SELECT * FROM tasks WHERE id = ?";
 
 // The claim picks rows first (their status before the claim feeds the counters), then takes
 // them by seq. Paused queues are skipped here, so every process honours a pause at its next claim.
-// params: now (due), minPriority, ...queues, limit
-const pickSql = sqlByKey((queues: number) =>
+// A claim with `names` filters the index scan's rows by name (the row is read for its status
+// anyway), so it walks the same partial index `tasks_claim` in the same order.
+// params: now (due), minPriority, ...queues, [JSON array of names,] limit
+const pickText = (queues: number, byName: boolean) =>
   `SELECT seq, status FROM tasks WHERE ${WAITING_PREDICATE} AND run_at <= ? AND priority >= ?
     AND queue IN (${placeholders(queues)})
     AND queue NOT IN (SELECT name FROM queues WHERE paused = 1)
-    ORDER BY priority DESC, run_at, seq LIMIT ?`
-);
+    ${byName ? "AND name IN (SELECT value FROM json_each(?))" : ""}
+    ORDER BY priority DESC, run_at, seq LIMIT ?`;
+const pickSql = sqlByKey((queues: number) => pickText(queues, false));
+const pickByNameSql = sqlByKey((queues: number) => pickText(queues, true));
 // Claimed is not started: a start mark sets started_at when the task runs.
 // params: workerId, leaseExpiresAt, JSON array of seqs
 const TAKE_SQL = `UPDATE tasks SET status = 'PROCESSING', attempts = attempts + 1,
@@ -1303,8 +1307,8 @@ function filterParams(filter: TaskFilter): [number, SqlValue[]] {
 
 /** Claims up to `request.limit` due tasks (see {@linkcode TaskStore.claim}); unsorted. */
 function claimRows(db: SqliteDriver, request: ClaimRequest, tally: Tally): TaskRow[] {
-  const { workerId, queues, limit, now, leaseMillis } = request;
-  if (limit <= 0 || queues.length === 0) return [];
+  const { workerId, queues, limit, now, leaseMillis, names } = request;
+  if (limit <= 0 || queues.length === 0 || names?.length === 0) return [];
   const take = (picked: readonly StatusRow[], rated = false) => {
     const seqs = JSON.stringify(picked.map((row) => row.seq));
     const rows = rated
@@ -1317,25 +1321,25 @@ function claimRows(db: SqliteDriver, request: ClaimRequest, tally: Tally): TaskR
   // Flow limits: a small table, nearly always empty; without a limit on these queues (or on a
   // task name) the plain pick below runs unchanged.
   const limits = db.all<FlowLimitStateRow>(LIMITS_STATE_SQL, [now]).filter((row) =>
-    row.scope === "task" || queues.includes(row.name)
+    row.scope === "task" ? names === undefined || names.includes(row.name) : queues.includes(row.name)
   );
   if (limits.length > 0) {
     const taken: TaskRow[] = [];
     const { heldBack, retryAt } = pickWithinLimits(
       db,
       limits,
-      { queues, limit, now, minPriority: request.minPriority ?? 0 },
+      { queues, limit, now, minPriority: request.minPriority ?? 0, ...(names ? { names } : {}) },
       (rows, rated) => taken.push(...take(rows as unknown as StatusRow[], rated)),
     );
     if (heldBack) request.onHeldBack?.(retryAt);
     return taken;
   }
-  const picked = db.all<StatusRow>(pickSql(queues.length), [
-    now,
-    request.minPriority ?? 0,
-    ...queues,
-    limit,
-  ]);
+  const picked = db.all<StatusRow>(
+    (names ? pickByNameSql : pickSql)(queues.length),
+    names
+      ? [now, request.minPriority ?? 0, ...queues, JSON.stringify(names), limit]
+      : [now, request.minPriority ?? 0, ...queues, limit],
+  );
   if (picked.length === 0) return [];
   return take(picked);
 }
