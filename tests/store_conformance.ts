@@ -876,6 +876,21 @@ export function storeConformance(
       });
     });
 
+    it("findCancelRequested reads which held tasks have a cancel requested, fenced by token", async () => {
+      const find = store.findCancelRequested?.bind(store);
+      assert.ok(find, "the store reads cancel flags");
+      const [a, b] = [makeTask({ name: "a" }), makeTask({ name: "b" })];
+      await store.insert([a, b]);
+      const [ca, cb] = await claim(2);
+      const leases = [ca!, cb!].map((t) => ({ id: t.id, token: t.attemptToken! }));
+      assert.deepEqual(await find(leases), []);
+      await store.cancel(cb!.id, T0 + 1);
+      assert.deepEqual(await find(leases), [cb!.id]);
+      assert.deepEqual(await find([{ id: cb!.id, token: "not-the-token" }]), []);
+      assert.deepEqual(await find([]), []);
+      assert.equal((await store.get(cb!.id))?.status, "PROCESSING", "a read changes nothing");
+    });
+
     if (options.contractV3 === false) return;
 
     // Contract v3: unique tasks.

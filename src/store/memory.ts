@@ -338,6 +338,12 @@ export class InMemoryTaskStore implements TaskStore {
     return Promise.resolve(renewal);
   }
 
+  findCancelRequested(leases: readonly LeaseRef[]): Promise<string[]> {
+    return Promise.resolve(
+      leases.filter(({ id, token }) => this.#held(id, token)?.cancelRequested).map((l) => l.id),
+    );
+  }
+
   findExpiredLeases(now: number, limit: number): Promise<TaskRecord[]> {
     const expired = [...this.#rows.values()]
       .map((row) => row.task)

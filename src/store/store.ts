@@ -463,6 +463,15 @@ export interface TaskStore {
   /** Moves the lease of each held task to `until`. */
   renewLeases(leases: readonly LeaseRef[], until: number): Promise<LeaseRenewal>;
 
+  /**
+   * Of these held tasks, the ids still held by their token (PROCESSING) whose cancel was
+   * requested; a read, nothing changes. A worker calls it when another process wrote to the
+   * store, so a cancel reaches a running handler without waiting for the next lease renewal.
+   * Optional: a worker without it learns of cancels at renewal (and from `cancelRequested`
+   * events).
+   */
+  findCancelRequested?(leases: readonly LeaseRef[]): Promise<string[]>;
+
   /** PROCESSING tasks whose lease ended before `now`, at most `limit`. */
   findExpiredLeases(now: number, limit: number): Promise<TaskRecord[]>;
 

@@ -192,6 +192,11 @@ export function storeSql(s: string) {
       SELECT true AS finished, * FROM done
       UNION ALL SELECT false, *, NULL::bigint, NULL::text FROM claimed`,
 
+    /** Held tasks whose cancel was requested. Params: ids, tokens. */
+    cancelRequested: `SELECT t.id FROM ${s}.tasks t
+      JOIN unnest($1::text[], $2::text[]) AS l(id, token) ON t.id = l.id
+      WHERE t.attempt_token = l.token AND t.status = 'PROCESSING' AND t.cancel_requested`,
+
     /** Params: ids, tokens, until (NULL: the claim's lease length from the database's now). */
     renew:
       `UPDATE ${s}.tasks t SET lease_expires_at = coalesce($3::bigint, ${DB_NOW} + t.lease_millis)

@@ -607,6 +607,15 @@ export class PostgresTaskStore implements TaskStore {
     };
   }
 
+  async findCancelRequested(leases: readonly LeaseRef[]): Promise<string[]> {
+    if (leases.length === 0) return [];
+    const rows = await this.#query<{ id: string }>(this.#q.cancelRequested, [
+      pgArray(leases.map((l) => l.id)),
+      pgArray(leases.map((l) => l.token)),
+    ]);
+    return rows.map((row) => row.id);
+  }
+
   async renewLeases(leases: readonly LeaseRef[], until: number): Promise<LeaseRenewal> {
     if (leases.length === 0) return { lost: [], cancelRequested: [] };
     const rows = await this.#query<{ id: string; token: string; cancel_requested: boolean }>(

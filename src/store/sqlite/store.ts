@@ -288,6 +288,11 @@ const FINISH_SQL = {
     ${FENCE}`,
 } as const;
 
+// Held tasks (by id, then token) whose cancel was requested; the id lookup uses its unique index.
+// params: JSON array of [id, token] pairs
+const CANCEL_REQUESTED_SQL = `SELECT t.id FROM json_each(?) AS l
+  JOIN tasks t ON t.id = l.value ->> 0
+  WHERE t.attempt_token = l.value ->> 1 AND t.status = 'PROCESSING' AND t.cancel_requested = 1`;
 const RENEW_SQL = `UPDATE tasks SET lease_expires_at = ?
   WHERE id = ? AND attempt_token = ? AND status = 'PROCESSING' RETURNING cancel_requested`;
 
@@ -776,6 +781,14 @@ export class SqliteTaskStore implements TaskStore {
       }
       return renewal;
     });
+  }
+
+  findCancelRequested(leases: readonly LeaseRef[]): Promise<string[]> {
+    if (leases.length === 0) return Promise.resolve([]);
+    return this.#read((db) =>
+      db.all<{ id: string }>(CANCEL_REQUESTED_SQL, [JSON.stringify(leases.map((l) => [l.id, l.token]))])
+        .map((row) => row.id)
+    );
   }
 
   findExpiredLeases(now: number, limit: number): Promise<TaskRecord[]> {
