@@ -14,8 +14,19 @@ import { newTaskId } from "./id.ts";
 import type { JsonValue } from "./json.ts";
 import { setLongTimeout } from "./long_timer.ts";
 import { checkEnqueueField, parseEnqueueOptions } from "./enqueue_input.ts";
-import { assertName, defaultRegistry, parseArgs, type TaskRegistry } from "./registry.ts";
-import { resolveRetryConfig, type RetryConfig } from "./retry.ts";
+import {
+  assertName,
+  assertPriority,
+  assertTimeout,
+  DEFAULT_QUEUE,
+  DEFAULT_TIMEOUT_MILLIS,
+  defaultRegistry,
+  parseArgs,
+  type TaskDefinition,
+  type TaskRegistry,
+} from "./registry.ts";
+import { DEFAULT_RETRY_CONFIG, resolveRetryConfig, type RetryConfig } from "./retry.ts";
+import { type PublishedTaskTypes, publishedTaskTypes, type TaskTypeInfo } from "./task_types.ts";
 import { type FlowLimitOptions, parseFlowLimits } from "./flow_limits.ts";
 import { cronOf, parseSchedule, type ScheduleOptions } from "./schedule.ts";
 import { parseUnique, uniqueKey, type UniqueOptions, type UniqueSpec } from "./unique.ts";
@@ -63,6 +74,18 @@ export interface EnqueueOptions {
    * task's default; `false` turns the default off.
    */
   unique?: UniqueOptions | false;
+  /**
+   * Accept a task name this process does not define: a producer without the handler code
+   * enqueues what workers elsewhere run. Its defaults (queue, priority, attempts, timeout,
+   * retry) are those the live workers that define it publish in the worker registry; its args
+   * must be plain JSON and are checked against the task's schema by the worker, before the
+   * attempt runs (bad args fail the task for good then, not at enqueue). When no live worker
+   * defines the name, the task is still stored (with the defaults of a task registered with no
+   * options) and {@linkcode EnqueueResult.warning} says so: it waits until such a worker
+   * starts. A name this process defines is enqueued as usual. Default false: an unknown name
+   * throws {@linkcode UnknownTaskError} with a "did you mean".
+   */
+  unregistered?: boolean;
 }
 
 /** A schedule with its next fire time, as {@linkcode TaskDispatcher.listSchedules} lists it. */
@@ -86,6 +109,8 @@ export interface EnqueueResult {
   id: string;
   /** True when the store matched an existing task instead of writing a new one. */
   duplicate: boolean;
+  /** Set for an `unregistered` enqueue of a name no live worker defines (it waits for one). */
+  warning?: string;
 }
 
 /** One task of {@linkcode TaskDispatcher.enqueueMany}. */
@@ -168,9 +193,14 @@ export class TaskDispatcher {
     options: EnqueueOptions & EnqueueTransaction = {},
   ): Promise<EnqueueResult> {
     const [taskOptions, insertOptions] = splitTransaction(options);
-    const task = await this.#withKey(this.#build(name, args, taskOptions, this.#clock.now()));
+    const now = this.#clock.now();
+    const published = await this.#publishedFor([{ name, options: taskOptions }], now);
+    const built = this.#build(name, args, taskOptions, now, published);
+    const task = await this.#withKey(built);
     const [result] = await this.#store.insert([task], insertOptions);
-    return { id: result?.id ?? task.id, duplicate: result?.inserted === false };
+    const done: EnqueueResult = { id: result?.id ?? task.id, duplicate: result?.inserted === false };
+    if (built.warning !== undefined) done.warning = built.warning;
+    return done;
   }
 
   /**
@@ -206,9 +236,10 @@ export class TaskDispatcher {
       throw new TypeError(`enqueueMany expects an array, got ${typeof requests}`);
     }
     const now = this.#clock.now();
+    const published = await this.#publishedFor(requests, now);
     const tasks = requests.map((request, index) => {
       try {
-        return this.#build(request.name, request.args ?? {}, request.options ?? {}, now);
+        return this.#build(request.name, request.args ?? {}, request.options ?? {}, now, published);
       } catch (error) {
         if (error instanceof Error) error.message = `Request ${index}: ${error.message}`;
         throw error;
@@ -217,7 +248,10 @@ export class TaskDispatcher {
     if (!tasks.length) return [];
     const keyed = await Promise.all(tasks.map((task) => this.#withKey(task)));
     const results = await this.#store.insert(keyed, splitTransaction(options)[1]);
-    return results.map((result) => ({ id: result.id, duplicate: !result.inserted }));
+    return results.map((result, i) => {
+      const warning = tasks[i]!.warning;
+      return { id: result.id, duplicate: !result.inserted, ...(warning ? { warning } : {}) };
+    });
   }
 
   /** The task, or null when no task has this id. */
@@ -467,10 +501,24 @@ export class TaskDispatcher {
     }
   }
 
-  #build(name: string, args: unknown, options: EnqueueOptions, now: number): BuiltTask {
+  #build(
+    name: string,
+    args: unknown,
+    options: EnqueueOptions,
+    now: number,
+    published?: PublishedTaskTypes,
+  ): BuiltTask {
     // The one parser of enqueue input (shared with the CLI and the admin API).
     const taskName = checkEnqueueField("name", name, "name") as string;
-    const definition = this.#registry.get(taskName);
+    let nobodyDefines = false;
+    let definition: TaskDefinition;
+    if (this.#registry.has(taskName) || !isUnregistered(options)) {
+      definition = this.#registry.get(taskName);
+    } else {
+      const type = published?.types.get(taskName);
+      definition = definitionOf(taskName, type);
+      nobodyDefines = !type && !published?.anyName;
+    }
     const parsed = parseEnqueueOptions(options);
     parseArgs(definition, args);
     const delay = parsed.delay ?? 0;
@@ -495,12 +543,48 @@ export class TaskDispatcher {
       timeoutMillis: timeout,
     });
     if (unique) record.unique = unique;
+    if (nobodyDefines) {
+      record.warning = `No live worker defines task "${taskName}": it waits in queue ` +
+        `"${record.queue}" until a worker that defines it runs`;
+    }
     return record;
+  }
+
+  /**
+   * What live workers publish, read only when a request is `unregistered` with a name this
+   * process does not define.
+   */
+  async #publishedFor(
+    requests: readonly { name: string; options?: EnqueueOptions }[],
+    now: number,
+  ): Promise<PublishedTaskTypes | undefined> {
+    const needed = Array.isArray(requests) && requests.some((r) =>
+      typeof r === "object" && r !== null && isUnregistered(r.options) &&
+      !this.#registry.has(r.name)
+    );
+    return needed ? await publishedTaskTypes(this.#store, now) : undefined;
+  }
+
+  /**
+   * Task names with waiting tasks that no live worker defines (see `meta.taskTypes` in the
+   * worker registry), most waiting first, at most `limit` (default 100). Empty while a live
+   * worker claims every name (one whose executor publishes no task types) or when the store
+   * cannot count per name. Costs a scan of the waiting tasks (see
+   * `TaskStore.countWaitingByName`): for `stats`, not for a hot path.
+   */
+  async unrunnable(limit = 100): Promise<{ name: string; waiting: number }[]> {
+    if (!Number.isSafeInteger(limit) || limit < 1) {
+      throw new RangeError(`limit must be an integer >= 1, got ${String(limit)}`);
+    }
+    if (!this.#store.countWaitingByName) return [];
+    const published = await publishedTaskTypes(this.#store, this.#clock.now());
+    if (published.anyName) return [];
+    return await this.#store.countWaitingByName({ excluding: [...published.types.keys()], limit });
   }
 
   /** The task with its unique key computed (hashing is asynchronous), ready to insert. */
   async #withKey(task: BuiltTask): Promise<NewTask> {
-    const { unique, ...record } = task;
+    const { unique, warning: _warning, ...record } = task;
     if (!unique) return record;
     return {
       ...record,
@@ -516,8 +600,49 @@ export class TaskDispatcher {
   }
 }
 
-/** A built task and the uniqueness its key is computed from. */
-type BuiltTask = TaskRecord & { unique?: UniqueSpec };
+/** A built task, the uniqueness its key is computed from, and a warning for the caller. */
+type BuiltTask = TaskRecord & { unique?: UniqueSpec; warning?: string };
+
+/** Whether enqueue options ask for `unregistered` (checked as an option by the parser). */
+function isUnregistered(options: unknown): boolean {
+  return typeof options === "object" && options !== null &&
+    (options as EnqueueOptions).unregistered === true;
+}
+
+/**
+ * A definition for a name this process does not define: the defaults a live worker publishes
+ * (checked: they come from the store), else those of a task registered with no options. Its
+ * args need only be plain JSON; the worker that runs it checks its schema.
+ */
+function definitionOf(name: string, type: TaskTypeInfo | undefined): TaskDefinition {
+  const fallback: TaskDefinition = {
+    name,
+    schema: null,
+    retryConfig: { ...DEFAULT_RETRY_CONFIG },
+    timeout: DEFAULT_TIMEOUT_MILLIS,
+    queue: DEFAULT_QUEUE,
+    priority: "NORMAL",
+    run: () => {
+      throw new Error(`Task "${name}" is not defined in this process`);
+    },
+  };
+  if (!type) return fallback;
+  try {
+    assertName(type.queue, "queue");
+    assertPriority(type.priority, "priority");
+    assertTimeout(type.timeoutMillis, "timeoutMillis");
+    const retryConfig = resolveRetryConfig(type.retry, undefined, "retry");
+    return {
+      ...fallback,
+      queue: type.queue,
+      priority: type.priority,
+      timeout: type.timeoutMillis,
+      retryConfig,
+    };
+  } catch {
+    return fallback; // a malformed registry row: the safe defaults
+  }
+}
 
 /** The next fire time of a schedule after `now` (or its last slot, if later). */
 function nextRunOf(schedule: ScheduleRecord, now: number): number | null {

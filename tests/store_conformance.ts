@@ -891,6 +891,32 @@ export function storeConformance(
       assert.equal((await store.get(cb!.id))?.status, "PROCESSING", "a read changes nothing");
     });
 
+    it("countWaitingByName counts waiting tasks per name, most first, leaving out the excluded names", async () => {
+      const count = store.countWaitingByName?.bind(store);
+      assert.ok(count, "the store counts waiting tasks per name");
+      await store.insert([
+        makeTask({ name: "resize" }),
+        makeTask({ name: "resize", status: "SCHEDULED", runAt: T0 + 60_000 }),
+        makeTask({ name: "resize", queue: "other" }),
+        makeTask({ name: "email" }),
+        makeTask({ name: "pdf" }),
+        makeTask({ name: "pdf" }),
+        makeTask({ name: "known" }),
+      ]);
+      const [running] = await claim(1); // the first resize: PROCESSING is not waiting
+      assert.equal(running?.name, "resize");
+      assert.deepEqual(await count({ excluding: ["known"], limit: 10 }), [
+        { name: "pdf", waiting: 2 },
+        { name: "resize", waiting: 2 },
+        { name: "email", waiting: 1 },
+      ]);
+      assert.deepEqual(await count({ excluding: [], limit: 2 }), [
+        { name: "pdf", waiting: 2 },
+        { name: "resize", waiting: 2 },
+      ]);
+      await assert.rejects(count({ excluding: [], limit: 0 }), RangeError);
+    });
+
     if (options.contractV3 === false) return;
 
     // Contract v3: unique tasks.

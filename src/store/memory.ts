@@ -6,6 +6,7 @@
 
 import { PRIORITY_RANK, type TaskRecord, TaskStatus, WAITING_STATUSES } from "../task.ts";
 import { Heap } from "./_heap.ts";
+import type { NameCount, WaitingByNameRequest } from "./store.ts";
 import type { JsonValue } from "../json.ts";
 import {
   appendLogs,
@@ -411,6 +412,26 @@ export class InMemoryTaskStore implements TaskStore {
     let n = 0;
     for (const { task } of this.#rows.values()) if (matches(task, filter)) n++;
     return Promise.resolve(n);
+  }
+
+  countWaitingByName(request: WaitingByNameRequest): Promise<NameCount[]> {
+    return settle(() => {
+      assertBatchLimit(request.limit);
+      return this.#waitingByName(request);
+    });
+  }
+
+  #waitingByName(request: WaitingByNameRequest): NameCount[] {
+    const excluded = new Set(request.excluding);
+    const counts = new Map<string, number>();
+    for (const { task } of this.#rows.values()) {
+      if (WAITING.has(task.status) && !excluded.has(task.name)) {
+        counts.set(task.name, (counts.get(task.name) ?? 0) + 1);
+      }
+    }
+    return [...counts].map(([name, waiting]) => ({ name, waiting }))
+      .sort((a, b) => b.waiting - a.waiting || (a.name < b.name ? -1 : 1))
+      .slice(0, request.limit);
   }
 
   stats(): Promise<TaskStats> {

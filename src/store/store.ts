@@ -266,6 +266,20 @@ export interface TaskFilter {
   argsContains?: string;
 }
 
+/** What {@linkcode TaskStore.countWaitingByName} counts. */
+export interface WaitingByNameRequest {
+  /** Names left out (those some live worker defines). */
+  excluding: readonly string[];
+  /** At most this many names (>= 1). */
+  limit: number;
+}
+
+/** Waiting tasks of one name. */
+export interface NameCount {
+  name: string;
+  waiting: number;
+}
+
 /** Filters and page of {@linkcode TaskStore.list}. */
 export interface ListQuery extends TaskFilter {
   limit: number;
@@ -494,6 +508,13 @@ export interface TaskStore {
   list(query: ListQuery): Promise<TaskPage>;
   /** How many tasks the filter selects (exact; a filter on args text scans). */
   count(filter: TaskFilter): Promise<number>;
+  /**
+   * Waiting tasks (PENDING, SCHEDULED, RETRYING) counted per name, leaving out the names in
+   * `excluding`: most waiting first (then by name), at most `limit` names. Scans the waiting
+   * tasks (no index by name): for `stats` and the dashboard, not a hot path. Optional: without
+   * it, `stats` shows no unrunnable tasks.
+   */
+  countWaitingByName?(request: WaitingByNameRequest): Promise<NameCount[]>;
   /** Counts per status, overall and per queue, from kept counters: no scan of the table. */
   stats(): Promise<TaskStats>;
   /**

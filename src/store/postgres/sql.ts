@@ -192,6 +192,11 @@ export function storeSql(s: string) {
       SELECT true AS finished, * FROM done
       UNION ALL SELECT false, *, NULL::bigint, NULL::text FROM claimed`,
 
+    /** Waiting tasks per name, leaving some names out (a scan of the waiting rows). Params: names, limit. */
+    waitingByName: `SELECT name, count(*)::bigint AS waiting FROM ${s}.tasks
+      WHERE ${WAITING_PREDICATE} AND NOT (name = ANY($1::text[]))
+      GROUP BY name ORDER BY waiting DESC, name LIMIT $2`,
+
     /** Held tasks whose cancel was requested. Params: ids, tokens. */
     cancelRequested: `SELECT t.id FROM ${s}.tasks t
       JOIN unnest($1::text[], $2::text[]) AS l(id, token) ON t.id = l.id

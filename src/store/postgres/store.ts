@@ -8,6 +8,7 @@
 import postgres, { type Options, type Sql } from "postgres";
 import { StoreConnectionError } from "../../errors.ts";
 import type { JsonValue } from "../../json.ts";
+import type { NameCount, WaitingByNameRequest } from "../store.ts";
 import {
   PRIORITY_RANK,
   priorityOfRank,
@@ -749,6 +750,15 @@ export class PostgresTaskStore implements TaskStore {
       params,
     );
     return num(row?.n ?? 0);
+  }
+
+  async countWaitingByName(request: WaitingByNameRequest): Promise<NameCount[]> {
+    assertBatchLimit(request.limit);
+    const rows = await this.#query<{ name: string; waiting: number }>(this.#q.waitingByName, [
+      pgArray(request.excluding),
+      request.limit,
+    ]);
+    return rows.map((row) => ({ name: row.name, waiting: num(row.waiting) }));
   }
 
   async stats(): Promise<TaskStats> {

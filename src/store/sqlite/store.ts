@@ -6,6 +6,7 @@
 
 import { hostname } from "node:os";
 import type { JsonValue } from "../../json.ts";
+import type { NameCount, WaitingByNameRequest } from "../store.ts";
 import {
   PRIORITY_RANK,
   priorityOfRank,
@@ -293,6 +294,10 @@ const FINISH_SQL = {
 const CANCEL_REQUESTED_SQL = `SELECT t.id FROM json_each(?) AS l
   JOIN tasks t ON t.id = l.value ->> 0
   WHERE t.attempt_token = l.value ->> 1 AND t.status = 'PROCESSING' AND t.cancel_requested = 1`;
+// A scan of the waiting rows (the claim index has no name). params: JSON array of names, limit
+const WAITING_BY_NAME_SQL = `SELECT name, count(*) AS waiting FROM tasks INDEXED BY tasks_claim
+  WHERE ${WAITING_PREDICATE} AND name NOT IN (SELECT value FROM json_each(?))
+  GROUP BY name ORDER BY waiting DESC, name LIMIT ?`;
 const RENEW_SQL = `UPDATE tasks SET lease_expires_at = ?
   WHERE id = ? AND attempt_token = ? AND status = 'PROCESSING' RETURNING cancel_requested`;
 
@@ -884,6 +889,13 @@ export class SqliteTaskStore implements TaskStore {
     }
     const [filters, params] = filterParams(filter);
     return await this.#read((db) => db.get<{ n: number }>(countSql(filters), params)?.n ?? 0);
+  }
+
+  async countWaitingByName(request: WaitingByNameRequest): Promise<NameCount[]> {
+    assertBatchLimit(request.limit);
+    return await this.#read((db) =>
+      db.all<NameCount>(WAITING_BY_NAME_SQL, [JSON.stringify(request.excluding), request.limit])
+    );
   }
 
   async stats(): Promise<TaskStats> {
