@@ -198,7 +198,10 @@ export class TaskDispatcher {
     const built = this.#build(name, args, taskOptions, now, published);
     const task = await this.#withKey(built);
     const [result] = await this.#store.insert([task], insertOptions);
-    const done: EnqueueResult = { id: result?.id ?? task.id, duplicate: result?.inserted === false };
+    const done: EnqueueResult = {
+      id: result?.id ?? task.id,
+      duplicate: result?.inserted === false,
+    };
     if (built.warning !== undefined) done.warning = built.warning;
     return done;
   }
@@ -558,10 +561,11 @@ export class TaskDispatcher {
     requests: readonly { name: string; options?: EnqueueOptions }[],
     now: number,
   ): Promise<PublishedTaskTypes | undefined> {
-    const needed = Array.isArray(requests) && requests.some((r) =>
-      typeof r === "object" && r !== null && isUnregistered(r.options) &&
-      !this.#registry.has(r.name)
-    );
+    const needed = Array.isArray(requests) &&
+      requests.some((r) =>
+        typeof r === "object" && r !== null && isUnregistered(r.options) &&
+        !this.#registry.has(r.name)
+      );
     return needed ? await publishedTaskTypes(this.#store, now) : undefined;
   }
 

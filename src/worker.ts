@@ -281,7 +281,9 @@ export class TaskWorker {
           running: this.#running.size,
           prefetched: this.#localIds.size,
           // What this worker claims, for producers without the code and `stats` (task_types.ts).
-          ...(definitions ? { taskTypes: describeTaskTypes(definitions) as unknown as JsonValue } : {}),
+          ...(definitions
+            ? { taskTypes: describeTaskTypes(definitions) as unknown as JsonValue }
+            : {}),
         };
       },
       signals: this.signals,

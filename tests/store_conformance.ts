@@ -823,7 +823,10 @@ export function storeConformance(
       });
 
       it("a task of another name ahead in line does not hold back the tasks a claim can take", async () => {
-        const blockers = Array.from({ length: 5 }, () => makeTask({ name: "other", priority: "HIGH" }));
+        const blockers = Array.from(
+          { length: 5 },
+          () => makeTask({ name: "other", priority: "HIGH" }),
+        );
         const mine = Array.from({ length: 3 }, () => makeTask({ name: "mine", queue: "q2" }));
         const low = makeTask({ name: "mine", priority: "LOW" });
         await store.insert([...blockers, ...mine, low]);
@@ -844,7 +847,14 @@ export function storeConformance(
         await store.insert([other, next]);
         const { finished, claimed } = await store.finishAndClaim(
           [{ kind: "completed", id: held!.id, token: held!.attemptToken!, now: T0, result: null }],
-          { workerId: "w1", queues: ["default"], limit: 5, now: T0, leaseMillis: LEASE, names: ["mine"] },
+          {
+            workerId: "w1",
+            queues: ["default"],
+            limit: 5,
+            now: T0,
+            leaseMillis: LEASE,
+            names: ["mine"],
+          },
         );
         assert.equal(finished[0]?.status, "COMPLETED");
         assert.deepEqual(claimed.map((t) => t.id), [next.id]);

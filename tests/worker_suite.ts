@@ -359,7 +359,9 @@ export function workerSuite(
       registry.register("local", () => "ran");
       const here = new TaskRegistry();
       here.register("local", () => "ran");
-      const elsewhere = await dispatcher.enqueue("elsewhere", {}, { retryConfig: { maxAttempts: 1 } });
+      const elsewhere = await dispatcher.enqueue("elsewhere", {}, {
+        retryConfig: { maxAttempts: 1 },
+      });
       const local = await dispatcher.enqueue("local");
       startWorker({ registry: here });
       assert.equal((await dispatcher.waitFor(local, { timeout: 5000 })).status, "COMPLETED");

@@ -361,8 +361,12 @@ export function createAdminHandler(options: AdminHandlerOptions): AdminHandler {
     // The one parser of enqueue input, shared with the CLI and the library.
     const { name, args, options } = parseEnqueueRequest(body);
     let id: string;
+    let warning: string | undefined;
     try {
-      id = await groupEnqueue.enqueue(name, args, options);
+      // A name this process need not define reads the worker registry and may carry a warning.
+      if (options.unregistered) {
+        ({ id, warning } = await dispatcher.enqueueDetailed(name, args, options));
+      } else id = await groupEnqueue.enqueue(name, args, options);
     } catch (error) {
       if (error instanceof UnknownTaskError || error instanceof InvalidArgumentsError) throw error;
       if (error instanceof TypeError || error instanceof RangeError) {
@@ -370,7 +374,9 @@ export function createAdminHandler(options: AdminHandlerOptions): AdminHandler {
       }
       throw error;
     }
-    return jsonResponse({ id }, 201, { location: `/api/tasks/${encodeURIComponent(id)}` });
+    return jsonResponse(warning === undefined ? { id } : { id, warning }, 201, {
+      location: `/api/tasks/${encodeURIComponent(id)}`,
+    });
   }
 
   async function waitForTask(params: Params): Promise<Response> {

@@ -4,11 +4,12 @@
  * @module
  */
 
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import process from "node:process";
 import { type EnqueueOptions, type EnqueueRequest, TaskDispatcher } from "../../dispatcher.ts";
 import { formatDuration, parseDuration } from "../../duration.ts";
 import { WaitTimeoutError } from "../../errors.ts";
+import { TaskRegistry } from "../../registry.ts";
 import { importTasks } from "../bulk_import.ts";
 import { defineCommand, JSON_OPTION } from "../command.ts";
 import { EXIT_FAILED, EXIT_OK, oneLine, UsageError } from "../exit.ts";
@@ -81,6 +82,11 @@ export const enqueueCommand = defineCommand({
       value: "PATH",
       description: "Import NDJSON, one task per line (- for stdin)",
     },
+    unregistered: {
+      type: "boolean",
+      description:
+        "Accept a task name the local handlers do not define (workers elsewhere do); see below",
+    },
     handlers: HANDLERS_OPTION,
     db: DB_OPTION,
     durability: DURABILITY_OPTION,
@@ -99,6 +105,13 @@ export const enqueueCommand = defineCommand({
     `0-3650d and timeout 1ms-365d as durations ("30s") or ms numbers (timeout "none" for no limit), ` +
     `maxAttempts 1-1000. Flags such as --priority apply to lines that do not set them. Bad lines are ` +
     `reported (line number and problem) and not written; the others are. Exit 1 if any line was rejected.`,
+    `--unregistered: a producer without the handler code enqueues a task that workers on the ` +
+    `database define. Its defaults (queue, priority, attempts, timeout, retry) are those the live ` +
+    `workers publish in the worker registry; its args must be JSON and are checked against the ` +
+    `task's schema by the worker before it runs (bad args fail the task then). When no live worker ` +
+    `defines the name, the task is still written and waits for one, with a warning on stderr ` +
+    `(and "warning" in --json). The handlers folder may then be missing. NDJSON lines may set ` +
+    `"unregistered": true themselves.`,
     `--file with --json prints one JSON line per non-blank input line, in input order: ` +
     `{"line": 1, "id": "…"} for a task written, {"line": 2, "error": "…"} for a line refused.`,
   ],
@@ -111,6 +124,7 @@ export const enqueueCommand = defineCommand({
       maxAttempts: values["max-attempts"],
       timeout: values.timeout,
     });
+    if (values.unregistered) options.unregistered = true;
     const waitTimeout = parseWaitTimeout(values["wait-timeout"], values.wait === true);
     if (values.file !== undefined) {
       if (name !== undefined || values["args-file"] !== undefined || values.wait) {
@@ -131,7 +145,12 @@ export const enqueueCommand = defineCommand({
       : argsText !== undefined
       ? parseJson(argsText, "ARGS_JSON")
       : {};
-    const registry = await loadRegistry(resolveHandlersDir(values.handlers, env).value);
+    const handlersDir = resolveHandlersDir(values.handlers, env);
+    // A producer without the code: no handlers folder is fine when it asks for unregistered names.
+    const registry = values.unregistered && handlersDir.source === "default" &&
+        !(await stat(handlersDir.value).catch(() => null))
+      ? new TaskRegistry()
+      : await loadRegistry(handlersDir.value);
     const dbPath = resolveDbPath(values.db, env).value;
     const backup = await backupBeforeMigration(dbPath);
     if (backup) {
@@ -161,7 +180,11 @@ async function enqueueOne(
   out: Output,
   flags: { wait?: boolean; json?: boolean; waitTimeout: number | undefined },
 ): Promise<number> {
-  const id = await dispatcher.enqueue(request.name, request.args, request.options).catch(
+  const { id, warning } = await dispatcher.enqueueDetailed(
+    request.name,
+    request.args,
+    request.options,
+  ).catch(
     (error) => {
       // Option values the dispatcher refuses (a queue name with spaces, ...) are usage errors.
       throw error instanceof TypeError || error instanceof RangeError
@@ -169,8 +192,9 @@ async function enqueueOne(
         : error;
     },
   );
+  if (warning !== undefined) await out.note(`${out.errorPalette.yellow("warning")}: ${warning}\n`);
   if (!flags.wait) {
-    await (flags.json ? out.printJson({ id }) : out.print(`${id}\n`));
+    await (flags.json ? out.printJson(warning ? { id, warning } : { id }) : out.print(`${id}\n`));
     return EXIT_OK;
   }
   const limit = flags.waitTimeout;

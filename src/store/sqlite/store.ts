@@ -791,7 +791,9 @@ export class SqliteTaskStore implements TaskStore {
   findCancelRequested(leases: readonly LeaseRef[]): Promise<string[]> {
     if (leases.length === 0) return Promise.resolve([]);
     return this.#read((db) =>
-      db.all<{ id: string }>(CANCEL_REQUESTED_SQL, [JSON.stringify(leases.map((l) => [l.id, l.token]))])
+      db.all<{ id: string }>(CANCEL_REQUESTED_SQL, [
+        JSON.stringify(leases.map((l) => [l.id, l.token])),
+      ])
         .map((row) => row.id)
     );
   }
@@ -1346,7 +1348,9 @@ function claimRows(db: SqliteDriver, request: ClaimRequest, tally: Tally): TaskR
   // Flow limits: a small table, nearly always empty; without a limit on these queues (or on a
   // task name) the plain pick below runs unchanged.
   const limits = db.all<FlowLimitStateRow>(LIMITS_STATE_SQL, [now]).filter((row) =>
-    row.scope === "task" ? names === undefined || names.includes(row.name) : queues.includes(row.name)
+    row.scope === "task"
+      ? names === undefined || names.includes(row.name)
+      : queues.includes(row.name)
   );
   if (limits.length > 0) {
     const taken: TaskRow[] = [];

@@ -42,6 +42,8 @@ export class WakeChannel {
   #peersReadAt = -Infinity;
   #reading: Promise<void> | undefined;
   #outgoing: StoreEvent[] = [];
+  /** Resolves once the sends queued so far are out. */
+  #flushing: Promise<void> = Promise.resolve();
   #closed = false;
 
   constructor(
@@ -76,9 +78,13 @@ export class WakeChannel {
     await this.#table.unregister(this.#port).catch(() => {});
   }
 
-  /** For good: no more sends either. */
+  /**
+   * For good: no more sends either. Events sent before are still delivered first, so a process
+   * that writes and exits (the CLI's `cancel`) wakes the others.
+   */
   async end(): Promise<void> {
     this.#closed = true;
+    await this.#flushing;
     await this.close();
   }
 
@@ -88,7 +94,12 @@ export class WakeChannel {
     if (event.type === "finished" && event.ids.length > MAX_IDS_PER_EVENT) {
       event = { type: "changed" };
     }
-    if (!this.#outgoing.length) queueMicrotask(() => void this.#flush());
+    if (!this.#outgoing.length) {
+      const flushing = new Promise<void>((resolve) =>
+        queueMicrotask(() => void this.#flush().finally(resolve))
+      );
+      this.#flushing = this.#flushing.then(() => flushing);
+    }
     this.#outgoing.push(event);
   }
 
@@ -132,7 +143,12 @@ export class WakeChannel {
       if (!targets.length) return;
       const sender = this.#socket ?? await this.#senderSocket();
       const data = MAGIC + JSON.stringify(compact(events));
-      for (const { port } of targets) sender.send(data, port, "127.0.0.1");
+      // Awaited: a socket closed right after (a process that writes and exits) drops unsent data.
+      await Promise.all(
+        targets.map(({ port }) =>
+          new Promise<void>((resolve) => sender.send(data, port, "127.0.0.1", () => resolve()))
+        ),
+      );
     } catch (error) {
       this.#onError(error);
     }
