@@ -515,6 +515,9 @@ export class TaskDispatcher {
     const taskName = checkEnqueueField("name", name, "name") as string;
     let nobodyDefines = false;
     let definition: TaskDefinition;
+    const flag = (options as { unregistered?: unknown } | null)?.unregistered;
+    // A flag of the wrong type is named as such, not taken for an unknown task.
+    if (flag !== undefined) checkEnqueueField("unregistered", flag, "unregistered");
     if (this.#registry.has(taskName) || !isUnregistered(options)) {
       definition = this.#registry.get(taskName);
     } else {

@@ -38,10 +38,16 @@ export interface TaskTypeInfo {
   argsSchema: JsonValue | null;
 }
 
+/** What {@linkcode describeTaskTypes} reads of a definition (any args type). */
+export type DescribedDefinition = Pick<
+  TaskDefinition,
+  "name" | "queue" | "priority" | "retryConfig" | "timeout" | "schema"
+>;
+
 const schemaCache = new WeakMap<object, JsonValue | null>();
 
 /** The JSON Schema of a definition's args (cached per schema), or null. Never throws. */
-function argsSchemaOf(definition: TaskDefinition): JsonValue | null {
+function argsSchemaOf(definition: DescribedDefinition): JsonValue | null {
   const schema = definition.schema;
   if (!schema) return null;
   if (schemaCache.has(schema)) return schemaCache.get(schema)!;
@@ -65,7 +71,7 @@ function argsSchemaOf(definition: TaskDefinition): JsonValue | null {
  * // [{ name: "resize", queue: "images", priority: "NORMAL", maxAttempts: 3, … }]
  * ```
  */
-export function describeTaskTypes(definitions: readonly TaskDefinition[]): TaskTypeInfo[] {
+export function describeTaskTypes(definitions: readonly DescribedDefinition[]): TaskTypeInfo[] {
   const types = [...definitions].sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
     .map((d): TaskTypeInfo => ({
       name: d.name,
