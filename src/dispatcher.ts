@@ -7,10 +7,12 @@ import { type Clock, systemClock } from "./clock.ts";
 import {
   AmbiguousIdError,
   IllegalTransitionError,
+  InvalidArgumentsError,
   TaskNotFoundError,
   WaitTimeoutError,
 } from "./errors.ts";
 import { newTaskId } from "./id.ts";
+import { checkJsonSchema } from "./json_schema_check.ts";
 import type { JsonValue } from "./json.ts";
 import { setLongTimeout } from "./long_timer.ts";
 import { checkEnqueueField, parseEnqueueOptions } from "./enqueue_input.ts";
@@ -78,8 +80,9 @@ export interface EnqueueOptions {
    * Accept a task name this process does not define: a producer without the handler code
    * enqueues what workers elsewhere run. Its defaults (queue, priority, attempts, timeout,
    * retry) are those the live workers that define it publish in the worker registry; its args
-   * must be plain JSON and are checked against the task's schema by the worker, before the
-   * attempt runs (bad args fail the task for good then, not at enqueue). When no live worker
+   * must be plain JSON and pass the JSON Schema such a worker published, if any (else
+   * {@linkcode InvalidArgumentsError}); the worker checks them with the task's own schema before
+   * the attempt runs, as always (what JSON Schema cannot express fails the task then). When no live worker
    * defines the name, the task is still stored (with the defaults of a task registered with no
    * options) and {@linkcode EnqueueResult.warning} says so: it waits until such a worker
    * starts. A name this process defines is enqueued as usual. Default false: an unknown name
@@ -514,6 +517,7 @@ export class TaskDispatcher {
     // The one parser of enqueue input (shared with the CLI and the admin API).
     const taskName = checkEnqueueField("name", name, "name") as string;
     let nobodyDefines = false;
+    let publishedSchema: JsonValue | null = null;
     let definition: TaskDefinition;
     const flag = (options as { unregistered?: unknown } | null)?.unregistered;
     // A flag of the wrong type is named as such, not taken for an unknown task.
@@ -522,11 +526,18 @@ export class TaskDispatcher {
       definition = this.#registry.get(taskName);
     } else {
       const type = published?.types.get(taskName);
-      definition = definitionOf(taskName, type);
+      const fromType = type && publishedDefinition(taskName, type);
+      definition = fromType ?? plainDefinition(taskName);
       nobodyDefines = !type && !published?.anyName;
+      if (fromType) publishedSchema = type.argsSchema ?? null;
     }
     const parsed = parseEnqueueOptions(options);
     parseArgs(definition, args);
+    if (publishedSchema !== null) {
+      // The JSON Schema a live worker published; the worker checks with valibot again.
+      const issues = checkJsonSchema(publishedSchema, args);
+      if (issues.length) throw new InvalidArgumentsError(taskName, issues);
+    }
     const delay = parsed.delay ?? 0;
     const timeout = parsed.timeout === undefined ? definition.timeout : parsed.timeout;
     const retryConfig = parsed.retryConfig === undefined
@@ -617,12 +628,31 @@ function isUnregistered(options: unknown): boolean {
 }
 
 /**
- * A definition for a name this process does not define: the defaults a live worker publishes
- * (checked: they come from the store), else those of a task registered with no options. Its
- * args need only be plain JSON; the worker that runs it checks its schema.
+ * The definition of a name this process does not define, from the defaults a live worker
+ * publishes; null when they are malformed (they come from the store). Its schema stays null:
+ * the published JSON Schema is checked apart, and the worker checks its own.
  */
-function definitionOf(name: string, type: TaskTypeInfo | undefined): TaskDefinition {
-  const fallback: TaskDefinition = {
+function publishedDefinition(name: string, type: TaskTypeInfo): TaskDefinition | null {
+  try {
+    assertName(type.queue, "queue");
+    assertPriority(type.priority, "priority");
+    assertTimeout(type.timeoutMillis, "timeoutMillis");
+    const retryConfig = resolveRetryConfig(type.retry, undefined, "retry");
+    return {
+      ...plainDefinition(name),
+      queue: type.queue,
+      priority: type.priority,
+      timeout: type.timeoutMillis,
+      retryConfig,
+    };
+  } catch {
+    return null;
+  }
+}
+
+/** The definition of a name nobody publishes: the defaults of a task registered with no options. */
+function plainDefinition(name: string): TaskDefinition {
+  return {
     name,
     schema: null,
     retryConfig: { ...DEFAULT_RETRY_CONFIG },
@@ -633,22 +663,6 @@ function definitionOf(name: string, type: TaskTypeInfo | undefined): TaskDefinit
       throw new Error(`Task "${name}" is not defined in this process`);
     },
   };
-  if (!type) return fallback;
-  try {
-    assertName(type.queue, "queue");
-    assertPriority(type.priority, "priority");
-    assertTimeout(type.timeoutMillis, "timeoutMillis");
-    const retryConfig = resolveRetryConfig(type.retry, undefined, "retry");
-    return {
-      ...fallback,
-      queue: type.queue,
-      priority: type.priority,
-      timeout: type.timeoutMillis,
-      retryConfig,
-    };
-  } catch {
-    return fallback; // a malformed registry row: the safe defaults
-  }
 }
 
 /** The next fire time of a schedule after `now` (or its last slot, if later). */

@@ -131,7 +131,7 @@ describe("enqueue of names this process does not define", () => {
     assert.equal(task?.maxAttempts, 7);
     assert.equal(task?.timeoutMillis, 1234);
     // Options given still win over the published defaults.
-    const own = await dispatcher.enqueueDetailed("resize", {}, {
+    const own = await dispatcher.enqueueDetailed("resize", { width: 1 }, {
       unregistered: true,
       queue: "urgent",
       retryConfig: { maxAttempts: 2 },
@@ -155,6 +155,31 @@ describe("enqueue of names this process does not define", () => {
       { name: "ghost", options: { unregistered: true } },
     ]);
     assert.match(many?.warning ?? "", /"ghost"/);
+  });
+
+  it("args are checked against the JSON Schema a live worker published", async () => {
+    await store.registerWorker(workerRow("w-new", [resizeType()]));
+    await assert.rejects(
+      dispatcher.enqueue("resize", { width: "wide", extra: 1 }, { unregistered: true }),
+      (error: unknown) => {
+        assert.ok(error instanceof InvalidArgumentsError);
+        assert.deepEqual(error.issues.map((i) => i.path), ["args.width"]);
+        assert.match(error.issues[0]!.message, /Expected number but received "wide"/);
+        return true;
+      },
+    );
+    await assert.rejects(dispatcher.enqueue("resize", {}, { unregistered: true }), /args\.width/);
+    assert.equal(await store.count({}), 0, "nothing is written");
+    const handler = createAdminHandler({ store, dispatcher, onError: () => {} });
+    const response = await handler(
+      new Request("http://localhost:7070/api/tasks", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ name: "resize", args: { width: "wide" }, unregistered: true }),
+      }),
+    );
+    assert.equal(response.status, 400);
+    assert.match(await response.text(), /args\.width/);
   });
 
   it("no warning while a live worker claims every name (it publishes no task types)", async () => {
@@ -214,7 +239,7 @@ describe("enqueue of names this process does not define", () => {
   it("unrunnable counts waiting tasks per name no live worker defines", async () => {
     await store.registerWorker(workerRow("w-new", [resizeType()]));
     for (const name of ["resize", "ghost", "ghost", "spook"]) {
-      await dispatcher.enqueue(name, {}, { unregistered: true });
+      await dispatcher.enqueue(name, { width: 1 }, { unregistered: true });
     }
     assert.deepEqual(await dispatcher.unrunnable(), [
       { name: "ghost", waiting: 2 },
