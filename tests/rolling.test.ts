@@ -17,6 +17,8 @@ import { childEnv, CLI_FROM_SOURCE, ROOT, run, type Running, start } from "./_pr
 
 const CLI = CLI_FROM_SOURCE["Bun" in globalThis ? "bun" : "deno"];
 const FIXTURES = join(ROOT, "tests/fixtures/rolling");
+/** Child processes on a loaded machine: generous, never a measure of speed. */
+const SLOW = { timeout: 120_000 };
 
 /** Resolves once `check` holds, re-checking whenever another process commits to the store. */
 async function until(store: TaskStore, check: () => Promise<boolean>): Promise<void> {
@@ -70,37 +72,42 @@ describe("rolling deploy: two handler sets on one SQLite file", { timeout: 120_0
       const rows = await store.listWorkers();
       return rows.length === 2 && rows.every((w) => (taskTypesOf(w)?.length ?? 0) > 0);
     });
-  });
+  }, SLOW);
 
   after(async () => {
-    for (const worker of workers) await worker.stop();
+    // Left running only when a test failed first: no grace then.
+    await Promise.all(workers.map((worker) => worker.stop("SIGKILL")));
     await store?.close();
     await dir?.remove();
   });
 
-  it("workers publish the task types they define, with queue, defaults and args schema", async () => {
-    const published = new Map(
-      (await store.listWorkers()).map((w) => [
-        taskTypesOf(w)!.map((t) => t.name).join(","),
-        taskTypesOf(w)!,
-      ]),
-    );
-    assert.deepEqual([...published.keys()].sort(), ["email,shared", "hold,resize,shared"]);
-    const resize = published.get("hold,resize,shared")!.find((t) => t.name === "resize")!;
-    assert.equal(resize.queue, "images");
-    assert.equal(resize.priority, "HIGH");
-    assert.equal(resize.maxAttempts, 7);
-    assert.deepEqual(
-      (resize.argsSchema as { required?: unknown }).required,
-      ["width"],
-      "the args schema is published as JSON Schema",
-    );
-  });
+  it(
+    "workers publish the task types they define, with queue, defaults and args schema",
+    SLOW,
+    async () => {
+      const published = new Map(
+        (await store.listWorkers()).map((w) => [
+          taskTypesOf(w)!.map((t) => t.name).join(","),
+          taskTypesOf(w)!,
+        ]),
+      );
+      assert.deepEqual([...published.keys()].sort(), ["email,shared", "hold,resize,shared"]);
+      const resize = published.get("hold,resize,shared")!.find((t) => t.name === "resize")!;
+      assert.equal(resize.queue, "images");
+      assert.equal(resize.priority, "HIGH");
+      assert.equal(resize.maxAttempts, 7);
+      assert.deepEqual(
+        (resize.argsSchema as { required?: unknown }).required,
+        ["width"],
+        "the args schema is published as JSON Schema",
+      );
+    },
+  );
 
-  it("each worker runs only the names it defines; none burns an attempt", async () => {
+  it("each worker runs only the names it defines; none burns an attempt", SLOW, async () => {
     const emails: string[] = [];
     const resizes: string[] = [];
-    for (let i = 0; i < 10; i++) {
+    for (let i = 0; i < 5; i++) {
       const email = await cli(
         "enqueue",
         "email",
@@ -139,30 +146,46 @@ describe("rolling deploy: two handler sets on one SQLite file", { timeout: 120_0
     }
   });
 
-  it("a name nobody defines is accepted with a warning, stays waiting unspent and shows as unrunnable", async () => {
-    const ghost = await cli("enqueue", "ghost", `{"n": 1}`, "--unregistered", "--json");
-    assert.equal(ghost.code, 0, ghost.stderr);
-    const { id, warning } = JSON.parse(ghost.stdout);
-    assert.match(warning, /No live worker defines task "ghost"/);
-    assert.match(ghost.stderr, /warning: No live worker defines task "ghost"/);
-    // A task both define, enqueued after it, runs: so both workers have claimed past the ghost.
-    const shared = await cli("enqueue", "shared", "--unregistered", "--json");
-    assert.equal(
-      (await dispatcher.waitFor(JSON.parse(shared.stdout).id, { timeout: 60_000 })).status,
-      "COMPLETED",
-    );
-    const task = await dispatcher.getTask(id);
-    assert.equal(task?.status, "PENDING");
-    assert.equal(task?.attempts, 0);
+  it(
+    "a name nobody defines is accepted with a warning, stays waiting unspent and shows as unrunnable",
+    SLOW,
+    async () => {
+      const ghost = await cli("enqueue", "ghost", `{"n": 1}`, "--unregistered", "--json");
+      assert.equal(ghost.code, 0, ghost.stderr);
+      const { id, warning } = JSON.parse(ghost.stdout);
+      assert.match(warning, /No live worker defines task "ghost"/);
+      assert.match(ghost.stderr, /warning: No live worker defines task "ghost"/);
+      // A task both define, enqueued after it, runs: so both workers have claimed past the ghost.
+      const shared = await cli("enqueue", "shared", "--unregistered", "--json");
+      assert.equal(
+        (await dispatcher.waitFor(JSON.parse(shared.stdout).id, { timeout: 60_000 })).status,
+        "COMPLETED",
+      );
+      const task = await dispatcher.getTask(id);
+      assert.equal(task?.status, "PENDING");
+      assert.equal(task?.attempts, 0);
 
-    const json = await cli("stats", "--json");
-    assert.equal(json.code, 0, json.stderr);
-    assert.deepEqual(JSON.parse(json.stdout).unrunnable, [{ name: "ghost", waiting: 1 }]);
-    const human = await cli("stats");
-    assert.match(human.stdout, /no live worker defines them:\n\s+ghost\s+1\n/);
-  });
+      const json = await cli("stats", "--json");
+      assert.equal(json.code, 0, json.stderr);
+      assert.deepEqual(JSON.parse(json.stdout).unrunnable, [{ name: "ghost", waiting: 1 }]);
+      const human = await cli("stats");
+      assert.match(human.stdout, /no live worker defines them:\n\s+ghost\s+1\n/);
+    },
+  );
 
-  it("without --unregistered an unknown name is refused with the usual error", async () => {
+  it(
+    "args that fail the published JSON Schema are refused at enqueue, nothing written",
+    SLOW,
+    async () => {
+      const before = await store.count({ name: "resize" });
+      const bad = await cli("enqueue", "resize", `{"width": "wide"}`, "--unregistered");
+      assert.equal(bad.code, 2, bad.stderr);
+      assert.match(bad.stderr, /args\.width/);
+      assert.equal(await store.count({ name: "resize" }), before);
+    },
+  );
+
+  it("without --unregistered an unknown name is refused with the usual error", SLOW, async () => {
     const refused = await run([
       ...CLI,
       "enqueue",
@@ -178,7 +201,7 @@ describe("rolling deploy: two handler sets on one SQLite file", { timeout: 120_0
     assert.match(refused.stderr, /Unknown task "ghost"/);
   });
 
-  it("a cancel from another process reaches the running handler in the worker", async () => {
+  it("a cancel from another process reaches the running handler in the worker", SLOW, async () => {
     const ids: string[] = [];
     for (let i = 0; i < 2; i++) {
       const held = await cli("enqueue", "hold", "--unregistered", "--json");
@@ -203,5 +226,11 @@ describe("rolling deploy: two handler sets on one SQLite file", { timeout: 120_0
         task.completedAt! - requestedAt
       } ms after the cancel`,
     );
+  });
+
+  it("both workers stop on SIGTERM and exit 0, leaving the registry", SLOW, async () => {
+    const ended = await Promise.all(workers.map((worker) => worker.stop()));
+    for (const { code, stderr } of ended) assert.equal(code, 0, stderr);
+    assert.deepEqual(await store.listWorkers(), []);
   });
 });

@@ -107,8 +107,8 @@ export const enqueueCommand = defineCommand({
     `reported (line number and problem) and not written; the others are. Exit 1 if any line was rejected.`,
     `--unregistered: a producer without the handler code enqueues a task that workers on the ` +
     `database define. Its defaults (queue, priority, attempts, timeout, retry) are those the live ` +
-    `workers publish in the worker registry; its args must be JSON and are checked against the ` +
-    `task's schema by the worker before it runs (bad args fail the task then). When no live worker ` +
+    `workers publish in the worker registry; its args must be JSON and pass the JSON Schema they ` +
+    `publish (exit 2 otherwise), and the worker checks them again before it runs. When no live worker ` +
     `defines the name, the task is still written and waits for one, with a warning on stderr ` +
     `(and "warning" in --json). The handlers folder may then be missing. NDJSON lines may set ` +
     `"unregistered": true themselves.`,

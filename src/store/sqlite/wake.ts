@@ -16,6 +16,8 @@ import type { StoreEvent } from "../store.ts";
 const MAGIC = "aether-tasks/wake/1 ";
 /** How long the list of other listeners is trusted before it is read again, in ms. */
 const PEERS_TTL_MILLIS = 1000;
+/** The longest a flush waits for a datagram to leave (see `end`). */
+const SEND_WAIT_MILLIS = 100;
 /** A `finished` event with more ids than this travels as `changed` (listeners re-read). */
 const MAX_IDS_PER_EVENT = 64;
 
@@ -143,12 +145,17 @@ export class WakeChannel {
       if (!targets.length) return;
       const sender = this.#socket ?? await this.#senderSocket();
       const data = MAGIC + JSON.stringify(compact(events));
-      // Awaited: a socket closed right after (a process that writes and exits) drops unsent data.
-      await Promise.all(
-        targets.map(({ port }) =>
-          new Promise<void>((resolve) => sender.send(data, port, "127.0.0.1", () => resolve()))
-        ),
-      );
+      // Awaited (a socket closed right after, as by a process that writes and exits, drops unsent
+      // data), but never longer than SEND_WAIT_MILLIS: a datagram is a hint, polling the fallback.
+      await Promise.all(targets.map(({ port }) =>
+        new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, SEND_WAIT_MILLIS);
+          sender.send(data, port, "127.0.0.1", () => {
+            clearTimeout(timer);
+            resolve();
+          });
+        })
+      ));
     } catch (error) {
       this.#onError(error);
     }
