@@ -149,6 +149,11 @@ const AMBIGUOUS_SHOWN = 3;
 export const DEFAULT_LIST_LIMIT = 50;
 /** The largest page {@linkcode TaskDispatcher.listByStatus} returns. */
 export const MAX_LIST_LIMIT = 1000;
+/**
+ * How long the dispatcher reuses the task types it read from the worker registry for
+ * `unregistered` enqueues (ms): about a heartbeat, so a burst of enqueues reads it once.
+ */
+export const PUBLISHED_TYPES_TTL_MILLIS = 1000;
 /** Default re-read interval of {@linkcode TaskDispatcher.waitFor}. */
 export const DEFAULT_WAIT_POLL_MILLIS = 250;
 
@@ -166,6 +171,8 @@ export class TaskDispatcher {
   readonly #store: TaskStore;
   readonly #registry: TaskRegistry;
   readonly #clock: Clock;
+  /** The task types live workers published, as last read (see {@linkcode loadTaskTypes}). */
+  #published: { at: number; types: PublishedTaskTypes } | undefined;
 
   constructor(store: TaskStore, options: TaskDispatcherOptions = {}) {
     this.#store = store;
@@ -212,10 +219,23 @@ export class TaskDispatcher {
   /**
    * Checks a task as {@linkcode enqueue} would — the name, the args against the schema, the
    * options — and throws the same errors; writes nothing. Lets a bulk import reject bad lines
-   * one by one before it writes the good ones with {@linkcode enqueueMany}.
+   * one by one before it writes the good ones with {@linkcode enqueueMany}. An `unregistered`
+   * name is checked against the task types last read (call {@linkcode loadTaskTypes} first).
    */
   validate(name: string, args: unknown = {}, options: EnqueueOptions = {}): void {
-    this.#build(name, args, options, this.#clock.now());
+    this.#build(name, args, options, this.#clock.now(), this.#published?.types);
+  }
+
+  /**
+   * Reads the task types live workers publish in the worker registry, which `unregistered`
+   * enqueues use (kept for {@linkcode PUBLISHED_TYPES_TTL_MILLIS}; {@linkcode validate} uses the
+   * last read).
+   */
+  async loadTaskTypes(): Promise<PublishedTaskTypes> {
+    const now = this.#clock.now();
+    const types = await publishedTaskTypes(this.#store, now);
+    this.#published = { at: now, types };
+    return types;
   }
 
   /**
@@ -580,7 +600,12 @@ export class TaskDispatcher {
         typeof r === "object" && r !== null && isUnregistered(r.options) &&
         !this.#registry.has(r.name)
       );
-    return needed ? await publishedTaskTypes(this.#store, now) : undefined;
+    if (!needed) return undefined;
+    const cached = this.#published;
+    if (cached && now - cached.at >= 0 && now - cached.at < PUBLISHED_TYPES_TTL_MILLIS) {
+      return cached.types;
+    }
+    return await this.loadTaskTypes();
   }
 
   /**

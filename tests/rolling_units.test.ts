@@ -170,6 +170,13 @@ describe("enqueue of names this process does not define", () => {
     );
     await assert.rejects(dispatcher.enqueue("resize", {}, { unregistered: true }), /args\.width/);
     assert.equal(await store.count({}), 0, "nothing is written");
+    // validate (a bulk import's check of each line) uses the types last loaded.
+    await dispatcher.loadTaskTypes();
+    assert.throws(
+      () => dispatcher.validate("resize", { width: "wide" }, { unregistered: true }),
+      InvalidArgumentsError,
+    );
+    dispatcher.validate("resize", { width: 2 }, { unregistered: true });
     const handler = createAdminHandler({ store, dispatcher, onError: () => {} });
     const response = await handler(
       new Request("http://localhost:7070/api/tasks", {

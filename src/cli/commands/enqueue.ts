@@ -162,6 +162,8 @@ export const enqueueCommand = defineCommand({
     });
     try {
       const dispatcher = new TaskDispatcher(store, { registry });
+      // Lines may name tasks only workers define: check them against what those publish.
+      if (values.file !== undefined) await dispatcher.loadTaskTypes();
       return values.file !== undefined
         ? await importFile(dispatcher, values.file, options, out, values.json === true)
         : await enqueueOne(dispatcher, { name: name!, args, options }, out, {
