@@ -110,7 +110,7 @@ export const enqueueCommand = defineCommand({
     `workers publish in the worker registry; its args must be JSON and pass the JSON Schema they ` +
     `publish (exit 2 otherwise), and the worker checks them again before it runs. When no live worker ` +
     `defines the name, the task is still written and waits for one, with a warning on stderr ` +
-    `(and "warning" in --json). The handlers folder may then be missing. NDJSON lines may set ` +
+    `(and "warning" in --json). The default ./handlers folder may then be missing. NDJSON lines may set ` +
     `"unregistered": true themselves.`,
     `--file with --json prints one JSON line per non-blank input line, in input order: ` +
     `{"line": 1, "id": "…"} for a task written, {"line": 2, "error": "…"} for a line refused.`,
