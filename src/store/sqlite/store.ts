@@ -897,6 +897,7 @@ export class SqliteTaskStore implements TaskStore {
     assertBatchLimit(request.limit);
     return await this.#read((db) =>
       db.all<NameCount>(WAITING_BY_NAME_SQL, [JSON.stringify(request.excluding), request.limit])
+        .map(({ name, waiting }) => ({ name, waiting }))
     );
   }
 
