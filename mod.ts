@@ -271,3 +271,16 @@ export {
   TaskWorker,
   type TaskWorkerOptions,
 } from "./src/worker.ts";
+// Rolling deploys: the task types workers publish in the worker registry.
+export {
+  type DescribedDefinition,
+  describeTaskTypes,
+  MAX_ARGS_SCHEMA_BYTES,
+  MAX_TASK_TYPES_BYTES,
+  type PublishedTaskTypes,
+  publishedTaskTypes,
+  type TaskTypeInfo,
+  taskTypesOf,
+} from "./src/task_types.ts";
+export { CANCEL_CHECK_MILLIS } from "./src/worker.ts";
+export type { NameCount, WaitingByNameRequest } from "./src/store/store.ts";

@@ -7,21 +7,28 @@ import { type Clock, systemClock } from "./clock.ts";
 import {
   AmbiguousIdError,
   IllegalTransitionError,
+  InvalidArgumentsError,
   TaskNotFoundError,
   WaitTimeoutError,
 } from "./errors.ts";
 import { newTaskId } from "./id.ts";
+import { checkJsonSchema } from "./json_schema_check.ts";
 import type { JsonValue } from "./json.ts";
 import { setLongTimeout } from "./long_timer.ts";
 import { checkEnqueueField, parseEnqueueOptions } from "./enqueue_input.ts";
 import {
   assertName,
+  assertPriority,
+  assertTimeout,
+  DEFAULT_QUEUE,
+  DEFAULT_TIMEOUT_MILLIS,
   defaultRegistry,
   parseArgs,
   type TaskDefinition,
   type TaskRegistry,
 } from "./registry.ts";
-import { resolveRetryConfig, type RetryConfig } from "./retry.ts";
+import { DEFAULT_RETRY_CONFIG, resolveRetryConfig, type RetryConfig } from "./retry.ts";
+import { type PublishedTaskTypes, publishedTaskTypes, type TaskTypeInfo } from "./task_types.ts";
 import { type FlowLimitOptions, parseFlowLimits } from "./flow_limits.ts";
 import { cronOf, parseSchedule, type ScheduleOptions } from "./schedule.ts";
 import { parseUnique, uniqueKey, type UniqueOptions, type UniqueSpec } from "./unique.ts";
@@ -69,6 +76,19 @@ export interface EnqueueOptions {
    * task's default; `false` turns the default off.
    */
   unique?: UniqueOptions | false;
+  /**
+   * Accept a task name this process does not define: a producer without the handler code
+   * enqueues what workers elsewhere run. Its defaults (queue, priority, attempts, timeout,
+   * retry) are those the live workers that define it publish in the worker registry; its args
+   * must be plain JSON and pass the JSON Schema such a worker published, if any (else
+   * {@linkcode InvalidArgumentsError}); the worker checks them with the task's own schema before
+   * the attempt runs, as always (what JSON Schema cannot express fails the task then). When no live worker
+   * defines the name, the task is still stored (with the defaults of a task registered with no
+   * options) and {@linkcode EnqueueResult.warning} says so: it waits until such a worker
+   * starts. A name this process defines is enqueued as usual. Default false: an unknown name
+   * throws {@linkcode UnknownTaskError} with a "did you mean".
+   */
+  unregistered?: boolean;
 }
 
 /** {@linkcode TaskStats} with each overall status count also under its lower-case name. */
@@ -103,6 +123,8 @@ export interface EnqueueResult {
   id: string;
   /** True when the store matched an existing task instead of writing a new one. */
   duplicate: boolean;
+  /** Set for an `unregistered` enqueue of a name no live worker defines (it waits for one). */
+  warning?: string;
 }
 
 /**
@@ -172,6 +194,11 @@ const AMBIGUOUS_SHOWN = 3;
 export const DEFAULT_LIST_LIMIT = 50;
 /** The largest page {@linkcode TaskDispatcher.listByStatus} returns. */
 export const MAX_LIST_LIMIT = 1000;
+/**
+ * How long the dispatcher reuses the task types it read from the worker registry for
+ * `unregistered` enqueues (ms): about a heartbeat, so a burst of enqueues reads it once.
+ */
+export const PUBLISHED_TYPES_TTL_MILLIS = 1000;
 /** Default re-read interval of {@linkcode TaskDispatcher.waitFor}. */
 export const DEFAULT_WAIT_POLL_MILLIS = 250;
 
@@ -189,6 +216,8 @@ export class TaskDispatcher {
   readonly #store: TaskStore;
   readonly #registry: TaskRegistry;
   readonly #clock: Clock;
+  /** The task types live workers published, as last read (see {@linkcode loadTaskTypes}). */
+  #published: { at: number; types: PublishedTaskTypes } | undefined;
 
   constructor(store: TaskStore, options: TaskDispatcherOptions = {}) {
     this.#store = store;
@@ -252,18 +281,40 @@ export class TaskDispatcher {
     options: EnqueueOptions & EnqueueTransaction,
   ): Promise<EnqueueResult> {
     const [taskOptions, insertOptions] = splitTransaction(options);
-    const task = await this.#withKey(this.#build(name, args, taskOptions, this.#clock.now()));
+    const now = this.#clock.now();
+    const taskName = typeof name === "string" ? name : name.name;
+    const published = await this.#publishedFor([{ name: taskName, options: taskOptions }], now);
+    const built = this.#build(name, args, taskOptions, now, published);
+    const task = await this.#withKey(built);
     const [result] = await this.#store.insert([task], insertOptions);
-    return { id: result?.id ?? task.id, duplicate: result?.inserted === false };
+    const done: EnqueueResult = {
+      id: result?.id ?? task.id,
+      duplicate: result?.inserted === false,
+    };
+    if (built.warning !== undefined) done.warning = built.warning;
+    return done;
   }
 
   /**
    * Checks a task as {@linkcode enqueue} would — the name, the args against the schema, the
    * options — and throws the same errors; writes nothing. Lets a bulk import reject bad lines
-   * one by one before it writes the good ones with {@linkcode enqueueMany}.
+   * one by one before it writes the good ones with {@linkcode enqueueMany}. An `unregistered`
+   * name is checked against the task types last read (call {@linkcode loadTaskTypes} first).
    */
   validate(name: string, args: unknown = {}, options: EnqueueOptions = {}): void {
-    this.#build(name, args, options, this.#clock.now());
+    this.#build(name, args, options, this.#clock.now(), this.#published?.types);
+  }
+
+  /**
+   * Reads the task types live workers publish in the worker registry, which `unregistered`
+   * enqueues use (kept for {@linkcode PUBLISHED_TYPES_TTL_MILLIS}; {@linkcode validate} uses the
+   * last read).
+   */
+  async loadTaskTypes(): Promise<PublishedTaskTypes> {
+    const now = this.#clock.now();
+    const types = await publishedTaskTypes(this.#store, now);
+    this.#published = { at: now, types };
+    return types;
   }
 
   /**
@@ -290,11 +341,12 @@ export class TaskDispatcher {
       throw new TypeError(`enqueueMany expects an array, got ${typeof requests}`);
     }
     const now = this.#clock.now();
+    const published = await this.#publishedFor(requests, now);
     const tasks = requests.map((request, index) => {
       try {
         const { task } = request as Partial<TypedEnqueueRequest>;
         const name = task && task.name === request.name ? task : request.name;
-        return this.#build(name, request.args ?? {}, request.options ?? {}, now);
+        return this.#build(name, request.args ?? {}, request.options ?? {}, now, published);
       } catch (error) {
         if (error instanceof Error) error.message = `Request ${index}: ${error.message}`;
         throw error;
@@ -303,7 +355,10 @@ export class TaskDispatcher {
     if (!tasks.length) return [];
     const keyed = await Promise.all(tasks.map((task) => this.#withKey(task)));
     const results = await this.#store.insert(keyed, splitTransaction(options)[1]);
-    return results.map((result) => ({ id: result.id, duplicate: !result.inserted }));
+    return results.map((result, i) => {
+      const warning = tasks[i]!.warning;
+      return { id: result.id, duplicate: !result.inserted, ...(warning ? { warning } : {}) };
+    });
   }
 
   /** The task, or null when no task has this id. */
@@ -572,16 +627,36 @@ export class TaskDispatcher {
     args: unknown,
     options: EnqueueOptions,
     now: number,
+    published?: PublishedTaskTypes,
   ): BuiltTask {
     const given = typeof task === "object" && task !== null ? task : undefined;
     // The one parser of enqueue input (shared with the CLI and the admin API).
     const taskName = checkEnqueueField("name", given ? given.name : task, "name") as string;
-    // A definition passed in (typed enqueue) stands in for a registration this registry lacks.
-    const definition = given && !this.#registry.has(taskName) && isDefinition(given)
-      ? given as TaskDefinition
-      : this.#registry.get(taskName);
+    let nobodyDefines = false;
+    let publishedSchema: JsonValue | null = null;
+    let definition: TaskDefinition;
+    const flag = (options as { unregistered?: unknown } | null)?.unregistered;
+    // A flag of the wrong type is named as such, not taken for an unknown task.
+    if (flag !== undefined) checkEnqueueField("unregistered", flag, "unregistered");
+    if (given && !this.#registry.has(taskName) && isDefinition(given)) {
+      // A definition passed in (typed enqueue) stands in for a registration this registry lacks.
+      definition = given as TaskDefinition;
+    } else if (this.#registry.has(taskName) || !isUnregistered(options)) {
+      definition = this.#registry.get(taskName);
+    } else {
+      const type = published?.types.get(taskName);
+      const fromType = type && publishedDefinition(taskName, type);
+      definition = fromType ?? plainDefinition(taskName);
+      nobodyDefines = !type && !published?.anyName;
+      if (fromType) publishedSchema = type.argsSchema ?? null;
+    }
     const parsed = parseEnqueueOptions(options);
     parseArgs(definition, args);
+    if (publishedSchema !== null) {
+      // The JSON Schema a live worker published; the worker checks with valibot again.
+      const issues = checkJsonSchema(publishedSchema, args);
+      if (issues.length) throw new InvalidArgumentsError(taskName, issues);
+    }
     const delay = parsed.delay ?? 0;
     const timeout = parsed.timeout === undefined ? definition.timeout : parsed.timeout;
     const retryConfig = parsed.retryConfig === undefined
@@ -604,12 +679,54 @@ export class TaskDispatcher {
       timeoutMillis: timeout,
     });
     if (unique) record.unique = unique;
+    if (nobodyDefines) {
+      record.warning = `No live worker defines task "${taskName}": it waits in queue ` +
+        `"${record.queue}" until a worker that defines it runs`;
+    }
     return record;
+  }
+
+  /**
+   * What live workers publish, read only when a request is `unregistered` with a name this
+   * process does not define.
+   */
+  async #publishedFor(
+    requests: readonly { name: string; options?: EnqueueOptions }[],
+    now: number,
+  ): Promise<PublishedTaskTypes | undefined> {
+    const needed = Array.isArray(requests) &&
+      requests.some((r) =>
+        typeof r === "object" && r !== null && isUnregistered(r.options) &&
+        !this.#registry.has(r.name)
+      );
+    if (!needed) return undefined;
+    const cached = this.#published;
+    if (cached && now - cached.at >= 0 && now - cached.at < PUBLISHED_TYPES_TTL_MILLIS) {
+      return cached.types;
+    }
+    return await this.loadTaskTypes();
+  }
+
+  /**
+   * Task names with waiting tasks that no live worker defines (see `meta.taskTypes` in the
+   * worker registry), most waiting first, at most `limit` (default 100). Empty while a live
+   * worker claims every name (one whose executor publishes no task types) or when the store
+   * cannot count per name. Costs a scan of the waiting tasks (see
+   * `TaskStore.countWaitingByName`): for `stats`, not for a hot path.
+   */
+  async unrunnable(limit = 100): Promise<{ name: string; waiting: number }[]> {
+    if (!Number.isSafeInteger(limit) || limit < 1) {
+      throw new RangeError(`limit must be an integer >= 1, got ${String(limit)}`);
+    }
+    if (!this.#store.countWaitingByName) return [];
+    const published = await publishedTaskTypes(this.#store, this.#clock.now());
+    if (published.anyName) return [];
+    return await this.#store.countWaitingByName({ excluding: [...published.types.keys()], limit });
   }
 
   /** The task with its unique key computed (hashing is asynchronous), ready to insert. */
   async #withKey(task: BuiltTask): Promise<NewTask> {
-    const { unique, ...record } = task;
+    const { unique, warning: _warning, ...record } = task;
     if (!unique) return record;
     return {
       ...record,
@@ -632,8 +749,52 @@ function isDefinition(value: object): value is TaskDefinition<unknown, unknown> 
     typeof d.queue === "string" && typeof d.priority === "string";
 }
 
-/** A built task and the uniqueness its key is computed from. */
-type BuiltTask = TaskRecord & { unique?: UniqueSpec };
+/** A built task, the uniqueness its key is computed from, and a warning for the caller. */
+type BuiltTask = TaskRecord & { unique?: UniqueSpec; warning?: string };
+
+/** Whether enqueue options ask for `unregistered` (checked as an option by the parser). */
+function isUnregistered(options: unknown): boolean {
+  return typeof options === "object" && options !== null &&
+    (options as EnqueueOptions).unregistered === true;
+}
+
+/**
+ * The definition of a name this process does not define, from the defaults a live worker
+ * publishes; null when they are malformed (they come from the store). Its schema stays null:
+ * the published JSON Schema is checked apart, and the worker checks its own.
+ */
+function publishedDefinition(name: string, type: TaskTypeInfo): TaskDefinition | null {
+  try {
+    assertName(type.queue, "queue");
+    assertPriority(type.priority, "priority");
+    assertTimeout(type.timeoutMillis, "timeoutMillis");
+    const retryConfig = resolveRetryConfig(type.retry, undefined, "retry");
+    return {
+      ...plainDefinition(name),
+      queue: type.queue,
+      priority: type.priority,
+      timeout: type.timeoutMillis,
+      retryConfig,
+    };
+  } catch {
+    return null;
+  }
+}
+
+/** The definition of a name nobody publishes: the defaults of a task registered with no options. */
+function plainDefinition(name: string): TaskDefinition {
+  return {
+    name,
+    schema: null,
+    retryConfig: { ...DEFAULT_RETRY_CONFIG },
+    timeout: DEFAULT_TIMEOUT_MILLIS,
+    queue: DEFAULT_QUEUE,
+    priority: "NORMAL",
+    run: () => {
+      throw new Error(`Task "${name}" is not defined in this process`);
+    },
+  };
+}
 
 /** The next fire time of a schedule after `now` (or its last slot, if later). */
 function nextRunOf(schedule: ScheduleRecord, now: number): number | null {

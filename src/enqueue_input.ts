@@ -15,6 +15,9 @@
  * - `maxAttempts` (and `retryConfig.maxAttempts`): an integer from 1 to 1000, or a text of digits.
  * - `retryConfig.baseDelayMillis`, `retryConfig.maxDelayMillis`: 0 to 365 days, as a duration;
  *   `backoffMultiplier` a number from 1 to 100; `useJitter` a boolean.
+ * - `unregistered`: `true` lets a task name this process does not define through (a worker
+ *   elsewhere defines it; see `EnqueueOptions.unregistered`); `false` or absent: unknown names
+ *   are refused with a "did you mean".
  * - `null` means "not given" for no field: only `timeout` takes it (no limit).
  * Every object is read by its own keys only; an unknown key is refused with a "did you mean".
  * @module
@@ -56,6 +59,8 @@ export interface ParsedEnqueueOptions {
    * dispatcher checks it with `parseUnique`, which names the field of each problem.
    */
   unique?: UniqueOptions | false;
+  /** Accept a task name this process does not define (see `EnqueueOptions.unregistered`). */
+  unregistered?: boolean;
 }
 
 /** One task to enqueue, as the CLI's NDJSON lines and `POST /api/tasks` carry it. */
@@ -118,6 +123,7 @@ const EXPECTED: ReadonlyMap<string, string> = new Map([
   ],
   ["retryConfig.backoffMultiplier", `a number from 1 to ${MAX_BACKOFF_MULTIPLIER}`],
   ["retryConfig.useJitter", "true or false"],
+  ["unregistered", "true or false"],
 ]);
 
 /** A duration in whole ms from `min` to `max`, given as a number of ms or a duration text. */
@@ -189,6 +195,7 @@ const OPTION_ENTRIES = {
   retryConfig: v.optional(v.object(RETRY_ENTRIES)),
   // Checked by parseUnique (src/unique.ts), which names the field of each problem.
   unique: v.optional(v.unknown()),
+  unregistered: v.optional(v.boolean()),
 };
 
 /** The schema of the library's enqueue options (`TaskDispatcher.enqueue`'s third argument). */
@@ -398,6 +405,7 @@ function compact(parsed: v.InferOutput<typeof enqueueOptionsSchema>): ParsedEnqu
     options.retryConfig = retry;
   }
   if (parsed.unique !== undefined) options.unique = parsed.unique as UniqueOptions | false;
+  if (parsed.unregistered !== undefined) options.unregistered = parsed.unregistered;
   return options;
 }
 

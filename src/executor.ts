@@ -6,7 +6,7 @@
 
 import { formatLogPart, runAttempt } from "./attempt.ts";
 import { runCapturingConsole } from "./console_capture.ts";
-import type { TaskRegistry } from "./registry.ts";
+import type { TaskDefinition, TaskRegistry } from "./registry.ts";
 import type { TaskRecord } from "./task.ts";
 
 /** What the worker lends an attempt. */
@@ -46,6 +46,11 @@ export type AttemptResult =
  */
 export interface TaskExecutor {
   execute(task: TaskRecord, control: AttemptControl): Promise<AttemptResult>;
+  /**
+   * The tasks this executor can run (read at each claim). The worker claims only their names
+   * and publishes them in the worker registry; absent, it claims every name and publishes none.
+   */
+  readonly definitions?: readonly TaskDefinition[];
   /** Called once by the worker that owns the executor, when it stops. */
   close?(): Promise<void>;
 }
@@ -75,6 +80,11 @@ export class InProcessExecutor implements TaskExecutor {
     private readonly registry: TaskRegistry,
     private readonly options: { warn?: (message: string) => void } = {},
   ) {}
+
+  /** The registry's definitions, as they are now. */
+  get definitions(): readonly TaskDefinition[] {
+    return this.registry.definitions();
+  }
 
   async execute(task: TaskRecord, control: AttemptControl): Promise<AttemptResult> {
     const definition = this.registry.has(task.name) ? this.registry.get(task.name) : undefined;

@@ -40,6 +40,7 @@ import { libraryLogger, logErrorTo, logEvent } from "./log.ts";
 
 /** Where handler output is logged, besides being stored with its task. */
 const TASK_LOG = libraryLogger("task");
+import { describeTaskTypes } from "./task_types.ts";
 
 /** Default tasks in flight. */
 export const DEFAULT_CONCURRENCY = 4;
@@ -58,6 +59,13 @@ export const DEFAULT_MAX_PREFETCH = 256;
  * big batches at high rates, nothing for slow tasks, so one worker does not hoard a shared queue.
  */
 export const AUTO_PREFETCH_WINDOW_MILLIS = 20;
+
+/**
+ * After another process wrote to the store, the worker re-reads the cancel flags of the tasks
+ * it holds at most this often (ms), so a cancel from another process reaches the handler
+ * within about this long even when its wake-up was lost.
+ */
+export const CANCEL_CHECK_MILLIS = 100;
 
 /** Options of {@linkcode TaskWorker}. */
 export interface TaskWorkerOptions {
@@ -192,6 +200,8 @@ export class TaskWorker {
   #dueTimer: LongTimer | undefined;
   #dueAt = Infinity;
   #renewTimer: LongTimer | undefined;
+  #cancelTimer: ReturnType<typeof setTimeout> | undefined;
+  #cancelCheckedAt = -Infinity;
   #unlisten: (() => void) | undefined;
   #settled = new Set<() => void>();
   readonly #scheduler: Scheduler | undefined;
@@ -269,12 +279,19 @@ export class TaskWorker {
       concurrency: this.#concurrency,
       interval: options.heartbeatInterval ?? DEFAULT_HEARTBEAT_INTERVAL,
       timeout: options.heartbeatTimeout ?? DEFAULT_HEARTBEAT_TIMEOUT,
-      meta: () => ({
-        running: this.#running.size,
-        prefetched: this.#localIds.size,
-        // For readers of the registry (the dashboard) to tell a late beat.
-        heartbeatIntervalMillis: options.heartbeatInterval ?? DEFAULT_HEARTBEAT_INTERVAL,
-      }),
+      meta: () => {
+        const definitions = this.#executor.definitions;
+        return {
+          running: this.#running.size,
+          prefetched: this.#localIds.size,
+          // For readers of the registry (the dashboard) to tell a late beat.
+          heartbeatIntervalMillis: options.heartbeatInterval ?? DEFAULT_HEARTBEAT_INTERVAL,
+          // What this worker claims, for producers without the code and `stats` (task_types.ts).
+          ...(definitions
+            ? { taskTypes: describeTaskTypes(definitions) as unknown as JsonValue }
+            : {}),
+        };
+      },
       signals: this.signals,
       clock: this.#clock,
       random: this.#random,
@@ -336,6 +353,7 @@ export class TaskWorker {
       } else if (event.type === "changed") {
         this.wake();
         this.#claimAhead();
+        this.#checkCancelsSoon();
       } else if (event.type === "cancelRequested") this.#cancel(event.id);
       else if (event.type === "finished" && this.#heldBack) this.wake();
     });
@@ -424,6 +442,30 @@ export class TaskWorker {
     for (const id of renewal.cancelRequested) this.#cancel(id);
   }
 
+  /**
+   * Another process wrote to the store: re-read the cancel flags of the held tasks (one query,
+   * at most every {@linkcode CANCEL_CHECK_MILLIS}) and abort the cancelled ones.
+   */
+  #checkCancelsSoon(): void {
+    if (this.#cancelTimer !== undefined || !this.#store.findCancelRequested) return;
+    if (!this.#running.size && !this.#localIds.size) return;
+    const wait = Math.max(0, this.#cancelCheckedAt + CANCEL_CHECK_MILLIS - performance.now());
+    this.#cancelTimer = setTimeout(() => {
+      this.#cancelCheckedAt = performance.now();
+      void this.checkCancels().catch(this.#onError).finally(() => (this.#cancelTimer = undefined));
+    }, wait);
+  }
+
+  /** Reads which held tasks have a cancel requested and cancels them here (tests call it). */
+  async checkCancels(): Promise<void> {
+    const leases = [
+      ...[...this.#running.values()].map((a) => ({ id: a.task.id, token: a.token })),
+      ...this.#localTasks().map((t) => ({ id: t.id, token: t.attemptToken! })),
+    ];
+    if (!leases.length || !this.#store.findCancelRequested) return;
+    for (const id of await this.#store.findCancelRequested(leases)) this.#cancel(id);
+  }
+
   /** Runs one lease-rescue pass now; returns how many tasks it rescued. */
   rescueExpiredLeases(): Promise<number> {
     return this.#rescuer.runOnce();
@@ -483,6 +525,8 @@ export class TaskWorker {
 
   #claimRequest(limit: number): ClaimRequest {
     this.#heldBack = false;
+    // Only names this worker can run: during a rolling deploy the others stay waiting.
+    const definitions = this.#executor.definitions;
     return {
       workerId: this.workerId,
       queues: this.#queues,
@@ -490,6 +534,7 @@ export class TaskWorker {
       now: this.#clock.now(),
       leaseMillis: this.#leaseMillis,
       onHeldBack: this.#onHeldBack,
+      ...(definitions ? { names: definitions.map((d) => d.name) } : {}),
     };
   }
 
@@ -878,6 +923,7 @@ export class TaskWorker {
     await this.#completer.drain();
     this.#deadlines.clear();
     this.#renewTimer?.clear();
+    clearTimeout(this.#cancelTimer);
     // Leave the registry last: until the tasks are given back, a crash here is noticed at once.
     await this.heartbeat.stop().catch(this.#onError);
     await this.#executor.close?.();

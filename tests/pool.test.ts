@@ -23,7 +23,7 @@ import { TaskRegistry } from "../src/registry.ts";
 import { InMemoryTaskStore } from "../src/store/memory.ts";
 import type { TaskRecord } from "../src/task.ts";
 import { TaskWorker } from "../src/worker.ts";
-import { nextEvent, tempDir } from "./_helpers.ts";
+import { makeTask, nextEvent, tempDir } from "./_helpers.ts";
 
 const handlersDir = fileURLToPath(new URL("./fixtures/pool_handlers", import.meta.url));
 const badHandlers = (name: string) =>
@@ -450,12 +450,17 @@ describe("WorkerPool", () => {
 
     it("fails execute before start, and stops idempotently", async () => {
       const pool = new WorkerPool({ handlersDir, size: 1 });
-      const registry = new TaskRegistry();
-      registry.register("noop", () => null);
-      const h = harness(pool, { registry });
-      const task = await h.run("noop", {}, once);
-      assert.equal(task.lastError?.message, "The WorkerPool was not started; call start() first");
-      await h.worker.stop();
+      // Before start it defines no task: a worker over it claims nothing.
+      assert.deepEqual(pool.definitions, []);
+      const result = await pool.execute(makeTask({ name: "noop" }), {
+        signal: new AbortController().signal,
+        progress: () => Promise.resolve(),
+        log: () => {},
+      });
+      assert.equal(
+        result.kind === "failed" && (result.error as Error).message,
+        "The WorkerPool was not started; call start() first",
+      );
       await Promise.all([pool.stop(), pool.close(), pool[Symbol.asyncDispose]()]);
       await assert.rejects(pool.start(), /A closed WorkerPool cannot start again/);
     });

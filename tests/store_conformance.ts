@@ -788,6 +788,146 @@ export function storeConformance(
       assert.deepEqual((await claim(10)).map((t) => t.id), [fresh.id]);
     });
 
+    // Claims by task name (rolling deploys: a worker claims only what it has a handler for).
+    describe("claims by task name", () => {
+      const claimNames = (names: readonly string[] | undefined, limit = 10, queues = ["default"]) =>
+        store.claim({
+          workerId: "w1",
+          queues,
+          limit,
+          now: T0,
+          leaseMillis: LEASE,
+          ...(names === undefined ? {} : { names }),
+        });
+
+      it("a claim with names takes only tasks of those names; the others stay waiting unspent", async () => {
+        const a = makeTask({ name: "resize" });
+        const b = makeTask({ name: "email" });
+        const c = makeTask({ name: "resize" });
+        const d = makeTask({ name: "report", priority: "CRITICAL" });
+        await store.insert([a, b, c, d]);
+        const claimed = await claimNames(["resize", "email"]);
+        assert.deepEqual(claimed.map((t) => t.id), [a.id, b.id, c.id]);
+        const left = await store.get(d.id);
+        assert.equal(left?.status, "PENDING");
+        assert.equal(left?.attempts, 0);
+        assert.deepEqual((await claimNames(["resize"])).map((t) => t.id), []);
+        assert.deepEqual((await claimNames(undefined)).map((t) => t.id), [d.id]);
+      });
+
+      it("an empty list of names claims nothing; names absent claims any name", async () => {
+        const a = makeTask({ name: "resize" });
+        await store.insert([a]);
+        assert.deepEqual(await claimNames([]), []);
+        assert.equal((await store.get(a.id))?.status, "PENDING");
+        assert.deepEqual((await claimNames(undefined)).map((t) => t.id), [a.id]);
+      });
+
+      it("a task of another name ahead in line does not hold back the tasks a claim can take", async () => {
+        const blockers = Array.from(
+          { length: 5 },
+          () => makeTask({ name: "other", priority: "HIGH" }),
+        );
+        const mine = Array.from({ length: 3 }, () => makeTask({ name: "mine", queue: "q2" }));
+        const low = makeTask({ name: "mine", priority: "LOW" });
+        await store.insert([...blockers, ...mine, low]);
+        const claimed = await claimNames(["mine"], 3, ["default", "q2"]);
+        assert.deepEqual(claimed.map((t) => t.id), mine.map((t) => t.id));
+        assert.deepEqual((await claimNames(["mine"], 3, ["default", "q2"])).map((t) => t.id), [
+          low.id,
+        ]);
+        assert.equal(await store.count({ status: "PENDING", name: "other" }), 5);
+      });
+
+      it("finishAndClaim's claim honours names", async () => {
+        const first = makeTask({ name: "mine" });
+        await store.insert([first]);
+        const [held] = await claimNames(["mine"]);
+        const other = makeTask({ name: "other" });
+        const next = makeTask({ name: "mine" });
+        await store.insert([other, next]);
+        const { finished, claimed } = await store.finishAndClaim(
+          [{ kind: "completed", id: held!.id, token: held!.attemptToken!, now: T0, result: null }],
+          {
+            workerId: "w1",
+            queues: ["default"],
+            limit: 5,
+            now: T0,
+            leaseMillis: LEASE,
+            names: ["mine"],
+          },
+        );
+        assert.equal(finished[0]?.status, "COMPLETED");
+        assert.deepEqual(claimed.map((t) => t.id), [next.id]);
+        const empty = await store.finishAndClaim([], {
+          workerId: "w1",
+          queues: ["default"],
+          limit: 5,
+          now: T0,
+          leaseMillis: LEASE,
+          names: [],
+        });
+        assert.deepEqual(empty.claimed, []);
+        assert.equal((await store.get(other.id))?.status, "PENDING");
+      });
+
+      if (options.contractV3 === false) return;
+
+      it("names and a task name's flow limit combine: each holds back what it should", async () => {
+        await store.setLimits("task", "limited", { rateLimit: null, maxRunning: 1 }, T0);
+        const l1 = makeTask({ name: "limited" });
+        const l2 = makeTask({ name: "limited" });
+        const free = makeTask({ name: "free" });
+        const foreign = makeTask({ name: "foreign" });
+        await store.insert([l1, l2, free, foreign]);
+        const claimed = await claimNames(["limited", "free"]);
+        assert.deepEqual(claimed.map((t) => t.id), [l1.id, free.id]);
+        assert.equal((await store.get(l2.id))?.status, "PENDING");
+        assert.equal((await store.get(foreign.id))?.status, "PENDING");
+      });
+    });
+
+    it("findCancelRequested reads which held tasks have a cancel requested, fenced by token", async () => {
+      const find = store.findCancelRequested?.bind(store);
+      assert.ok(find, "the store reads cancel flags");
+      const [a, b] = [makeTask({ name: "a" }), makeTask({ name: "b" })];
+      await store.insert([a, b]);
+      const [ca, cb] = await claim(2);
+      const leases = [ca!, cb!].map((t) => ({ id: t.id, token: t.attemptToken! }));
+      assert.deepEqual(await find(leases), []);
+      await store.cancel(cb!.id, T0 + 1);
+      assert.deepEqual(await find(leases), [cb!.id]);
+      assert.deepEqual(await find([{ id: cb!.id, token: "not-the-token" }]), []);
+      assert.deepEqual(await find([]), []);
+      assert.equal((await store.get(cb!.id))?.status, "PROCESSING", "a read changes nothing");
+    });
+
+    it("countWaitingByName counts waiting tasks per name, most first, leaving out the excluded names", async () => {
+      const count = store.countWaitingByName?.bind(store);
+      assert.ok(count, "the store counts waiting tasks per name");
+      await store.insert([
+        makeTask({ name: "resize" }),
+        makeTask({ name: "resize", status: "SCHEDULED", runAt: T0 + 60_000 }),
+        makeTask({ name: "resize", queue: "other" }),
+        makeTask({ name: "email" }),
+        makeTask({ name: "pdf" }),
+        makeTask({ name: "pdf" }),
+        makeTask({ name: "known" }),
+      ]);
+      const [running] = await claim(1); // the first resize: PROCESSING is not waiting
+      assert.equal(running?.name, "resize");
+      assert.deepEqual(await count({ excluding: ["known"], limit: 10 }), [
+        { name: "pdf", waiting: 2 },
+        { name: "resize", waiting: 2 },
+        { name: "email", waiting: 1 },
+      ]);
+      assert.deepEqual(await count({ excluding: [], limit: 2 }), [
+        { name: "pdf", waiting: 2 },
+        { name: "resize", waiting: 2 },
+      ]);
+      await assert.rejects(count({ excluding: [], limit: 0 }), RangeError);
+    });
+
     if (options.contractV3 === false) return;
 
     // Contract v3: unique tasks.

@@ -354,16 +354,20 @@ export function workerSuite(
       assert.deepEqual(reported.sort(), ["taskCompleted", "taskStarted"]);
     });
 
-    it("a task with no handler in this worker fails the attempt with a clear error", async () => {
+    it("a worker claims only the names it defines: a task it has no handler for stays waiting, unspent", async () => {
       registry.register("elsewhere", () => 1);
-      const id = await dispatcher.enqueue("elsewhere", {}, { retryConfig: { maxAttempts: 1 } });
-      startWorker({ registry: new TaskRegistry() });
-      const task = await dispatcher.waitFor(id, { timeout: 5000 });
-      assert.equal(task.status, "FAILED");
-      assert.match(
-        task.lastError?.message ?? "",
-        /No handler for task "elsewhere" is registered in this worker/,
-      );
+      registry.register("local", () => "ran");
+      const here = new TaskRegistry();
+      here.register("local", () => "ran");
+      const elsewhere = await dispatcher.enqueue("elsewhere", {}, {
+        retryConfig: { maxAttempts: 1 },
+      });
+      const local = await dispatcher.enqueue("local");
+      startWorker({ registry: here });
+      assert.equal((await dispatcher.waitFor(local, { timeout: 5000 })).status, "COMPLETED");
+      const task = await dispatcher.getTask(elsewhere);
+      assert.equal(task?.status, "PENDING");
+      assert.equal(task?.attempts, 0);
     });
 
     it("stop waits for running tasks within the grace period", async () => {

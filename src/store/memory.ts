@@ -13,6 +13,7 @@ import {
   WAITING_STATUSES,
 } from "../task.ts";
 import { Heap } from "./_heap.ts";
+import type { NameCount, WaitingByNameRequest } from "./store.ts";
 import type { JsonValue } from "../json.ts";
 import {
   appendLogs,
@@ -78,7 +79,7 @@ const byRunAt = (a: Entry, b: Entry) =>
 const byClaimOrder = (a: Entry, b: Entry) =>
   a.rank > b.rank || (a.rank === b.rank && byRunAt(a, b));
 
-/** The waiting tasks of one queue: those not yet due by time, those due by claim order. */
+/** The waiting tasks of one queue and name: those not yet due by time, those due by claim order. */
 class QueueIndex {
   later = new Heap<Entry>(byRunAt);
   ready = new Heap<Entry>(byClaimOrder);
@@ -123,7 +124,8 @@ export class InMemoryTaskStore implements TaskStore {
   readonly notifier: LocalNotifier = new LocalNotifier();
   #rows = new Map<string, Row>();
   #seq = 0;
-  #queues = new Map<string, QueueIndex>();
+  /** Waiting tasks by queue, then by name (a claim with `names` looks at those names only). */
+  #queues = new Map<string, Map<string, QueueIndex>>();
   #queueStates = new Map<string, QueueState>();
   #paused = new Set<string>();
   #workers = new Map<string, WorkerInfo>();
@@ -195,9 +197,13 @@ export class InMemoryTaskStore implements TaskStore {
   }
 
   claim(request: ClaimRequest): Promise<TaskRecord[]> {
-    const indexes = request.queues.flatMap((q) =>
-      this.#paused.has(q) ? [] : this.#queues.get(q) ?? []
-    );
+    const names = request.names;
+    const indexes = request.queues.flatMap((q) => {
+      const byName = this.#paused.has(q) ? undefined : this.#queues.get(q);
+      if (!byName) return [];
+      if (names === undefined) return [...byName.values()];
+      return names.flatMap((name) => byName.get(name) ?? []);
+    });
     const capacity = this.#limits.size === 0 ? undefined : this.#capacity(request);
     const held: { index: QueueIndex; entry: Entry }[] = [];
     const claimed: TaskRecord[] = [];
@@ -342,6 +348,12 @@ export class InMemoryTaskStore implements TaskStore {
     return Promise.resolve(renewal);
   }
 
+  findCancelRequested(leases: readonly LeaseRef[]): Promise<string[]> {
+    return Promise.resolve(
+      leases.filter(({ id, token }) => this.#held(id, token)?.cancelRequested).map((l) => l.id),
+    );
+  }
+
   findExpiredLeases(now: number, limit: number): Promise<TaskRecord[]> {
     const expired = [...this.#rows.values()]
       .map((row) => row.task)
@@ -409,6 +421,26 @@ export class InMemoryTaskStore implements TaskStore {
     let n = 0;
     for (const { task } of this.#rows.values()) if (matches(task, filter)) n++;
     return Promise.resolve(n);
+  }
+
+  countWaitingByName(request: WaitingByNameRequest): Promise<NameCount[]> {
+    return settle(() => {
+      assertBatchLimit(request.limit);
+      return this.#waitingByName(request);
+    });
+  }
+
+  #waitingByName(request: WaitingByNameRequest): NameCount[] {
+    const excluded = new Set(request.excluding);
+    const counts = new Map<string, number>();
+    for (const { task } of this.#rows.values()) {
+      if (WAITING.has(task.status) && !excluded.has(task.name)) {
+        counts.set(task.name, (counts.get(task.name) ?? 0) + 1);
+      }
+    }
+    return [...counts].map(([name, waiting]) => ({ name, waiting }))
+      .sort((a, b) => b.waiting - a.waiting || (a.name < b.name ? -1 : 1))
+      .slice(0, request.limit);
   }
 
   stats(): Promise<TaskStats> {
@@ -681,8 +713,10 @@ export class InMemoryTaskStore implements TaskStore {
 
   #index(row: Row): void {
     row.version++;
-    let index = this.#queues.get(row.task.queue);
-    if (!index) this.#queues.set(row.task.queue, index = new QueueIndex());
+    let byName = this.#queues.get(row.task.queue);
+    if (!byName) this.#queues.set(row.task.queue, byName = new Map());
+    let index = byName.get(row.task.name);
+    if (!index) byName.set(row.task.name, index = new QueueIndex());
     index.add(row);
   }
 

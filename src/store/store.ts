@@ -83,6 +83,12 @@ export interface ClaimRequest {
    */
   minPriority?: number;
   /**
+   * Only tasks whose name is one of these: a worker claims only what it has a handler for, so
+   * during a rolling deploy old and new workers share a store and a name nobody defines stays
+   * waiting (no attempt spent). Absent: any name. An empty list claims nothing.
+   */
+  names?: readonly string[];
+  /**
    * Called (before the claim resolves) when a flow limit (see {@linkcode FlowLimit}) held back
    * due tasks of these queues: `retryAt` is the earliest time a rate window frees a start, or
    * null when only `maxRunning` holds them back (a finishing task frees a slot; listeners hear of
@@ -275,6 +281,20 @@ export interface TaskFilter {
   idPrefix?: string;
   /** Only tasks whose args, as JSON text, contain this text. */
   argsContains?: string;
+}
+
+/** What {@linkcode TaskStore.countWaitingByName} counts. */
+export interface WaitingByNameRequest {
+  /** Names left out (those some live worker defines). */
+  excluding: readonly string[];
+  /** At most this many names (>= 1). */
+  limit: number;
+}
+
+/** Waiting tasks of one name. */
+export interface NameCount {
+  name: string;
+  waiting: number;
 }
 
 /** Filters and page of {@linkcode TaskStore.list}. */
@@ -474,6 +494,15 @@ export interface TaskStore {
   /** Moves the lease of each held task to `until`. */
   renewLeases(leases: readonly LeaseRef[], until: number): Promise<LeaseRenewal>;
 
+  /**
+   * Of these held tasks, the ids still held by their token (PROCESSING) whose cancel was
+   * requested; a read, nothing changes. A worker calls it when another process wrote to the
+   * store, so a cancel reaches a running handler without waiting for the next lease renewal.
+   * Optional: a worker without it learns of cancels at renewal (and from `cancelRequested`
+   * events).
+   */
+  findCancelRequested?(leases: readonly LeaseRef[]): Promise<string[]>;
+
   /** PROCESSING tasks whose lease ended before `now`, at most `limit`. */
   findExpiredLeases(now: number, limit: number): Promise<TaskRecord[]>;
 
@@ -496,6 +525,13 @@ export interface TaskStore {
   list(query: ListQuery): Promise<TaskPage>;
   /** How many tasks the filter selects (exact; a filter on args text scans). */
   count(filter: TaskFilter): Promise<number>;
+  /**
+   * Waiting tasks (PENDING, SCHEDULED, RETRYING) counted per name, leaving out the names in
+   * `excluding`: most waiting first (then by name), at most `limit` names. Scans the waiting
+   * tasks (no index by name): for `stats` and the dashboard, not a hot path. Optional: without
+   * it, `stats` shows no unrunnable tasks.
+   */
+  countWaitingByName?(request: WaitingByNameRequest): Promise<NameCount[]>;
   /** Counts per status, overall and per queue, from kept counters: no scan of the table. */
   stats(): Promise<TaskStats>;
   /**

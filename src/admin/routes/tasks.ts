@@ -78,8 +78,12 @@ export function taskRoutes(ctx: AdminContext): Hono<AdminEnv> {
     // The one parser of enqueue input, shared with the CLI and the library.
     const { name, args, options } = parseEnqueueRequest(body);
     let id: string, duplicate: boolean;
+    let warning: string | undefined;
     try {
-      ({ id, duplicate } = await groupEnqueue.enqueueDetailed(name, args, options));
+      // A name this process need not define reads the worker registry and may carry a warning.
+      if (options.unregistered) {
+        ({ id, duplicate, warning } = await dispatcher.enqueueDetailed(name, args, options));
+      } else ({ id, duplicate } = await groupEnqueue.enqueueDetailed(name, args, options));
     } catch (error) {
       if (error instanceof UnknownTaskError || error instanceof InvalidArgumentsError) throw error;
       if (error instanceof TypeError || error instanceof RangeError) {
@@ -88,9 +92,13 @@ export function taskRoutes(ctx: AdminContext): Hono<AdminEnv> {
       throw error;
     }
     // A duplicate of a unique task answers 200 with the existing task's id.
-    return jsonResponse({ id, duplicate }, duplicate ? 200 : 201, {
-      location: `/api/tasks/${encodeURIComponent(id)}`,
-    });
+    return jsonResponse(
+      warning === undefined ? { id, duplicate } : { id, duplicate, warning },
+      duplicate ? 200 : 201,
+      {
+        location: `/api/tasks/${encodeURIComponent(id)}`,
+      },
+    );
   });
 
   app.get("/api/tasks/:id", async (c) => {

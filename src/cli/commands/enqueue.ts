@@ -4,7 +4,7 @@
  * @module
  */
 
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import process from "node:process";
 import {
   type EnqueueOptions,
@@ -14,6 +14,7 @@ import {
 } from "../../dispatcher.ts";
 import { formatDuration, parseDuration } from "../../duration.ts";
 import { TaskNotFoundError, WaitTimeoutError } from "../../errors.ts";
+import { TaskRegistry } from "../../registry.ts";
 import type { TaskRecord } from "../../task.ts";
 import {
   type AdminClient,
@@ -95,6 +96,11 @@ export const enqueueCommand = defineCommand({
       value: "PATH",
       description: "Import NDJSON, one task per line (- for stdin)",
     },
+    unregistered: {
+      type: "boolean",
+      description:
+        "Accept a task name the local handlers do not define (workers elsewhere do); see below",
+    },
     handlers: HANDLERS_OPTION,
     db: DB_OPTION,
     durability: DURABILITY_OPTION,
@@ -116,6 +122,13 @@ export const enqueueCommand = defineCommand({
     `0-3650d and timeout 1ms-365d as durations ("30s") or ms numbers (timeout "none" for no limit), ` +
     `maxAttempts 1-1000. Flags such as --priority apply to lines that do not set them. Bad lines are ` +
     `reported (line number and problem) and not written; the others are. Exit 1 if any line was rejected.`,
+    `--unregistered: a producer without the handler code enqueues a task that workers on the ` +
+    `database define. Its defaults (queue, priority, attempts, timeout, retry) are those the live ` +
+    `workers publish in the worker registry; its args must be JSON and pass the JSON Schema they ` +
+    `publish (exit 2 otherwise), and the worker checks them again before it runs. When no live worker ` +
+    `defines the name, the task is still written and waits for one, with a warning on stderr ` +
+    `(and "warning" in --json). The default ./handlers folder may then be missing. NDJSON lines may set ` +
+    `"unregistered": true themselves.`,
     `--file with --json prints one JSON line per non-blank input line, in input order: ` +
     `{"line": 1, "id": "…"} for a task written, {"line": 2, "error": "…"} for a line refused.`,
     `--unique: when a task with the same name, queue and args is waiting or running (or, with ` +
@@ -137,6 +150,7 @@ export const enqueueCommand = defineCommand({
     });
     const unique = toUniqueOption(values);
     if (unique) options.unique = unique;
+    if (values.unregistered) options.unregistered = true;
     const waitTimeout = parseWaitTimeout(values["wait-timeout"], values.wait === true);
     if (values.file !== undefined) {
       if (name !== undefined || values["args-file"] !== undefined || values.wait) {
@@ -169,7 +183,12 @@ export const enqueueCommand = defineCommand({
         waitTimeout,
       });
     }
-    const registry = await loadRegistry(resolveHandlersDir(values.handlers, env).value);
+    const handlersDir = resolveHandlersDir(values.handlers, env);
+    // A producer without the code: no handlers folder is fine when it asks for unregistered names.
+    const registry = values.unregistered && handlersDir.source === "default" &&
+        !(await stat(handlersDir.value).catch(() => null))
+      ? new TaskRegistry()
+      : await loadRegistry(handlersDir.value);
     const dbPath = resolveDbPath(values.db, env).value;
     const backup = await backupBeforeMigration(dbPath);
     if (backup) {
@@ -181,6 +200,8 @@ export const enqueueCommand = defineCommand({
     });
     try {
       const dispatcher = new TaskDispatcher(store, { registry });
+      // Lines may name tasks only workers define: check them against what those publish.
+      if (values.file !== undefined) await dispatcher.loadTaskTypes();
       return values.file !== undefined
         ? await importFile(dispatcher, values.file, options, out, values.json === true)
         : await enqueueOne(localTarget(dispatcher), { name: name!, args, options }, out, {
@@ -233,7 +254,7 @@ async function enqueueOne(
   out: Output,
   flags: { wait?: boolean; json?: boolean; waitTimeout: number | undefined },
 ): Promise<number> {
-  const { id, duplicate } = await target.enqueue(request).catch(
+  const { id, duplicate, warning } = await target.enqueue(request).catch(
     (error) => {
       // Option values the dispatcher refuses (a queue name with spaces, ...) are usage errors.
       throw error instanceof TypeError || error instanceof RangeError
@@ -244,8 +265,11 @@ async function enqueueOne(
   if (duplicate) {
     await out.note(`Duplicate: unique task ${id} already exists; nothing was added\n`);
   }
+  if (warning !== undefined) await out.note(`${out.errorPalette.yellow("warning")}: ${warning}\n`);
   if (!flags.wait) {
-    await (flags.json ? out.printJson({ id, duplicate }) : out.print(`${id}\n`));
+    await (flags.json
+      ? out.printJson(warning ? { id, duplicate, warning } : { id, duplicate })
+      : out.print(`${id}\n`));
     return EXIT_OK;
   }
   const limit = flags.waitTimeout;

@@ -22,6 +22,18 @@ import { positiveDuration } from "../settings.ts";
 import type { TaskStats } from "../../store/store.ts";
 import { REMOTE_DETAILS, remoteFrom, TOKEN_OPTION, URL_OPTION } from "../remote.ts";
 
+/** The most names `stats` lists as unrunnable. */
+export const MAX_UNRUNNABLE_SHOWN = 20;
+
+/** The unrunnable names as lines under the table, or nothing when there are none. */
+function formatUnrunnable(list: readonly { name: string; waiting: number }[]): string {
+  if (list.length === 0) return "";
+  const width = Math.max(...list.map((u) => u.name.length));
+  return `\nWaiting, but no live worker defines them:\n${
+    list.map((u) => `  ${u.name.padEnd(width)}  ${u.waiting}\n`).join("")
+  }`;
+}
+
 /** How often `stats --watch` refreshes when `--interval` is not given. */
 export const DEFAULT_WATCH_INTERVAL = "1s";
 
@@ -50,6 +62,10 @@ export const statsCommand = defineCommand({
     "previous one (by every worker on the database). With --watch and --json, prints one JSON " +
     'line per refresh, with "rates": {"completed", "failed", "overMillis"} (null on the first).',
     REMOTE_DETAILS,
+    "Unrunnable: waiting tasks whose name no live worker defines (from the task types workers " +
+    "publish in the worker registry), per name, most first (at most " +
+    `${MAX_UNRUNNABLE_SHOWN} names); in --json as "unrunnable": [{"name", "waiting"}]. Empty while ` +
+    "a worker that claims every name (a custom executor) is live.",
   ],
   async run({ values, out, env }) {
     const interval = positiveDuration(values.interval ?? DEFAULT_WATCH_INTERVAL, "--interval");
@@ -64,12 +80,17 @@ export const statsCommand = defineCommand({
     }, async (store) => {
       const dispatcher = new TaskDispatcher(store);
       const meter = new OutcomeRateMeter((since, until) => store.history(since, until));
-      return await showStats(() => dispatcher.stats(), meter);
+      return await showStats(async () => ({
+        ...await dispatcher.stats(),
+        unrunnable: await dispatcher.unrunnable(MAX_UNRUNNABLE_SHOWN),
+      }), meter);
     });
 
     /** Prints the stats once, or with --watch until a signal. */
     async function showStats(
-      read: () => Promise<TaskStats>,
+      read: () => Promise<
+        TaskStats & { unrunnable?: readonly { name: string; waiting: number }[] }
+      >,
       meter: OutcomeRateMeter,
     ): Promise<number> {
       const show = async () => {
@@ -83,18 +104,22 @@ export const statsCommand = defineCommand({
         } else if (values.watch && out.stdoutIsTTY) {
           // Home the cursor and clear the screen, then redraw.
           await out.print(
-            `\x1b[H\x1b[2J${formatStatsTable(out.palette, stats)}${formatOutcomeRates(rates)}\n\n${
+            `\x1b[H\x1b[2J${formatStatsTable(out.palette, stats)}${
+              formatUnrunnable(stats.unrunnable ?? [])
+            }${formatOutcomeRates(rates)}\n\n${
               out.palette.dim(`${formatTime(now)}  Ctrl-C to stop`)
             }\n`,
           );
         } else if (values.watch) {
           await out.print(
             `${formatTime(now)}\n${formatStatsTable(out.palette, stats)}${
-              formatOutcomeRates(rates)
-            }\n`,
+              formatUnrunnable(stats.unrunnable ?? [])
+            }${formatOutcomeRates(rates)}\n`,
           );
         } else {
-          await out.print(formatStatsTable(out.palette, stats));
+          await out.print(
+            `${formatStatsTable(out.palette, stats)}${formatUnrunnable(stats.unrunnable ?? [])}`,
+          );
         }
       };
       if (!values.watch) {

@@ -40,12 +40,14 @@ const now = (param: string) => `coalesce(${param}::bigint, ${DB_NOW})`;
 const END_ATTEMPT = "attempt_token = NULL, lease_expires_at = NULL, lease_millis = NULL";
 
 /**
- * The claim as two CTEs, `due` and `claimed`, with its six parameters numbered from `first`:
- * queues, limit, now, lease ms, worker id, minimum priority rank. A claimed task is not started:
+ * The claim as two CTEs, `due` and `claimed`, with its seven parameters numbered from `first`:
+ * queues, limit, now, lease ms, worker id, minimum priority rank, names (NULL: any name; see
+ * `ClaimRequest.names`; a filter on the rows the index scan yields, in the same order). A
+ * claimed task is not started:
  * `started_at` stays NULL until a start mark or its outcome records when it ran.
  */
 function claimCtes(s: string, first: number): string {
-  const [queues, limit, at, lease, worker, minPriority] = [0, 1, 2, 3, 4, 5].map((i) =>
+  const [queues, limit, at, lease, worker, minPriority, names] = [0, 1, 2, 3, 4, 5, 6].map((i) =>
     `$${first + i}`
   );
   return `due AS (
@@ -56,6 +58,7 @@ function claimCtes(s: string, first: number): string {
         SELECT t.seq, t.priority, t.run_at FROM ${s}.tasks t
         WHERE t.queue = q.name AND t.${WAITING_PREDICATE} AND t.run_at <= ${now(at!)}
           AND t.priority >= ${minPriority}::smallint
+          AND (${names}::text[] IS NULL OR t.name = ANY(${names}::text[]))
         ORDER BY t.priority DESC, t.run_at, t.seq
         LIMIT ${limit}
         FOR UPDATE SKIP LOCKED
@@ -205,6 +208,16 @@ export function storeSql(s: string) {
     finishAndClaim: `WITH ${finishCtes(s)}, ${claimCtes(s, 13)}
       SELECT true AS finished, * FROM done
       UNION ALL SELECT false, *, NULL::bigint, NULL::text FROM claimed`,
+
+    /** Waiting tasks per name, leaving some names out (a scan of the waiting rows). Params: names, limit. */
+    waitingByName: `SELECT name, count(*)::bigint AS waiting FROM ${s}.tasks
+      WHERE ${WAITING_PREDICATE} AND NOT (name = ANY($1::text[]))
+      GROUP BY name ORDER BY waiting DESC, name LIMIT $2`,
+
+    /** Held tasks whose cancel was requested. Params: ids, tokens. */
+    cancelRequested: `SELECT t.id FROM ${s}.tasks t
+      JOIN unnest($1::text[], $2::text[]) AS l(id, token) ON t.id = l.id
+      WHERE t.attempt_token = l.token AND t.status = 'PROCESSING' AND t.cancel_requested`,
 
     /** Params: ids, tokens, until (NULL: the claim's lease length from the database's now). */
     renew:

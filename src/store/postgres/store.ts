@@ -8,6 +8,7 @@
 import postgres, { type Options, type Sql } from "postgres";
 import { StoreConnectionError } from "../../errors.ts";
 import type { JsonValue } from "../../json.ts";
+import type { NameCount, WaitingByNameRequest } from "../store.ts";
 import {
   type AttemptEntry,
   PRIORITY_RANK,
@@ -595,7 +596,7 @@ export class PostgresTaskStore implements TaskStore {
     started: readonly StartMark[] = [],
   ): Promise<{ finished: (TaskRecord | null)[]; claimed: TaskRecord[] }> {
     const { workerId, queues, limit, now, leaseMillis } = request;
-    if (limit <= 0 || queues.length === 0) {
+    if (limit <= 0 || queues.length === 0 || request.names?.length === 0) {
       return { finished: await this.finish(outcomes, started), claimed: [] };
     }
     const rows = await this.#query<TaskRow & { finished: boolean; outcome_token: string }>(
@@ -608,6 +609,7 @@ export class PostgresTaskStore implements TaskStore {
         leaseMillis,
         workerId,
         request.minPriority ?? 0,
+        request.names === undefined ? null : pgArray(request.names),
       ],
     );
     const claimed = rows.filter((row) => !row.finished).sort(byClaimOrder);
@@ -615,6 +617,15 @@ export class PostgresTaskStore implements TaskStore {
       finished: this.#finished(outcomes, rows.filter((row) => row.finished)),
       claimed: claimed.map(rowToRecord),
     };
+  }
+
+  async findCancelRequested(leases: readonly LeaseRef[]): Promise<string[]> {
+    if (leases.length === 0) return [];
+    const rows = await this.#query<{ id: string }>(this.#q.cancelRequested, [
+      pgArray(leases.map((l) => l.id)),
+      pgArray(leases.map((l) => l.token)),
+    ]);
+    return rows.map((row) => row.id);
   }
 
   async renewLeases(leases: readonly LeaseRef[], until: number): Promise<LeaseRenewal> {
@@ -750,6 +761,15 @@ export class PostgresTaskStore implements TaskStore {
       params,
     );
     return num(row?.n ?? 0);
+  }
+
+  async countWaitingByName(request: WaitingByNameRequest): Promise<NameCount[]> {
+    assertBatchLimit(request.limit);
+    const rows = await this.#query<{ name: string; waiting: number }>(this.#q.waitingByName, [
+      pgArray(request.excluding),
+      request.limit,
+    ]);
+    return rows.map((row) => ({ name: row.name, waiting: num(row.waiting) }));
   }
 
   async stats(): Promise<TaskStats> {
@@ -1013,7 +1033,7 @@ export class PostgresTaskStore implements TaskStore {
   /** Claims on `sql` (the pool, or a transaction); rows in claim order. */
   async #claimRows(sql: Sql | postgres.TransactionSql, request: ClaimRequest): Promise<TaskRow[]> {
     const { workerId, queues, limit, now, leaseMillis } = request;
-    if (limit <= 0 || queues.length === 0) return [];
+    if (limit <= 0 || queues.length === 0 || request.names?.length === 0) return [];
     const rows = await sql.unsafe<TaskRow[]>(
       this.#q.claim,
       [
@@ -1023,6 +1043,7 @@ export class PostgresTaskStore implements TaskStore {
         leaseMillis,
         workerId,
         request.minPriority ?? 0,
+        request.names === undefined ? null : pgArray(request.names),
       ] as never[],
       { prepare: true },
     );

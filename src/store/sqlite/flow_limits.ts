@@ -83,13 +83,14 @@ const TRIM_STARTS_SQL = `DELETE FROM flow_starts WHERE scope = ?1 AND name = ?2 
 const TRIM_EVERY_STARTS = 256;
 
 /**
- * params: now, minPriority, ...queues, [JSON array of excluded names,] limit. Without name limits it reads
- * neither the name nor a list of exclusions (each costs the pick about a fifth).
+ * params: now, minPriority, ...queues, [JSON array of claimable names,] [JSON array of excluded
+ * names,] limit. Without name limits it reads neither the name nor a list of exclusions (each
+ * costs the pick about a fifth).
  */
 const pickLimitedSql = (() => {
   const built = new Map<string, string>();
-  return (queues: number, byName: boolean, excluding: boolean) => {
-    const key = `${queues} ${byName} ${excluding}`;
+  return (queues: number, byName: boolean, excluding: boolean, including: boolean) => {
+    const key = `${queues} ${byName} ${excluding} ${including}`;
     let sql = built.get(key);
     if (sql === undefined) {
       built.set(
@@ -98,6 +99,7 @@ const pickLimitedSql = (() => {
           WHERE ${WAITING_PREDICATE} AND run_at <= ? AND priority >= ?
           AND queue IN (${Array.from({ length: queues }, () => "?").join(", ")})
           AND queue NOT IN (SELECT name FROM queues WHERE paused = 1)
+          ${including ? "AND name IN (SELECT value FROM json_each(?))" : ""}
           ${excluding ? "AND name NOT IN (SELECT value FROM json_each(?))" : ""}
           ORDER BY priority DESC, run_at, seq LIMIT ?`,
       );
@@ -170,10 +172,18 @@ export interface PickedRow {
 export function pickWithinLimits(
   db: SqliteDriver,
   limits: readonly FlowLimitStateRow[],
-  request: { queues: readonly string[]; limit: number; now: number; minPriority: number },
+  request: {
+    queues: readonly string[];
+    limit: number;
+    now: number;
+    minPriority: number;
+    /** Only these names (see `ClaimRequest.names`); absent: any. */
+    names?: readonly string[];
+  },
   take: (rows: PickedRow[], rated: boolean) => void,
 ): { picked: PickedRow[]; heldBack: boolean; retryAt: number | null } {
-  const { queues, limit, now, minPriority } = request;
+  const { queues, limit, now, minPriority, names } = request;
+  const including = names === undefined ? [] : [JSON.stringify(names)];
   const capacities = new Map<string, Capacity>();
   for (const row of limits) {
     let left = row.max_running === null ? Infinity : row.max_running - row.running;
@@ -208,10 +218,10 @@ export function pickWithinLimits(
     const want = limit - picked.length;
     const excluding = excludedNames.size > 0;
     const candidates = db.all<PickedRow>(
-      pickLimitedSql(openQueues.length, nameLimited, excluding),
+      pickLimitedSql(openQueues.length, nameLimited, excluding, names !== undefined),
       excluding
-        ? [now, minPriority, ...openQueues, JSON.stringify([...excludedNames]), want]
-        : [now, minPriority, ...openQueues, want],
+        ? [now, minPriority, ...openQueues, ...including, JSON.stringify([...excludedNames]), want]
+        : [now, minPriority, ...openQueues, ...including, want],
     );
     const round: PickedRow[] = [];
     // Tasks whose start a rate limit counts get that time as their start (see FlowLimit).

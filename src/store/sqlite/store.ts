@@ -6,6 +6,7 @@
 
 import { hostname } from "node:os";
 import type { JsonValue } from "../../json.ts";
+import type { NameCount, WaitingByNameRequest } from "../store.ts";
 import {
   type AttemptEntry,
   MAX_ATTEMPT_HISTORY,
@@ -229,13 +230,17 @@ const GET_SQL = "SELECT * FROM tasks WHERE id = ?";
 
 // The claim picks rows first (their status before the claim feeds the counters), then takes
 // them by seq. Paused queues are skipped here, so every process honours a pause at its next claim.
-// params: now (due), minPriority, ...queues, limit
-const pickSql = sqlByKey((queues: number) =>
+// A claim with `names` filters the index scan's rows by name (the row is read for its status
+// anyway), so it walks the same partial index `tasks_claim` in the same order.
+// params: now (due), minPriority, ...queues, [JSON array of names,] limit
+const pickText = (queues: number, byName: boolean) =>
   `SELECT seq, status FROM tasks WHERE ${WAITING_PREDICATE} AND run_at <= ? AND priority >= ?
     AND queue IN (${placeholders(queues)})
     AND queue NOT IN (SELECT name FROM queues WHERE paused = 1)
-    ORDER BY priority DESC, run_at, seq LIMIT ?`
-);
+    ${byName ? "AND name IN (SELECT value FROM json_each(?))" : ""}
+    ORDER BY priority DESC, run_at, seq LIMIT ?`;
+const pickSql = sqlByKey((queues: number) => pickText(queues, false));
+const pickByNameSql = sqlByKey((queues: number) => pickText(queues, true));
 // Claimed is not started: a start mark sets started_at when the task runs.
 // params: workerId, leaseExpiresAt, JSON array of seqs
 const TAKE_SQL = `UPDATE tasks SET status = 'PROCESSING', attempts = attempts + 1,
@@ -306,6 +311,15 @@ const FINISH_SQL = {
     ${APPEND_HISTORY}, ${END_ATTEMPT} ${FENCE}`,
 } as const;
 
+// Held tasks (by id, then token) whose cancel was requested; the id lookup uses its unique index.
+// params: JSON array of [id, token] pairs
+const CANCEL_REQUESTED_SQL = `SELECT t.id FROM json_each(?) AS l
+  JOIN tasks t ON t.id = l.value ->> 0
+  WHERE t.attempt_token = l.value ->> 1 AND t.status = 'PROCESSING' AND t.cancel_requested = 1`;
+// A scan of the waiting rows (the claim index has no name). params: JSON array of names, limit
+const WAITING_BY_NAME_SQL = `SELECT name, count(*) AS waiting FROM tasks INDEXED BY tasks_claim
+  WHERE ${WAITING_PREDICATE} AND name NOT IN (SELECT value FROM json_each(?))
+  GROUP BY name ORDER BY waiting DESC, name LIMIT ?`;
 const RENEW_SQL = `UPDATE tasks SET lease_expires_at = ?
   WHERE id = ? AND attempt_token = ? AND status = 'PROCESSING' RETURNING cancel_requested`;
 
@@ -799,6 +813,16 @@ export class SqliteTaskStore implements TaskStore {
     });
   }
 
+  findCancelRequested(leases: readonly LeaseRef[]): Promise<string[]> {
+    if (leases.length === 0) return Promise.resolve([]);
+    return this.#read((db) =>
+      db.all<{ id: string }>(CANCEL_REQUESTED_SQL, [
+        JSON.stringify(leases.map((l) => [l.id, l.token])),
+      ])
+        .map((row) => row.id)
+    );
+  }
+
   findExpiredLeases(now: number, limit: number): Promise<TaskRecord[]> {
     if (limit <= 0) return Promise.resolve([]);
     return this.#read((db) => db.all<TaskRow>(EXPIRED_SQL, [now, limit]).map(rowToRecord));
@@ -892,6 +916,14 @@ export class SqliteTaskStore implements TaskStore {
     }
     const [filters, params] = filterParams(filter);
     return await this.#read((db) => db.get<{ n: number }>(countSql(filters), params)?.n ?? 0);
+  }
+
+  async countWaitingByName(request: WaitingByNameRequest): Promise<NameCount[]> {
+    assertBatchLimit(request.limit);
+    return await this.#read((db) =>
+      db.all<NameCount>(WAITING_BY_NAME_SQL, [JSON.stringify(request.excluding), request.limit])
+        .map(({ name, waiting }) => ({ name, waiting }))
+    );
   }
 
   async stats(): Promise<TaskStats> {
@@ -1328,8 +1360,8 @@ function filterParams(filter: TaskFilter): [number, SqlValue[]] {
 
 /** Claims up to `request.limit` due tasks (see {@linkcode TaskStore.claim}); unsorted. */
 function claimRows(db: SqliteDriver, request: ClaimRequest, tally: Tally): TaskRow[] {
-  const { workerId, queues, limit, now, leaseMillis } = request;
-  if (limit <= 0 || queues.length === 0) return [];
+  const { workerId, queues, limit, now, leaseMillis, names } = request;
+  if (limit <= 0 || queues.length === 0 || names?.length === 0) return [];
   const take = (picked: readonly StatusRow[], rated = false) => {
     const seqs = JSON.stringify(picked.map((row) => row.seq));
     const rows = rated
@@ -1342,25 +1374,27 @@ function claimRows(db: SqliteDriver, request: ClaimRequest, tally: Tally): TaskR
   // Flow limits: a small table, nearly always empty; without a limit on these queues (or on a
   // task name) the plain pick below runs unchanged.
   const limits = db.all<FlowLimitStateRow>(LIMITS_STATE_SQL, [now]).filter((row) =>
-    row.scope === "task" || queues.includes(row.name)
+    row.scope === "task"
+      ? names === undefined || names.includes(row.name)
+      : queues.includes(row.name)
   );
   if (limits.length > 0) {
     const taken: TaskRow[] = [];
     const { heldBack, retryAt } = pickWithinLimits(
       db,
       limits,
-      { queues, limit, now, minPriority: request.minPriority ?? 0 },
+      { queues, limit, now, minPriority: request.minPriority ?? 0, ...(names ? { names } : {}) },
       (rows, rated) => taken.push(...take(rows as unknown as StatusRow[], rated)),
     );
     if (heldBack) request.onHeldBack?.(retryAt);
     return taken;
   }
-  const picked = db.all<StatusRow>(pickSql(queues.length), [
-    now,
-    request.minPriority ?? 0,
-    ...queues,
-    limit,
-  ]);
+  const picked = db.all<StatusRow>(
+    (names ? pickByNameSql : pickSql)(queues.length),
+    names
+      ? [now, request.minPriority ?? 0, ...queues, JSON.stringify(names), limit]
+      : [now, request.minPriority ?? 0, ...queues, limit],
+  );
   if (picked.length === 0) return [];
   return take(picked);
 }

@@ -16,6 +16,8 @@ import type { StoreEvent } from "../store.ts";
 const MAGIC = "aether-tasks/wake/1 ";
 /** How long the list of other listeners is trusted before it is read again, in ms. */
 const PEERS_TTL_MILLIS = 1000;
+/** The longest a flush waits for a datagram to leave (see `end`). */
+const SEND_WAIT_MILLIS = 100;
 /** A `finished` event with more ids than this travels as `changed` (listeners re-read). */
 const MAX_IDS_PER_EVENT = 64;
 
@@ -42,6 +44,8 @@ export class WakeChannel {
   #peersReadAt = -Infinity;
   #reading: Promise<void> | undefined;
   #outgoing: StoreEvent[] = [];
+  /** Resolves once the sends queued so far are out. */
+  #flushing: Promise<void> = Promise.resolve();
   #closed = false;
 
   constructor(
@@ -76,9 +80,13 @@ export class WakeChannel {
     await this.#table.unregister(this.#port).catch(() => {});
   }
 
-  /** For good: no more sends either. */
+  /**
+   * For good: no more sends either. Events sent before are still delivered first, so a process
+   * that writes and exits (the CLI's `cancel`) wakes the others.
+   */
   async end(): Promise<void> {
     this.#closed = true;
+    await this.#flushing;
     await this.close();
   }
 
@@ -88,7 +96,12 @@ export class WakeChannel {
     if (event.type === "finished" && event.ids.length > MAX_IDS_PER_EVENT) {
       event = { type: "changed" };
     }
-    if (!this.#outgoing.length) queueMicrotask(() => void this.#flush());
+    if (!this.#outgoing.length) {
+      const flushing = new Promise<void>((resolve) =>
+        queueMicrotask(() => void this.#flush().finally(resolve))
+      );
+      this.#flushing = this.#flushing.then(() => flushing);
+    }
     this.#outgoing.push(event);
   }
 
@@ -132,7 +145,17 @@ export class WakeChannel {
       if (!targets.length) return;
       const sender = this.#socket ?? await this.#senderSocket();
       const data = MAGIC + JSON.stringify(compact(events));
-      for (const { port } of targets) sender.send(data, port, "127.0.0.1");
+      // Awaited (a socket closed right after, as by a process that writes and exits, drops unsent
+      // data), but never longer than SEND_WAIT_MILLIS: a datagram is a hint, polling the fallback.
+      await Promise.all(targets.map(({ port }) =>
+        new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, SEND_WAIT_MILLIS);
+          sender.send(data, port, "127.0.0.1", () => {
+            clearTimeout(timer);
+            resolve();
+          });
+        })
+      ));
     } catch (error) {
       this.#onError(error);
     }
