@@ -7,7 +7,7 @@
  * @module
  */
 
-import { WAITING_PREDICATE } from "./schema.ts";
+import { UNIQUE_STATE_PREDICATE, WAITING_PREDICATE } from "./schema.ts";
 
 /**
  * An array parameter as PostgreSQL array text (`{"a","b",NULL}`), for a `$n::type[]` parameter.
@@ -39,18 +39,25 @@ const now = (param: string) => `coalesce(${param}::bigint, ${DB_NOW})`;
 const END_ATTEMPT = "attempt_token = NULL, lease_expires_at = NULL, lease_millis = NULL";
 
 /**
- * The claim as two CTEs, `due` and `claimed`, with its six parameters numbered from `first`:
- * queues, limit, now, lease ms, worker id, minimum priority rank. A claimed task is not started:
- * `started_at` stays NULL until a start mark or its outcome records when it ran.
+ * The claim as three CTEs, `lim`, `due` and `claimed`, with its six parameters numbered from
+ * `first`: queues, limit, now, lease ms, worker id, minimum priority rank. A claimed task is not
+ * started: `started_at` stays NULL until a start mark or its outcome records when it ran.
+ * When a flow limit concerns these queues (`lim.limited`; `flow_limits` is tiny, nearly always
+ * empty, so the look costs nothing) this claim takes nothing: the store then claims through
+ * `claimWithinLimits` (flow_limits.ts), which takes the limits' locks.
  */
 function claimCtes(s: string, first: number): string {
   const [queues, limit, at, lease, worker, minPriority] = [0, 1, 2, 3, 4, 5].map((i) =>
     `$${first + i}`
   );
-  return `due AS (
+  return `lim AS (
+      SELECT EXISTS (SELECT 1 FROM ${s}.flow_limits l
+        WHERE l.scope = 'task' OR l.name = ANY(${queues}::text[])) AS limited
+    ), due AS (
       SELECT p.seq, p.priority, p.run_at
       FROM (SELECT DISTINCT name FROM unnest(${queues}::text[]) AS q(name)
-        WHERE NOT EXISTS (SELECT 1 FROM ${s}.queues WHERE queues.name = q.name AND paused)) q
+        WHERE NOT EXISTS (SELECT 1 FROM ${s}.queues WHERE queues.name = q.name AND paused)
+          AND NOT (SELECT limited FROM lim)) q
       CROSS JOIN LATERAL (
         SELECT t.seq, t.priority, t.run_at FROM ${s}.tasks t
         WHERE t.queue = q.name AND t.${WAITING_PREDICATE} AND t.run_at <= ${now(at!)}
@@ -72,6 +79,16 @@ function claimCtes(s: string, first: number): string {
 }
 
 /**
+ * A start a rate limit counted at claim (`started_at` set by the claim, and a rate limit on the
+ * task's queue or name): a start mark or an outcome keeps that time (see `FlowLimit`). Plain
+ * claims leave `started_at` NULL, so the look into `flow_limits` runs only for rated ones.
+ */
+const ratedStart = (s: string) =>
+  `(t.started_at IS NOT NULL AND EXISTS (SELECT 1 FROM ${s}.flow_limits l
+  WHERE l.rate_limit IS NOT NULL AND ((l.scope = 'queue' AND l.name = t.queue)
+    OR (l.scope = 'task' AND l.name = t.name))))`;
+
+/**
  * Start marks, then the outcomes of a batch, as CTEs ending in `done` (the updated rows, with
  * the `now` used and the outcome's token). Each kind makes its own changes; when a cancel was
  * requested, every kind but `completed` ends CANCELLED (the in-memory store's rule). Also
@@ -82,7 +99,8 @@ function claimCtes(s: string, first: number): string {
  */
 function finishCtes(s: string): string {
   return `marked AS (
-      UPDATE ${s}.tasks t SET started_at = ${now("m.at")}
+      UPDATE ${s}.tasks t SET started_at = CASE WHEN ${ratedStart(s)} THEN t.started_at
+        ELSE ${now("m.at")} END
       FROM unnest($9::text[], $10::text[], $11::bigint[]) AS m(id, token, at)
       WHERE t.id = m.id AND t.attempt_token = m.token AND t.status = 'PROCESSING'
       RETURNING t.seq
@@ -107,7 +125,7 @@ function finishCtes(s: string): string {
         run_at = CASE WHEN o.kind = 'retry' THEN o.now + o.delay
           WHEN o.kind = 'released' THEN o.now ELSE t.run_at END,
         attempts = CASE WHEN o.kind = 'released' THEN t.attempts - 1 ELSE t.attempts END,
-        started_at = CASE WHEN o.started_offset IS NULL THEN t.started_at
+        started_at = CASE WHEN o.started_offset IS NULL OR ${ratedStart(s)} THEN t.started_at
           ELSE o.now + o.started_offset END,
         ${END_ATTEMPT}
       FROM o
@@ -123,6 +141,59 @@ function finishCtes(s: string): string {
     )`;
 }
 
+/** The insert statement of `storeSql`: plain, or with unique keys and slots (see there). */
+function insertSql(s: string, unique: boolean): string {
+  const p = (n: number) => `$${unique && n >= 26 ? n + 3 : n}`;
+  return `WITH ins AS (
+      INSERT INTO ${s}.tasks (id, name, queue, args, status, priority, run_at, created_at,
+        started_at, completed_at, attempts, max_attempts, backoff_base_millis,
+        backoff_multiplier, backoff_max_millis, backoff_jitter, timeout_millis, last_error,
+        result, progress, logs, lease_expires_at, worker_id, attempt_token, cancel_requested${
+    unique ? ", unique_key, unique_states, scheduled_for" : ""
+  })
+      SELECT id, name, queue, args, status, priority,
+        CASE WHEN ${p(26)}::boolean THEN ${DB_NOW} + (run_at - created_at) ELSE run_at END,
+        CASE WHEN ${p(26)}::boolean THEN ${DB_NOW} ELSE created_at END,
+        started_at, completed_at, attempts, max_attempts, backoff_base_millis,
+        backoff_multiplier, backoff_max_millis, backoff_jitter <> 0, timeout_millis, last_error,
+        result, progress, logs, lease_expires_at, worker_id, attempt_token, cancel_requested <> 0${
+    unique ? ", unique_key, unique_states, scheduled_for" : ""
+  }
+      FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::smallint[],
+        $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::integer[], $12::integer[],
+        $13::bigint[], $14::double precision[], $15::bigint[], $16::smallint[], $17::bigint[],
+        $18::text[], $19::text[], $20::text[], $21::text[], $22::bigint[], $23::text[],
+        $24::text[], $25::smallint[]${
+    unique ? ", $26::text[], $27::smallint[], $28::bigint[]" : ""
+  }) WITH ORDINALITY AS u(id, name, queue, args, status,
+        priority, run_at, created_at, started_at, completed_at, attempts, max_attempts,
+        backoff_base_millis, backoff_multiplier, backoff_max_millis, backoff_jitter,
+        timeout_millis, last_error, result, progress, logs, lease_expires_at, worker_id,
+        attempt_token, cancel_requested, ${
+    unique ? "unique_key, unique_states, scheduled_for, " : ""
+  }ord)
+      ORDER BY ord${
+    unique
+      ? `
+      ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND ${UNIQUE_STATE_PREDICATE}
+      DO NOTHING
+      RETURNING id, queue, run_at, status`
+      : `
+      RETURNING queue, run_at, status`
+  }
+    ), earliest AS (
+      SELECT queue, min(run_at) AS run_at FROM ins WHERE ${WAITING_PREDICATE} GROUP BY queue
+    )
+    SELECT ${unique ? "NULL AS id, " : ""}queue, run_at, pg_notify(${p(27)}, json_build_object(
+      't', 'i', 'o', ${p(28)}::text, 'q', queue, 'r', run_at)::text) IS NULL AS notified
+    FROM earliest${
+    unique
+      ? `
+    UNION ALL SELECT id, NULL, NULL, NULL FROM ins`
+      : ""
+  }`;
+}
+
 /** All statement texts of a store on schema `s` (already quoted). */
 export function storeSql(s: string) {
   return {
@@ -133,34 +204,19 @@ export function storeSql(s: string) {
      * In database-clock mode ($26) created_at is the database's now and run_at keeps its
      * distance from created_at. Returns the earliest run_at per queue.
      */
-    insert: `WITH ins AS (
-      INSERT INTO ${s}.tasks (id, name, queue, args, status, priority, run_at, created_at,
-        started_at, completed_at, attempts, max_attempts, backoff_base_millis,
-        backoff_multiplier, backoff_max_millis, backoff_jitter, timeout_millis, last_error,
-        result, progress, logs, lease_expires_at, worker_id, attempt_token, cancel_requested)
-      SELECT id, name, queue, args, status, priority,
-        CASE WHEN $26::boolean THEN ${DB_NOW} + (run_at - created_at) ELSE run_at END,
-        CASE WHEN $26::boolean THEN ${DB_NOW} ELSE created_at END,
-        started_at, completed_at, attempts, max_attempts, backoff_base_millis,
-        backoff_multiplier, backoff_max_millis, backoff_jitter <> 0, timeout_millis, last_error,
-        result, progress, logs, lease_expires_at, worker_id, attempt_token, cancel_requested <> 0
-      FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::smallint[],
-        $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::integer[], $12::integer[],
-        $13::bigint[], $14::double precision[], $15::bigint[], $16::smallint[], $17::bigint[],
-        $18::text[], $19::text[], $20::text[], $21::text[], $22::bigint[], $23::text[],
-        $24::text[], $25::smallint[]) WITH ORDINALITY AS u(id, name, queue, args, status,
-        priority, run_at, created_at, started_at, completed_at, attempts, max_attempts,
-        backoff_base_millis, backoff_multiplier, backoff_max_millis, backoff_jitter,
-        timeout_millis, last_error, result, progress, logs, lease_expires_at, worker_id,
-        attempt_token, cancel_requested, ord)
-      ORDER BY ord
-      RETURNING queue, run_at, status
-    ), earliest AS (
-      SELECT queue, min(run_at) AS run_at FROM ins WHERE ${WAITING_PREDICATE} GROUP BY queue
-    )
-    SELECT queue, run_at, pg_notify($27, json_build_object(
-      't', 'i', 'o', $28::text, 'q', queue, 'r', run_at)::text) IS NULL AS notified
-    FROM earliest`,
+    insert: insertSql(s, false),
+    /**
+     * `insert` for a batch with unique keys or slots: three more arrays (unique key, unique
+     * states bitmask, scheduled_for) as $26-$28, then $29-$31 as `insert`'s $26-$28. A task
+     * whose key a stored task (or an earlier one of the batch) holds in its unique states is
+     * left out (`ON CONFLICT … DO NOTHING`: a concurrent insert of the key waits for the first
+     * to commit, then does nothing). Rows with an `id` are the inserted tasks; rows with a
+     * `queue` the earliest run_at per queue.
+     */
+    insertUnique: insertSql(s, true),
+    /** The stored tasks holding these keys in their unique states. Params: keys. */
+    uniqueHolders: `SELECT id, unique_key FROM ${s}.tasks
+      WHERE unique_key = ANY($1::text[]) AND unique_key IS NOT NULL AND ${UNIQUE_STATE_PREDICATE}`,
 
     get: `SELECT * FROM ${s}.tasks WHERE id = $1`,
 
@@ -168,9 +224,11 @@ export function storeSql(s: string) {
      * Claims in one statement. Per queue (paused ones left out), the index `tasks_claim` yields
      * due waiting rows already in claim order; SKIP LOCKED passes over rows another claim is
      * taking, so concurrent workers never wait on each other. Params: queues, limit, now,
-     * lease ms, worker id.
+     * lease ms, worker id, minimum priority. A row of NULLs (no `seq`) says a flow limit
+     * concerns these queues (see `claimCtes`).
      */
-    claim: `WITH ${claimCtes(s, 1)} SELECT * FROM claimed`,
+    claim: `WITH ${claimCtes(s, 1)} SELECT * FROM claimed
+      UNION ALL SELECT (NULL::${s}.tasks).* FROM lim WHERE limited`,
 
     /**
      * Records start marks and a batch of outcomes in one statement, each fenced by its token: a
@@ -182,12 +240,14 @@ export function storeSql(s: string) {
     /**
      * `finish` then `claim` as one statement (one round trip, one commit). Both parts see the
      * rows as they were before the statement: the claim takes waiting rows, the finish
-     * PROCESSING ones, so they never touch the same row. `finished` tells the parts apart.
+     * PROCESSING ones, so they never touch the same row. `finished` tells the parts apart
+     * (NULL: the row that says a flow limit concerns the queues).
      * Params: those of `finish`, then those of `claim` from $12.
      */
     finishAndClaim: `WITH ${finishCtes(s)}, ${claimCtes(s, 12)}
       SELECT true AS finished, * FROM done
-      UNION ALL SELECT false, *, NULL::bigint, NULL::text FROM claimed`,
+      UNION ALL SELECT false, *, NULL::bigint, NULL::text FROM claimed
+      UNION ALL SELECT NULL, (NULL::${s}.tasks).*, NULL, NULL FROM lim WHERE limited`,
 
     /** Params: ids, tokens, until (NULL: the claim's lease length from the database's now). */
     renew:
@@ -226,10 +286,10 @@ export function storeSql(s: string) {
     )
     SELECT c.*, (SELECT count(*) FROM n) AS notified FROM c`,
 
-    /** Params: now, id, channel, origin. */
+    /** Params: now, id, channel, origin. A retried task gives up its unique key (see `NewTask`). */
     retry: `WITH r AS (
       UPDATE ${s}.tasks SET status = 'PENDING', attempts = 0, run_at = ${now("$1")},
-        completed_at = NULL, started_at = NULL, result = NULL, cancel_requested = false,
+        unique_key = NULL, completed_at = NULL, started_at = NULL, result = NULL, cancel_requested = false,
         ${END_ATTEMPT}
       WHERE id = $2 AND status IN ('FAILED', 'CANCELLED') RETURNING *
     ), n AS (

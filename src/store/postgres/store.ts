@@ -27,6 +27,7 @@ import {
   emptyCounts,
   encodeCursor,
   type FlowLimit,
+  type FlowLimits,
   HISTORY_BUCKET_MILLIS,
   HISTORY_KEEP_MILLIS,
   type HistoryPoint,
@@ -41,8 +42,10 @@ import {
   type Outcome,
   type ProgressReport,
   type QueueState,
+  type ScheduleInput,
   type ScheduleRecord,
   type SlotRecord,
+  type SlotRequest,
   type SlotResult,
   type StartMark,
   type StoreEvent,
@@ -52,8 +55,25 @@ import {
   type TaskStore,
   type WorkerInfo,
 } from "../store.ts";
+import {
+  claimWithinLimits,
+  type FlowLimitRow,
+  type FlowLimitsSql,
+  flowLimitsSql,
+  toFlowLimit,
+  writeLimits,
+} from "./flow_limits.ts";
 import { PostgresNotifier } from "./notifier.ts";
-import { migrate, quoteIdentifier, SCHEMA_VERSION } from "./schema.ts";
+import {
+  type ScheduleRow,
+  type SchedulesSql,
+  schedulesSql,
+  type SlotRow,
+  toSchedule,
+  toSlot,
+  upsertParams,
+} from "./schedules.ts";
+import { migrate, quoteIdentifier, SCHEMA_VERSION, UNIQUE_STATE_BITS } from "./schema.ts";
 import { DB_NOW, pgArray, type StoreSql, storeSql } from "./sql.ts";
 import {
   assertSchemaName,
@@ -133,6 +153,9 @@ interface TaskRow {
   worker_id: string | null;
   attempt_token: string | null;
   cancel_requested: boolean;
+  unique_key: string | null;
+  unique_states: number | null;
+  scheduled_for: number | string | null;
 }
 
 /** The priority of each rank, without a search per row. */
@@ -199,6 +222,7 @@ function rowToRecord(row: TaskRow): TaskRecord {
     workerId: row.worker_id,
     attemptToken: row.attempt_token,
     cancelRequested: row.cancel_requested,
+    ...(row.scheduled_for === null ? {} : { scheduledFor: num(row.scheduled_for) }),
   };
 }
 
@@ -242,6 +266,29 @@ function insertColumns(tasks: readonly NewTask[]): string[] {
   });
   return columns.map(pgArray);
 }
+
+/** The extra insert parameters of unique keys and slots, in the order of `insertUnique`. */
+function uniqueColumns(tasks: readonly NewTask[]): string[] {
+  return [
+    pgArray(tasks.map((t) => t.uniqueKey ?? null)),
+    pgArray(tasks.map((t) => (t.uniqueKey ?? null) === null ? null : uniqueStateBits(t))),
+    pgArray(tasks.map((t) => t.scheduledFor ?? null)),
+  ];
+}
+
+/** The `unique_states` bitmask of a task's unique states. */
+function uniqueStateBits(task: NewTask): number {
+  let bits = 0;
+  for (const status of task.uniqueStates ?? []) bits |= UNIQUE_STATE_BITS[status];
+  return bits;
+}
+
+/**
+ * How often an insert looks again for the holder of a unique key that refused it: the holder can
+ * leave its unique states between the insert and the look (it completed), and the next insert
+ * may then succeed. More rounds than this means the key churns without end.
+ */
+const UNIQUE_INSERT_ROUNDS = 10;
 
 /**
  * The parameters of `finishCtes`: arrays of the outcomes' id, token, kind, result, error, now,
@@ -404,6 +451,8 @@ export class PostgresTaskStore implements TaskStore {
    */
   readonly #claimSql: Sql;
   readonly #q: StoreSql;
+  readonly #limitsSql: FlowLimitsSql;
+  readonly #schedulesSql: SchedulesSql;
   readonly #schema: string;
   readonly #callerClock: boolean;
   readonly #channel: string;
@@ -429,6 +478,8 @@ export class PostgresTaskStore implements TaskStore {
     this.#claimSql = claimSql;
     this.#schema = schema;
     this.#q = storeSql(quoteIdentifier(schema));
+    this.#limitsSql = flowLimitsSql(quoteIdentifier(schema));
+    this.#schedulesSql = schedulesSql(quoteIdentifier(schema));
     this.#callerClock = clock === "caller";
     this.#channel = `${schema}_events`;
     this.#display = display;
@@ -533,10 +584,18 @@ export class PostgresTaskStore implements TaskStore {
   }
 
   async insert(tasks: readonly NewTask[], options: InsertOptions = {}): Promise<InsertResult[]> {
-    if (tasks.some((task) => (task.uniqueKey ?? null) !== null)) throw notYetV3("unique tasks");
     const tx = options.tx === undefined ? undefined : asTransaction(options.tx);
     const sql = this.#open();
     if (tasks.length === 0) return [];
+    if (tasks.some((t) => (t.uniqueKey ?? null) !== null || (t.scheduledFor ?? null) !== null)) {
+      // In the application's transaction: heard only through the database, after commit.
+      const { results, events } = await this.#insertUnique(tx ?? sql, tasks, tx ? "" : this.#origin);
+      if (!tx) {
+        for (const event of events) this.#notifier.emitLocal(event);
+        this.#wrote();
+      }
+      return results;
+    }
     const rows = await (tx ?? sql).unsafe<{ queue: string; run_at: number | string }[]>(
       this.#q.insert,
       [
@@ -555,6 +614,69 @@ export class PostgresTaskStore implements TaskStore {
       this.#wrote();
     }
     return tasks.map((task) => ({ id: task.id, inserted: true }));
+  }
+
+  /**
+   * Inserts a batch with unique keys or slots on `sql` (the pool or a transaction): the tasks a
+   * held key refused get the holder's id, looked up after the insert (a fresh snapshot, so a
+   * holder another transaction just committed is seen). The events are for this process's
+   * listeners once the insert is committed.
+   */
+  async #insertUnique(
+    sql: Sql | postgres.TransactionSql,
+    tasks: readonly NewTask[],
+    origin: string,
+  ): Promise<{ results: InsertResult[]; events: StoreEvent[] }> {
+    const results: InsertResult[] = new Array(tasks.length);
+    const events: StoreEvent[] = [];
+    let pending = tasks.map((_, i) => i);
+    for (let round = 1; pending.length > 0; round++) {
+      if (round > UNIQUE_INSERT_ROUNDS) {
+        throw new Error(
+          `Cannot insert unique task ${JSON.stringify(tasks[pending[0]!]!.uniqueKey)}: its key ` +
+            `was taken and freed ${UNIQUE_INSERT_ROUNDS} times during the insert; try again`,
+        );
+      }
+      const batch = pending.map((i) => tasks[i]!);
+      const rows = await sql.unsafe<
+        { id: string | null; queue: string | null; run_at: number | string | null }[]
+      >(
+        this.#q.insertUnique,
+        [
+          ...insertColumns(batch),
+          ...uniqueColumns(batch),
+          !this.#callerClock,
+          this.#channel,
+          origin,
+        ] as never[],
+        { prepare: true },
+      );
+      const inserted = new Set<string>();
+      for (const row of rows) {
+        if (row.id !== null) inserted.add(row.id);
+        else events.push({ type: "inserted", queue: row.queue!, runAt: num(row.run_at!) });
+      }
+      const refused: number[] = [];
+      for (const i of pending) {
+        const id = tasks[i]!.id;
+        if (inserted.has(id)) results[i] = { id, inserted: true };
+        else refused.push(i);
+      }
+      if (refused.length === 0) break;
+      const holders = await sql.unsafe<{ id: string; unique_key: string }[]>(
+        this.#q.uniqueHolders,
+        [pgArray(refused.map((i) => tasks[i]!.uniqueKey!))],
+        { prepare: true },
+      );
+      const holderOf = new Map(holders.map((h) => [h.unique_key, h.id]));
+      pending = [];
+      for (const i of refused) {
+        const id = holderOf.get(tasks[i]!.uniqueKey!);
+        if (id === undefined) pending.push(i);
+        else results[i] = { id, inserted: false };
+      }
+    }
+    return { results, events };
   }
 
   async get(id: string): Promise<TaskRecord | null> {
@@ -587,7 +709,7 @@ export class PostgresTaskStore implements TaskStore {
     if (limit <= 0 || queues.length === 0) {
       return { finished: await this.finish(outcomes, started), claimed: [] };
     }
-    const rows = await this.#query<TaskRow & { finished: boolean; outcome_token: string }>(
+    const rows = await this.#query<TaskRow & { finished: boolean | null; outcome_token: string }>(
       this.#q.finishAndClaim,
       [
         ...finishColumns(outcomes, started, this.#callerClock),
@@ -599,11 +721,12 @@ export class PostgresTaskStore implements TaskStore {
         request.minPriority ?? 0,
       ],
     );
-    const claimed = rows.filter((row) => !row.finished).sort(byClaimOrder);
-    return {
-      finished: this.#finished(outcomes, rows.filter((row) => row.finished)),
-      claimed: claimed.map(rowToRecord),
-    };
+    const finished = this.#finished(outcomes, rows.filter((row) => row.finished === true));
+    // A flow limit concerns the queues (the row with `finished` NULL): claim within it.
+    const claimed = rows.some((row) => row.finished === null)
+      ? await this.#claimLimited(request)
+      : rows.filter((row) => row.finished === false).sort(byClaimOrder);
+    return { finished, claimed: claimed.map(rowToRecord) };
   }
 
   async renewLeases(leases: readonly LeaseRef[], until: number): Promise<LeaseRenewal> {
@@ -792,7 +915,7 @@ export class PostgresTaskStore implements TaskStore {
     let sql: string;
     if (action === "retry") {
       sql = `UPDATE ${this.#table} SET status = 'PENDING', attempts = 0, run_at = ${nowSql},
-        completed_at = NULL, started_at = NULL, result = NULL, cancel_requested = false,
+        unique_key = NULL, completed_at = NULL, started_at = NULL, result = NULL, cancel_requested = false,
         attempt_token = NULL, lease_expires_at = NULL, lease_millis = NULL
         WHERE ${pick} RETURNING id, queue, run_at`;
     } else if (action === "cancel") {
@@ -938,44 +1061,101 @@ export class PostgresTaskStore implements TaskStore {
     await this.#query(this.#q.resign, [name, holder]);
   }
 
-  // Store contract v3 (flow limits, schedules, unique keys) is not implemented here yet: reads
-  // answer "none" and writes refuse with a clear error, so nothing pretends to a guarantee it
-  // does not keep. `tests/store_conformance.ts` holds the cases to implement.
+  // Store contract v3: flow limits, schedules and the slot ledger.
 
-  setLimits(): Promise<FlowLimit> {
-    return Promise.reject(notYetV3("flow limits"));
+  async setLimits(
+    scope: FlowLimit["scope"],
+    name: string,
+    limits: FlowLimits,
+    now: number,
+  ): Promise<FlowLimit> {
+    const stored = await writeLimits(
+      this.#open(),
+      this.#limitsSql,
+      scope,
+      name,
+      limits,
+      this.#now(now),
+    );
+    // A raised limit may free capacity at once: workers of every process look again.
+    if (scope === "queue") this.#notifier.notify({ type: "inserted", queue: name, runAt: now });
+    else this.#notifier.notify({ type: "changed" });
+    return stored;
   }
 
-  listLimits(): Promise<FlowLimit[]> {
-    return Promise.resolve([]);
+  async listLimits(): Promise<FlowLimit[]> {
+    return (await this.#query<FlowLimitRow>(this.#limitsSql.list, [])).map(toFlowLimit);
   }
 
-  upsertSchedule(): Promise<ScheduleRecord> {
-    return Promise.reject(notYetV3("schedules"));
+  async upsertSchedule(input: ScheduleInput, now: number): Promise<ScheduleRecord> {
+    const [row] = await this.#query<ScheduleRow>(
+      this.#schedulesSql.upsert,
+      upsertParams(input, this.#now(now)),
+    );
+    return toSchedule(row!);
   }
 
-  deleteSchedule(): Promise<boolean> {
-    return Promise.resolve(false);
+  async deleteSchedule(id: string): Promise<boolean> {
+    return (await this.#query(this.#schedulesSql.delete, [id])).count > 0;
   }
 
-  retireSchedules(): Promise<string[]> {
-    return Promise.resolve([]);
+  async retireSchedules(keep: readonly string[], now: number): Promise<string[]> {
+    const rows = await this.#query<{ id: string }>(this.#schedulesSql.retire, [
+      this.#now(now),
+      pgArray(keep),
+    ]);
+    return rows.map((row) => row.id).sort();
   }
 
-  listSchedules(): Promise<ScheduleRecord[]> {
-    return Promise.resolve([]);
+  async listSchedules(): Promise<ScheduleRecord[]> {
+    return (await this.#query<ScheduleRow>(this.#schedulesSql.list, [])).map(toSchedule);
   }
 
-  recordSlot(): Promise<SlotResult> {
-    return Promise.reject(notYetV3("schedules"));
+  /**
+   * Fires a slot in one transaction that locks the schedule's row first: processes racing for
+   * the slot take turns, and the later ones find `lastSlotAt` moved (`taken`).
+   */
+  async recordSlot(request: SlotRequest): Promise<SlotResult> {
+    const { scheduleId, slotAt, task, now } = request;
+    const q = this.#schedulesSql;
+    const { result, events } = await this.#open().begin(async (tx) => {
+      const [schedule] = await tx.unsafe<
+        (ScheduleRow & { slot_taken: boolean; last_active: boolean })[]
+      >(q.lockForSlot, [scheduleId, slotAt], { prepare: true });
+      const taken = { result: { outcome: "taken", taskId: null } as SlotResult, events: [] };
+      if (
+        !schedule || schedule.retired || schedule.slot_taken ||
+        (schedule.last_slot_at !== null && num(schedule.last_slot_at) >= slotAt)
+      ) {
+        return taken;
+      }
+      if (schedule.overlap === "skip" && schedule.last_task_id !== null && schedule.last_active) {
+        await tx.unsafe(q.record, [scheduleId, slotAt, null, this.#now(now)], { prepare: true });
+        return { result: { outcome: "skipped", taskId: null } as SlotResult, events: [] };
+      }
+      const { results, events } = await this.#insertUnique(
+        tx,
+        [{ ...task, scheduledFor: slotAt }],
+        this.#origin,
+      );
+      const taskId = results[0]!.id;
+      await tx.unsafe(q.record, [scheduleId, slotAt, taskId, this.#now(now)], { prepare: true });
+      return { result: { outcome: "fired", taskId } as SlotResult, events };
+    }) as { result: SlotResult; events: StoreEvent[] };
+    for (const event of events) this.#notifier.emitLocal(event);
+    if (result.outcome !== "taken") this.#wrote();
+    return result;
   }
 
-  listSlots(): Promise<SlotRecord[]> {
-    return Promise.resolve([]);
+  async listSlots(scheduleId: string, limit: number): Promise<SlotRecord[]> {
+    assertBatchLimit(limit);
+    const rows = await this.#query<SlotRow>(this.#schedulesSql.slots, [scheduleId, limit]);
+    return rows.map(toSlot);
   }
 
-  pruneSlots(): Promise<number> {
-    return Promise.resolve(0);
+  async pruneSlots(before: number, limit: number): Promise<number> {
+    assertBatchLimit(limit);
+    return (await this.#query(this.#schedulesSql.pruneSlots, [before, limit])).count;
   }
 
   listen(listener: (event: StoreEvent) => void): () => void {
@@ -1016,7 +1196,39 @@ export class PostgresTaskStore implements TaskStore {
       { prepare: true },
     );
     this.#wrote();
+    // A flow limit concerns the queues (a row of NULLs says so): claim within it.
+    if (rows.some((row) => row.seq === null)) return await this.#claimLimited(request);
     return [...rows].sort(byClaimOrder);
+  }
+
+  /**
+   * Claims within the flow limits concerning `request.queues` in a transaction of their own
+   * (see `claimWithinLimits`), and tells `onHeldBack` (in the caller's clock) when limits held
+   * tasks back. Rows in claim order.
+   */
+  async #claimLimited(request: ClaimRequest): Promise<TaskRow[]> {
+    const result = await this.#claimSql.begin((tx) =>
+      claimWithinLimits<TaskRow>(tx, this.#limitsSql, request, this.#now(request.now))
+    ) as Awaited<ReturnType<typeof claimWithinLimits<TaskRow>>>;
+    if (result === undefined) {
+      // The limits were removed meanwhile: claim plainly (a limit set meanwhile waits a claim).
+      const rows = await this.#claimSql.unsafe<TaskRow[]>(this.#q.claim, [
+        pgArray(request.queues),
+        request.limit,
+        this.#now(request.now),
+        request.leaseMillis,
+        request.workerId,
+        request.minPriority ?? 0,
+      ] as never[], { prepare: true });
+      return rows.filter((row) => row.seq !== null).sort(byClaimOrder);
+    }
+    const { rows, heldBack, retryAt, now } = result;
+    if (heldBack) {
+      request.onHeldBack?.(
+        retryAt === null ? null : this.#callerClock ? retryAt : retryAt - now + request.now,
+      );
+    }
+    return rows.sort(byClaimOrder);
   }
 
   /** Records per outcome in input order (null where rejected); announces the applied ones. */
@@ -1069,11 +1281,4 @@ export class PostgresTaskStore implements TaskStore {
     if (this.#closed) throw new Error("The PostgreSQL task store is closed");
     return this.#sql;
   }
-}
-
-/** The error of a contract v3 feature the PostgreSQL store does not have yet. */
-function notYetV3(feature: string): Error {
-  return new Error(
-    `The PostgreSQL store does not support ${feature} yet (store contract v3); use the SQLite store`,
-  );
 }
