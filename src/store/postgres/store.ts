@@ -589,7 +589,11 @@ export class PostgresTaskStore implements TaskStore {
     if (tasks.length === 0) return [];
     if (tasks.some((t) => (t.uniqueKey ?? null) !== null || (t.scheduledFor ?? null) !== null)) {
       // In the application's transaction: heard only through the database, after commit.
-      const { results, events } = await this.#insertUnique(tx ?? sql, tasks, tx ? "" : this.#origin);
+      const { results, events } = await this.#insertUnique(
+        tx ?? sql,
+        tasks,
+        tx ? "" : this.#origin,
+      );
       if (!tx) {
         for (const event of events) this.#notifier.emitLocal(event);
         this.#wrote();
