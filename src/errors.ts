@@ -172,15 +172,18 @@ export class StoreConnectionError extends Error {
 
 /**
  * A write failed because the database's disk (or its `max_page_count`) is full: SQLite reported
- * SQLITE_FULL, "database or disk is full". Nothing of the failed write was stored; writes work
- * again once space is freed.
+ * SQLITE_FULL, "database or disk is full", or PostgreSQL SQLSTATE 53100 `disk_full` (or 53000
+ * `insufficient_resources`). Nothing of the failed write was stored; writes work again once
+ * space is freed. `path` is the SQLite file or the PostgreSQL URL (password masked);
+ * `options.reported` is what the database said (default: SQLite's message).
  */
 export class StorageFullError extends Error {
   override name = "StorageFullError";
-  constructor(readonly path: string, options?: ErrorOptions) {
+  constructor(readonly path: string, options?: ErrorOptions & { reported?: string }) {
     super(
-      `The database "${path}" cannot grow: its disk is full (SQLite: "database or disk is full"); ` +
-        `nothing was written; free space, then try again`,
+      `The database "${path}" cannot grow: its disk is full (${
+        options?.reported ?? 'SQLite: "database or disk is full"'
+      }); nothing was written; free space, then try again`,
       options,
     );
   }

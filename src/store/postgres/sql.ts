@@ -221,6 +221,15 @@ export function storeSql(s: string) {
     get: `SELECT * FROM ${s}.tasks WHERE id = $1`,
 
     /**
+     * The probe write of `storageFull`: a finished row about the size of a task, in a
+     * transaction the store rolls back (so no one ever sees it). Params: args text.
+     */
+    probe: `INSERT INTO ${s}.tasks (id, name, queue, args, status, priority, run_at, created_at,
+        max_attempts, backoff_base_millis, backoff_multiplier, backoff_max_millis, backoff_jitter)
+      VALUES ('aether-tasks-probe-' || gen_random_uuid(), 'aether-tasks-probe',
+        'aether-tasks-probe', $1, 'COMPLETED', 0, 0, 0, 1, 0, 1, 0, false)`,
+
+    /**
      * Claims in one statement. Per queue (paused ones left out), the index `tasks_claim` yields
      * due waiting rows already in claim order; SKIP LOCKED passes over rows another claim is
      * taking, so concurrent workers never wait on each other. Params: queues, limit, now,

@@ -6,7 +6,7 @@
  */
 
 import postgres, { type Options, type Sql } from "postgres";
-import { StoreConnectionError } from "../../errors.ts";
+import { type StorageFullError, StoreConnectionError } from "../../errors.ts";
 import type { JsonValue } from "../../json.ts";
 import {
   PRIORITY_RANK,
@@ -75,6 +75,7 @@ import {
 } from "./schedules.ts";
 import { migrate, quoteIdentifier, SCHEMA_VERSION, UNIQUE_STATE_BITS } from "./schema.ts";
 import { DB_NOW, pgArray, type StoreSql, storeSql } from "./sql.ts";
+import { storageFullError } from "./storage_full.ts";
 import {
   assertSchemaName,
   DEFAULT_PG_SCHEMA,
@@ -120,6 +121,8 @@ export const DEFAULT_PG_MAX_CONNECTIONS = 10;
 export const DEFAULT_PG_CONNECT_TIMEOUT_SECONDS = 10;
 /** Connections of the pool that claims use (see `#claimSql`). */
 const CLAIM_CONNECTIONS = 2;
+/** The size of the probe row {@linkcode PostgresTaskStore.storageFull} writes (and rolls back). */
+const PROBE_BYTES = 4096;
 /** How many counter deltas one fold step moves. */
 const FOLD_BATCH = 10_000;
 /** After this many writes a store folds counters once, so deltas never pile up unread. */
@@ -464,6 +467,8 @@ export class PostgresTaskStore implements TaskStore {
   /** Database-clock mode: how far the worker registry's caller's clock is ahead of the database's. */
   #callerOffset = 0;
   #folding: Promise<unknown> | undefined;
+  /** The error of the last write that failed for lack of space, until a write works again. */
+  #storageFull: StorageFullError | undefined;
 
   private constructor(
     sql: Sql,
@@ -584,6 +589,12 @@ export class PostgresTaskStore implements TaskStore {
   }
 
   async insert(tasks: readonly NewTask[], options: InsertOptions = {}): Promise<InsertResult[]> {
+    const results = await this.#guard(() => this.#insert(tasks, options));
+    if (options.tx === undefined) this.#storageFull = undefined; // committed: space again
+    return results;
+  }
+
+  async #insert(tasks: readonly NewTask[], options: InsertOptions): Promise<InsertResult[]> {
     const tx = options.tx === undefined ? undefined : asTransaction(options.tx);
     const sql = this.#open();
     if (tasks.length === 0) return [];
@@ -690,7 +701,7 @@ export class PostgresTaskStore implements TaskStore {
 
   async claim(request: ClaimRequest): Promise<TaskRecord[]> {
     this.#open();
-    const rows = await this.#claimRows(this.#claimSql, request);
+    const rows = await this.#guard(() => this.#claimRows(this.#claimSql, request));
     return rows.map(rowToRecord);
   }
 
@@ -728,7 +739,7 @@ export class PostgresTaskStore implements TaskStore {
     const finished = this.#finished(outcomes, rows.filter((row) => row.finished === true));
     // A flow limit concerns the queues (the row with `finished` NULL): claim within it.
     const claimed = rows.some((row) => row.finished === null)
-      ? await this.#claimLimited(request)
+      ? await this.#guard(() => this.#claimLimited(request))
       : rows.filter((row) => row.finished === false).sort(byClaimOrder);
     return { finished, claimed: claimed.map(rowToRecord) };
   }
@@ -773,6 +784,12 @@ export class PostgresTaskStore implements TaskStore {
       ]);
       return rows.length > 0;
     }
+    return await this.#guard(() => this.#reportLogs(report, hasProgress));
+  }
+
+  /** Progress and log lines in one transaction (the logs are read, appended and written). */
+  async #reportLogs(report: ProgressReport, hasProgress: boolean): Promise<boolean> {
+    const { id, token, logs = [] } = report;
     return await this.#open().begin(async (tx) => {
       const [row] = await tx.unsafe<{ seq: number; logs: string | null }[]>(
         this.#q.progressRow,
@@ -1073,13 +1090,8 @@ export class PostgresTaskStore implements TaskStore {
     limits: FlowLimits,
     now: number,
   ): Promise<FlowLimit> {
-    const stored = await writeLimits(
-      this.#open(),
-      this.#limitsSql,
-      scope,
-      name,
-      limits,
-      this.#now(now),
+    const stored = await this.#guard(() =>
+      writeLimits(this.#open(), this.#limitsSql, scope, name, limits, this.#now(now))
     );
     // A raised limit may free capacity at once: workers of every process look again.
     if (scope === "queue") this.#notifier.notify({ type: "inserted", queue: name, runAt: now });
@@ -1122,30 +1134,32 @@ export class PostgresTaskStore implements TaskStore {
   async recordSlot(request: SlotRequest): Promise<SlotResult> {
     const { scheduleId, slotAt, task, now } = request;
     const q = this.#schedulesSql;
-    const { result, events } = await this.#open().begin(async (tx) => {
-      const [schedule] = await tx.unsafe<
-        (ScheduleRow & { slot_taken: boolean; last_active: boolean })[]
-      >(q.lockForSlot, [scheduleId, slotAt], { prepare: true });
-      const taken = { result: { outcome: "taken", taskId: null } as SlotResult, events: [] };
-      if (
-        !schedule || schedule.retired || schedule.slot_taken ||
-        (schedule.last_slot_at !== null && num(schedule.last_slot_at) >= slotAt)
-      ) {
-        return taken;
-      }
-      if (schedule.overlap === "skip" && schedule.last_task_id !== null && schedule.last_active) {
-        await tx.unsafe(q.record, [scheduleId, slotAt, null, this.#now(now)], { prepare: true });
-        return { result: { outcome: "skipped", taskId: null } as SlotResult, events: [] };
-      }
-      const { results, events } = await this.#insertUnique(
-        tx,
-        [{ ...task, scheduledFor: slotAt }],
-        this.#origin,
-      );
-      const taskId = results[0]!.id;
-      await tx.unsafe(q.record, [scheduleId, slotAt, taskId, this.#now(now)], { prepare: true });
-      return { result: { outcome: "fired", taskId } as SlotResult, events };
-    }) as { result: SlotResult; events: StoreEvent[] };
+    const { result, events } = await this.#guard(() =>
+      this.#open().begin(async (tx) => {
+        const [schedule] = await tx.unsafe<
+          (ScheduleRow & { slot_taken: boolean; last_active: boolean })[]
+        >(q.lockForSlot, [scheduleId, slotAt], { prepare: true });
+        const taken = { result: { outcome: "taken", taskId: null } as SlotResult, events: [] };
+        if (
+          !schedule || schedule.retired || schedule.slot_taken ||
+          (schedule.last_slot_at !== null && num(schedule.last_slot_at) >= slotAt)
+        ) {
+          return taken;
+        }
+        if (schedule.overlap === "skip" && schedule.last_task_id !== null && schedule.last_active) {
+          await tx.unsafe(q.record, [scheduleId, slotAt, null, this.#now(now)], { prepare: true });
+          return { result: { outcome: "skipped", taskId: null } as SlotResult, events: [] };
+        }
+        const { results, events } = await this.#insertUnique(
+          tx,
+          [{ ...task, scheduledFor: slotAt }],
+          this.#origin,
+        );
+        const taskId = results[0]!.id;
+        await tx.unsafe(q.record, [scheduleId, slotAt, taskId, this.#now(now)], { prepare: true });
+        return { result: { outcome: "fired", taskId } as SlotResult, events };
+      })
+    ) as { result: SlotResult; events: StoreEvent[] };
     for (const event of events) this.#notifier.emitLocal(event);
     if (result.outcome !== "taken") this.#wrote();
     return result;
@@ -1160,6 +1174,33 @@ export class PostgresTaskStore implements TaskStore {
   async pruneSlots(before: number, limit: number): Promise<number> {
     assertBatchLimit(limit);
     return (await this.#query(this.#schedulesSql.pruneSlots, [before, limit])).count;
+  }
+
+  /**
+   * Whether writes fail for lack of space: undefined when they work, else the
+   * {@linkcode StorageFullError} of the last failed write. Once a write failed so, each call
+   * tries a probe write (a row about the size of a task, inserted in a transaction that is
+   * rolled back) and reports writable again when it works; an insert that commits does too.
+   * (`/readyz` asks it: not ready while the disk is full.)
+   */
+  async storageFull(): Promise<StorageFullError | undefined> {
+    if (this.#storageFull === undefined) return undefined;
+    const rollback = new Error("probe done");
+    try {
+      await this.#open().begin(async (tx) => {
+        await tx.unsafe(this.#q.probe, ["x".repeat(PROBE_BYTES)]);
+        throw rollback;
+      });
+    } catch (error) {
+      if (error === rollback) {
+        this.#storageFull = undefined;
+      } else {
+        const full = storageFullError(error, this.#display);
+        if (full === undefined) throw error;
+        this.#storageFull = full;
+      }
+    }
+    return this.#storageFull;
   }
 
   listen(listener: (event: StoreEvent) => void): () => void {
@@ -1277,7 +1318,21 @@ export class PostgresTaskStore implements TaskStore {
     text: string,
     params: unknown[],
   ): Promise<postgres.RowList<T[]>> {
-    return await this.#open().unsafe<T[]>(text, params as never[], { prepare: true });
+    return await this.#guard(() =>
+      this.#open().unsafe<T[]>(text, params as never[], { prepare: true })
+    );
+  }
+
+  /** Runs `work`; an error saying the disk is full becomes (and is kept as) StorageFullError. */
+  async #guard<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      const full = storageFullError(error, this.#display);
+      if (full === undefined) throw error;
+      this.#storageFull = full;
+      throw full;
+    }
   }
 
   /** The pool, or an error once the store is closed. */
