@@ -63,6 +63,7 @@ import {
   toFlowLimit,
   writeLimits,
 } from "./flow_limits.ts";
+import { GroupCommit } from "../_group_commit.ts";
 import { PostgresNotifier } from "./notifier.ts";
 import {
   type ScheduleRow,
@@ -469,6 +470,13 @@ export class PostgresTaskStore implements TaskStore {
   #folding: Promise<unknown> | undefined;
   /** The error of the last write that failed for lack of space, until a write works again. */
   #storageFull: StorageFullError | undefined;
+  /**
+   * Concurrent inserts outside an application's transaction share one statement (one commit,
+   * one WAL flush): see {@linkcode GroupCommit}.
+   */
+  readonly #inserts = new GroupCommit((groups: readonly (readonly NewTask[])[]) =>
+    this.#insertGroups(groups)
+  );
 
   private constructor(
     sql: Sql,
@@ -589,9 +597,20 @@ export class PostgresTaskStore implements TaskStore {
   }
 
   async insert(tasks: readonly NewTask[], options: InsertOptions = {}): Promise<InsertResult[]> {
-    const results = await this.#guard(() => this.#insert(tasks, options));
-    if (options.tx === undefined) this.#storageFull = undefined; // committed: space again
+    if (options.tx !== undefined) return await this.#guard(() => this.#insert(tasks, options));
+    this.#open();
+    if (tasks.length === 0) return [];
+    const results = await this.#inserts.submit(tasks);
+    this.#storageFull = undefined; // committed: there is space again
     return results;
+  }
+
+  /** The tasks of concurrent `insert` calls in one statement; one result list per call. */
+  async #insertGroups(groups: readonly (readonly NewTask[])[]): Promise<InsertResult[][]> {
+    const all = groups.length === 1 ? groups[0]! : groups.flat();
+    const results = await this.#guard(() => this.#insert(all, {}));
+    let at = 0;
+    return groups.map((tasks) => results.slice(at, at += tasks.length));
   }
 
   async #insert(tasks: readonly NewTask[], options: InsertOptions): Promise<InsertResult[]> {
