@@ -143,55 +143,46 @@ function finishCtes(s: string): string {
 
 /** The insert statement of `storeSql`: plain, or with unique keys and slots (see there). */
 function insertSql(s: string, unique: boolean): string {
-  const p = (n: number) => `$${unique && n >= 26 ? n + 3 : n}`;
+  // The unique variant has three more arrays ($26-$28); the scalar parameters follow them.
+  const p = (n: number) => `$${unique ? n + 3 : n}`;
+  const extraColumns = unique ? ", unique_key, unique_states, scheduled_for" : "";
+  const extraArrays = unique ? ", $26::text[], $27::smallint[], $28::bigint[]" : "";
+  // The same predicate text as the partial unique index `tasks_unique`, so it is inferred.
+  const onConflict = unique
+    ? `ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND ${UNIQUE_STATE_PREDICATE}
+      DO NOTHING
+      RETURNING id, queue, run_at, status`
+    : "RETURNING queue, run_at, status";
   return `WITH ins AS (
       INSERT INTO ${s}.tasks (id, name, queue, args, status, priority, run_at, created_at,
         started_at, completed_at, attempts, max_attempts, backoff_base_millis,
         backoff_multiplier, backoff_max_millis, backoff_jitter, timeout_millis, last_error,
-        result, progress, logs, lease_expires_at, worker_id, attempt_token, cancel_requested${
-    unique ? ", unique_key, unique_states, scheduled_for" : ""
-  })
+        result, progress, logs, lease_expires_at, worker_id, attempt_token,
+        cancel_requested${extraColumns})
       SELECT id, name, queue, args, status, priority,
         CASE WHEN ${p(26)}::boolean THEN ${DB_NOW} + (run_at - created_at) ELSE run_at END,
         CASE WHEN ${p(26)}::boolean THEN ${DB_NOW} ELSE created_at END,
         started_at, completed_at, attempts, max_attempts, backoff_base_millis,
         backoff_multiplier, backoff_max_millis, backoff_jitter <> 0, timeout_millis, last_error,
-        result, progress, logs, lease_expires_at, worker_id, attempt_token, cancel_requested <> 0${
-    unique ? ", unique_key, unique_states, scheduled_for" : ""
-  }
+        result, progress, logs, lease_expires_at, worker_id, attempt_token,
+        cancel_requested <> 0${extraColumns}
       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::smallint[],
         $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::integer[], $12::integer[],
         $13::bigint[], $14::double precision[], $15::bigint[], $16::smallint[], $17::bigint[],
         $18::text[], $19::text[], $20::text[], $21::text[], $22::bigint[], $23::text[],
-        $24::text[], $25::smallint[]${
-    unique ? ", $26::text[], $27::smallint[], $28::bigint[]" : ""
-  }) WITH ORDINALITY AS u(id, name, queue, args, status,
-        priority, run_at, created_at, started_at, completed_at, attempts, max_attempts,
+        $24::text[], $25::smallint[]${extraArrays}) WITH ORDINALITY AS u(id, name, queue, args,
+        status, priority, run_at, created_at, started_at, completed_at, attempts, max_attempts,
         backoff_base_millis, backoff_multiplier, backoff_max_millis, backoff_jitter,
         timeout_millis, last_error, result, progress, logs, lease_expires_at, worker_id,
-        attempt_token, cancel_requested, ${
-    unique ? "unique_key, unique_states, scheduled_for, " : ""
-  }ord)
-      ORDER BY ord${
-    unique
-      ? `
-      ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND ${UNIQUE_STATE_PREDICATE}
-      DO NOTHING
-      RETURNING id, queue, run_at, status`
-      : `
-      RETURNING queue, run_at, status`
-  }
+        attempt_token, cancel_requested${extraColumns}, ord)
+      ORDER BY ord
+      ${onConflict}
     ), earliest AS (
       SELECT queue, min(run_at) AS run_at FROM ins WHERE ${WAITING_PREDICATE} GROUP BY queue
     )
     SELECT ${unique ? "NULL AS id, " : ""}queue, run_at, pg_notify(${p(27)}, json_build_object(
       't', 'i', 'o', ${p(28)}::text, 'q', queue, 'r', run_at)::text) IS NULL AS notified
-    FROM earliest${
-    unique
-      ? `
-    UNION ALL SELECT id, NULL, NULL, NULL FROM ins`
-      : ""
-  }`;
+    FROM earliest${unique ? "\n    UNION ALL SELECT id, NULL, NULL, NULL FROM ins" : ""}`;
 }
 
 /** All statement texts of a store on schema `s` (already quoted). */
