@@ -1,10 +1,10 @@
 /**
  * The benchmark: enqueue (awaited, one at a time), bulk enqueue, drain of no-op tasks, pickup
  * latency at a steady rate, and claim cost with 200,000 finished rows — for the in-memory and
- * SQLite stores, producer and worker in one process; then (not with --store postgres) flow
- * control: a drain over 10 rate-limited queues with 100 pause/resume toggles against the same
- * drain without limits, and the CPU an idle worker uses with 1,000 schedules (`--flow`: only
- * that part). Prints JSON, then a table; with
+ * SQLite stores, producer and worker in one process; then flow control: a drain over 10
+ * rate-limited queues with 100 pause/resume toggles against the same drain without limits, and
+ * (SQLite) the CPU an idle worker uses with 1,000 schedules (`--flow`: only that part). Prints
+ * JSON, then a table; with
  * `--svg PATH`, also draws the figures as a chart there (beside the other runtime's, if the file
  * holds them).
  *
@@ -409,7 +409,7 @@ for (const kind of flowOnly ? [] : stores) {
   }
 }
 
-for (const kind of ["memory", "sqlite"].filter((k) => stores.includes(k))) {
+for (const kind of ["memory", "sqlite", "postgres"].filter((k) => stores.includes(k))) {
   // Alternating runs, best of three each: the ratio is what matters, and a busy machine makes
   // single runs swing.
   let plain = 0, limited = 0;
