@@ -955,7 +955,8 @@ export class PostgresTaskStore implements TaskStore {
     let sql: string;
     if (action === "retry") {
       sql = `UPDATE ${this.#table} SET status = 'PENDING', attempts = 0, run_at = ${nowSql},
-        unique_key = NULL, completed_at = NULL, started_at = NULL, result = NULL, cancel_requested = false,
+        unique_key = NULL, completed_at = NULL, started_at = NULL, result = NULL,
+        cancel_requested = false,
         attempt_token = NULL, lease_expires_at = NULL, lease_millis = NULL
         WHERE ${pick} RETURNING id, queue, run_at`;
     } else if (action === "cancel") {
