@@ -1,10 +1,10 @@
 /**
  * The benchmark: enqueue (awaited, one at a time), bulk enqueue, drain of no-op tasks, pickup
  * latency at a steady rate, and claim cost with 200,000 finished rows — for the in-memory and
- * SQLite stores, producer and worker in one process; then (not with --store postgres) flow
- * control: a drain over 10 rate-limited queues with 100 pause/resume toggles against the same
- * drain without limits, and the CPU an idle worker uses with 1,000 schedules (`--flow`: only
- * that part). Prints JSON, then a table; with
+ * SQLite stores, producer and worker in one process; then flow control: a drain over 10
+ * rate-limited queues with 100 pause/resume toggles against the same drain without limits, and
+ * (SQLite) the CPU an idle worker uses with 1,000 schedules (`--flow`: only that part). Prints
+ * JSON, then a table; with
  * `--svg PATH`, also draws the figures as a chart there (beside the other runtime's, if the file
  * holds them).
  *
@@ -132,6 +132,22 @@ async function enqueueSingle(store: TaskStore): Promise<number> {
   const start = performance.now();
   for (let i = 0; i < N.single; i++) await dispatcher.enqueue("noop", { i });
   return N.single / ((performance.now() - start) / 1000);
+}
+
+/**
+ * Awaited single enqueues from `producers` concurrent producers (each awaits its enqueue before
+ * the next, as request handlers do): what group commit gives when callers overlap.
+ */
+async function enqueueConcurrent(store: TaskStore, producers: number): Promise<number> {
+  const dispatcher = new TaskDispatcher(store, { registry: registryWith() });
+  const each = Math.ceil(N.single / producers);
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: producers }, async (_, p) => {
+      for (let i = 0; i < each; i++) await dispatcher.enqueue("noop", { p, i });
+    }),
+  );
+  return (each * producers) / ((performance.now() - start) / 1000);
 }
 
 async function enqueueBulk(store: TaskStore): Promise<number> {
@@ -332,6 +348,14 @@ for (const kind of flowOnly ? [] : stores) {
     unit: "tasks/s",
     ...target("single"),
   });
+  if (kind === "postgres") {
+    rows.push({
+      store: kind,
+      metric: "enqueue, one at a time (awaited) by 64 concurrent producers",
+      value: await withStore(kind, (s) => enqueueConcurrent(s, 64)),
+      unit: "tasks/s",
+    });
+  }
   rows.push({
     store: kind,
     metric: "enqueue, bulk (1000 per call)",
@@ -385,7 +409,7 @@ for (const kind of flowOnly ? [] : stores) {
   }
 }
 
-for (const kind of ["memory", "sqlite"].filter((k) => stores.includes(k))) {
+for (const kind of ["memory", "sqlite", "postgres"].filter((k) => stores.includes(k))) {
   // Alternating runs, best of three each: the ratio is what matters, and a busy machine makes
   // single runs swing.
   let plain = 0, limited = 0;

@@ -173,19 +173,19 @@ export class StoreConnectionError extends Error {
 /**
  * A write failed because the database's disk (or its `max_page_count`) is full: SQLite reported
  * SQLITE_FULL, "database or disk is full" (or SQLITE_IOERR, "disk I/O error", while the disk has
- * no space left: SQLite reports a full disk so when it grows the `-shm`/`-wal` files at open).
- * Nothing of the failed write was stored; writes work again once space is freed.
+ * no space left: SQLite reports a full disk so when it grows the `-shm`/`-wal` files at open), or
+ * PostgreSQL SQLSTATE 53100 `disk_full` (or 53000
+ * `insufficient_resources`). Nothing of the failed write was stored; writes work again once
+ * space is freed. `path` is the SQLite file or the PostgreSQL URL (password masked);
+ * `options.reported` is what the database said (default: SQLite's message).
  */
 export class StorageFullError extends Error {
   override name = "StorageFullError";
-  constructor(
-    readonly path: string,
-    options?: ErrorOptions & { sqliteMessage?: string },
-  ) {
+  constructor(readonly path: string, options?: ErrorOptions & { reported?: string }) {
     super(
-      `The database "${path}" cannot grow: its disk is full ` +
-        `(SQLite: "${options?.sqliteMessage ?? "database or disk is full"}"); ` +
-        `nothing was written; free space, then try again`,
+      `The database "${path}" cannot grow: its disk is full (${
+        options?.reported ?? 'SQLite: "database or disk is full"'
+      }); nothing was written; free space, then try again`,
       options,
     );
   }

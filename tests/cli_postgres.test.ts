@@ -1,6 +1,6 @@
 /**
  * The CLI and the binary on PostgreSQL: `--db postgres://…` selects the store, the password never
- * shows, a bad URL is one line and exit 2; three binaries share one database and run each task
+ * shows, a bad URL is one line and exit 2; queue limits and schedules are read and written; three binaries share one database and run each task
  * once, and the tasks of one killed with `kill -9` come back.
  */
 
@@ -10,6 +10,9 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import postgres from "postgres";
+import { TaskDispatcher } from "../src/dispatcher.ts";
+import { TaskRegistry } from "../src/registry.ts";
+import { PostgresTaskStore } from "../src/store/postgres/store.ts";
 import { binary, childEnv, CLI_FROM_SOURCE, run, start } from "./_process.ts";
 import { dropSchema, freshSchema, requirePgUrl } from "./_postgres.ts";
 import { tempDir } from "./_helpers.ts";
@@ -97,6 +100,49 @@ if (url) {
       assert.equal(result.code, 0, result.stderr);
       assert.ok(!result.stdout.includes("s3cret-pw"), result.stdout);
       assert.match(JSON.parse(result.stdout).config.db, /:\*\*\*@/);
+    });
+
+    it("queues limit and schedules read and write the limits and schedules in PostgreSQL", async () => {
+      const dir = await tempDir();
+      after(dir.remove);
+      const schema = fresh();
+      const env = childEnv({ AETHER_DB: schemaUrl(schema) });
+      // Paused, so the queue has a stored state and is listed without tasks.
+      assert.equal(
+        (await run([...cli, "queues", "pause", "mail"], { cwd: dir.path, env })).code,
+        0,
+      );
+      const limited = await run(
+        [...cli, "queues", "limit", "mail", "--rate-limit", "10/1s", "--max-running", "3"],
+        { cwd: dir.path, env },
+      );
+      assert.equal(limited.code, 0, limited.stderr);
+      assert.equal(limited.stdout, "Queue mail: 10/1s, max 3 running\n");
+      const listed = await run([...cli, "queues", "list", "--json"], { cwd: dir.path, env });
+      assert.equal(listed.code, 0, listed.stderr);
+      const [mail] = JSON.parse(listed.stdout);
+      assert.deepEqual([mail.name, mail.limits.maxRunning, mail.limits.rateLimit], [
+        "mail",
+        3,
+        { limit: 10, perMillis: 1000 },
+      ]);
+      const store = await PostgresTaskStore.open(url, { schema });
+      try {
+        const registry = new TaskRegistry();
+        registry.register("report", () => null);
+        await new TaskDispatcher(store, { registry }).schedule("nightly", {
+          task: "report",
+          cron: "0 3 * * *",
+          timezone: "Europe/Berlin",
+        });
+      } finally {
+        await store.close();
+      }
+      const schedules = await run([...cli, "schedules", "--json"], { cwd: dir.path, env });
+      assert.equal(schedules.code, 0, schedules.stderr);
+      assert.match(schedules.stdout, /"nightly"/);
+      assert.match(schedules.stdout, /0 3 \* \* \*/);
+      assert.ok(!(schedules.stdout + schedules.stderr).includes("s3cret-pw"));
     });
 
     it("a worker and enqueue --wait from source run a task through PostgreSQL", async () => {

@@ -1,4 +1,4 @@
-/** Cron schedules: the scheduler's policies with an injected clock, on memory and SQLite. */
+/** Cron schedules: the scheduler's policies with an injected clock, on memory, SQLite and PostgreSQL. */
 
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, it } from "node:test";
@@ -15,6 +15,7 @@ import type { TaskStore } from "../src/store/store.ts";
 import { TaskSignals } from "../src/signals.ts";
 import { TaskWorker } from "../src/worker.ts";
 import { FakeClock, tempDir } from "./_helpers.ts";
+import { openPgStore, pgUrl } from "./_postgres.ts";
 
 const MINUTE = 60_000;
 /** 2026-01-01T00:00:00Z */
@@ -27,6 +28,10 @@ const backends: [string, () => Promise<{ store: TaskStore; cleanup: () => Promis
     const store = await SqliteTaskStore.open(join(dir.path, "t.db"));
     return { store, cleanup: dir.remove };
   }],
+  // PostgreSQL when a test server is configured (`npm test` starts one).
+  ...(pgUrl === undefined ? [] : [
+    ["postgres", () => openPgStore(pgUrl!)] as [string, () => ReturnType<typeof openPgStore>],
+  ]),
 ];
 
 for (const [backend, open] of backends) {

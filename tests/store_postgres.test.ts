@@ -49,8 +49,7 @@ async function until(predicate: () => Promise<boolean>): Promise<void> {
 }
 
 if (url !== undefined) {
-  // Contract v3 (unique keys, flow limits, schedules) is not implemented on PostgreSQL yet.
-  storeConformance("postgres", () => openPgStore(url), { contractV3: false });
+  storeConformance("postgres", () => openPgStore(url));
 
   describe("PostgresTaskStore", () => {
     const cleanups: (() => Promise<void>)[] = [];

@@ -16,6 +16,26 @@ import { SchemaVersionError } from "../../errors.ts";
  */
 export const WAITING_PREDICATE = "status IN ('PENDING', 'SCHEDULED', 'RETRYING')";
 
+/** The bit of each status in `tasks.unique_states` (migration 2: never change it). */
+export const UNIQUE_STATE_BITS = {
+  PENDING: 1,
+  SCHEDULED: 2,
+  PROCESSING: 4,
+  RETRYING: 8,
+  COMPLETED: 16,
+  FAILED: 32,
+  CANCELLED: 64,
+} as const;
+
+/**
+ * Whether a task's status is one of its unique states, exactly as the partial unique index
+ * `tasks_unique` states it; `ON CONFLICT` and lookups repeat this text to use that index. Part
+ * of migration 2: never change it.
+ */
+export const UNIQUE_STATE_PREDICATE = `(unique_states & (CASE status ${
+  Object.entries(UNIQUE_STATE_BITS).map(([status, bit]) => `WHEN '${status}' THEN ${bit}`).join(" ")
+} ELSE 0 END)::smallint) <> 0`;
+
 /**
  * The migration steps; step `i` brings the schema from version `i` to `i + 1`. Each is a
  * function of the quoted schema name.
@@ -152,9 +172,65 @@ export const MIGRATIONS: readonly ((schema: string) => string)[] = [
     meta text NOT NULL
   );
   `,
-  // Version 2: the pg engineer's migration (store contract v3) is not in this branch; when
-  // merging, put it here, before the attempt-history step below, so that step is version 3.
-  //
+  // Version 2 (store contract v3): unique tasks, flow limits, schedules and their slot ledger.
+  // - `unique_states` is a bitmask of UNIQUE_STATE_BITS; the partial unique index holds a task
+  //   only while its status is one of its unique states, so a second task with the key cannot be
+  //   stored then, whichever process inserts it (tasks without a key, nearly all, stay out of
+  //   the index). Inserts name the index's predicate in `ON CONFLICT`.
+  // - `flow_limits` holds the limits (tiny, usually empty; claims lock its rows FOR UPDATE, so
+  //   limited claims of one scope take turns across processes). `flow_starts` logs the starts of
+  //   rate-limited scopes, one row per claim: `at` never decreases and `cum` is the starts so
+  //   far, so the starts of a window are two index seeks however high the rate.
+  // - A slot's ledger row is written in the same transaction as the task it enqueues, under a
+  //   lock of its schedule's row; the primary key makes two schedulers fire a slot once.
+  (s) => `
+  ALTER TABLE ${s}.tasks ADD COLUMN unique_key text, ADD COLUMN unique_states smallint,
+    ADD COLUMN scheduled_for bigint;
+  CREATE UNIQUE INDEX tasks_unique ON ${s}.tasks (unique_key)
+    WHERE unique_key IS NOT NULL AND ${UNIQUE_STATE_PREDICATE};
+  CREATE TABLE ${s}.flow_limits (
+    scope text NOT NULL,
+    name text NOT NULL,
+    rate_limit integer,
+    rate_per_millis bigint,
+    max_running integer,
+    updated_at bigint NOT NULL,
+    PRIMARY KEY (scope, name)
+  );
+  CREATE TABLE ${s}.flow_starts (
+    scope text NOT NULL,
+    name text NOT NULL,
+    at bigint NOT NULL,
+    cum bigint NOT NULL,
+    PRIMARY KEY (scope, name, at, cum)
+  );
+  CREATE TABLE ${s}.schedules (
+    id text PRIMARY KEY,
+    task text NOT NULL,
+    cron text NOT NULL,
+    timezone text,
+    args text NOT NULL,
+    queue text,
+    priority text,
+    catch_up text NOT NULL,
+    catch_up_window_millis bigint NOT NULL,
+    overlap text NOT NULL,
+    source text NOT NULL,
+    retired boolean NOT NULL DEFAULT false,
+    created_at bigint NOT NULL,
+    updated_at bigint NOT NULL,
+    last_slot_at bigint,
+    last_task_id text
+  );
+  CREATE TABLE ${s}.schedule_slots (
+    schedule_id text NOT NULL,
+    slot_at bigint NOT NULL,
+    task_id text,
+    recorded_at bigint NOT NULL,
+    PRIMARY KEY (schedule_id, slot_at)
+  );
+  CREATE INDEX schedule_slots_at ON ${s}.schedule_slots (slot_at);
+  `,
   // Attempt history (`TaskRecord.attemptHistory`): a JSON text array the finish statement
   // appends each ended attempt to (NULL until the first). A nullable column without a default
   // is added without rewriting the table.

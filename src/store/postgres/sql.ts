@@ -8,7 +8,7 @@
  */
 
 import { MAX_ATTEMPT_HISTORY } from "../../task.ts";
-import { WAITING_PREDICATE } from "./schema.ts";
+import { UNIQUE_STATE_PREDICATE, WAITING_PREDICATE } from "./schema.ts";
 
 /**
  * An array parameter as PostgreSQL array text (`{"a","b",NULL}`), for a `$n::type[]` parameter.
@@ -40,20 +40,26 @@ const now = (param: string) => `coalesce(${param}::bigint, ${DB_NOW})`;
 const END_ATTEMPT = "attempt_token = NULL, lease_expires_at = NULL, lease_millis = NULL";
 
 /**
- * The claim as two CTEs, `due` and `claimed`, with its seven parameters numbered from `first`:
- * queues, limit, now, lease ms, worker id, minimum priority rank, names (NULL: any name; see
- * `ClaimRequest.names`; a filter on the rows the index scan yields, in the same order). A
- * claimed task is not started:
- * `started_at` stays NULL until a start mark or its outcome records when it ran.
+ * The claim as three CTEs, `lim`, `due` and `claimed`, with its seven parameters numbered from
+ * `first`: queues, limit, now, lease ms, worker id, minimum priority rank, names (NULL: any name;
+ * see `ClaimRequest.names`; a filter on the rows the index scan yields, in the same order). A
+ * claimed task is not started: `started_at` stays NULL until a start mark or its outcome records
+ * when it ran. When a flow limit concerns these queues (`lim.limited`; `flow_limits` is tiny,
+ * nearly always empty, so the look costs nothing) this claim takes nothing: the store then claims
+ * through `claimWithinLimits` (flow_limits.ts), which takes the limits' locks.
  */
 function claimCtes(s: string, first: number): string {
   const [queues, limit, at, lease, worker, minPriority, names] = [0, 1, 2, 3, 4, 5, 6].map((i) =>
     `$${first + i}`
   );
-  return `due AS (
+  return `lim AS (
+      SELECT EXISTS (SELECT 1 FROM ${s}.flow_limits l
+        WHERE l.scope = 'task' OR l.name = ANY(${queues}::text[])) AS limited
+    ), due AS (
       SELECT p.seq, p.priority, p.run_at
       FROM (SELECT DISTINCT name FROM unnest(${queues}::text[]) AS q(name)
-        WHERE NOT EXISTS (SELECT 1 FROM ${s}.queues WHERE queues.name = q.name AND paused)) q
+        WHERE NOT EXISTS (SELECT 1 FROM ${s}.queues WHERE queues.name = q.name AND paused)
+          AND NOT (SELECT limited FROM lim)) q
       CROSS JOIN LATERAL (
         SELECT t.seq, t.priority, t.run_at FROM ${s}.tasks t
         WHERE t.queue = q.name AND t.${WAITING_PREDICATE} AND t.run_at <= ${now(at!)}
@@ -76,6 +82,16 @@ function claimCtes(s: string, first: number): string {
 }
 
 /**
+ * A start a rate limit counted at claim (`started_at` set by the claim, and a rate limit on the
+ * task's queue or name): a start mark or an outcome keeps that time (see `FlowLimit`). Plain
+ * claims leave `started_at` NULL, so the look into `flow_limits` runs only for rated ones.
+ */
+const ratedStart = (s: string) =>
+  `(t.started_at IS NOT NULL AND EXISTS (SELECT 1 FROM ${s}.flow_limits l
+  WHERE l.rate_limit IS NOT NULL AND ((l.scope = 'queue' AND l.name = t.queue)
+    OR (l.scope = 'task' AND l.name = t.name))))`;
+
+/**
  * Start marks, then the outcomes of a batch, as CTEs ending in `done` (the updated rows, with
  * the `now` used and the outcome's token). Each kind makes its own changes; when a cancel was
  * requested, every kind but `completed` ends CANCELLED (the in-memory store's rule). Also
@@ -89,7 +105,8 @@ function claimCtes(s: string, first: number): string {
  */
 function finishCtes(s: string): string {
   return `marked AS (
-      UPDATE ${s}.tasks t SET started_at = ${now("m.at")}
+      UPDATE ${s}.tasks t SET started_at = CASE WHEN ${ratedStart(s)} THEN t.started_at
+        ELSE ${now("m.at")} END
       FROM unnest($10::text[], $11::text[], $12::bigint[]) AS m(id, token, at)
       WHERE t.id = m.id AND t.attempt_token = m.token AND t.status = 'PROCESSING'
       RETURNING t.seq
@@ -117,7 +134,7 @@ function finishCtes(s: string): string {
           WHEN o.kind = 'released' THEN o.now ELSE t.run_at END,
         attempts = CASE WHEN o.kind IN ('released', 'snoozed') THEN t.attempts - 1
           ELSE t.attempts END,
-        started_at = CASE WHEN o.started_offset IS NULL THEN t.started_at
+        started_at = CASE WHEN o.started_offset IS NULL OR ${ratedStart(s)} THEN t.started_at
           ELSE o.now + o.started_offset END,
         attempt_history = (CASE
           WHEN jsonb_array_length(coalesce(t.attempt_history::jsonb, '[]')) >= ${MAX_ATTEMPT_HISTORY}
@@ -143,6 +160,50 @@ function finishCtes(s: string): string {
     )`;
 }
 
+/** The insert statement of `storeSql`: plain, or with unique keys and slots (see there). */
+function insertSql(s: string, unique: boolean): string {
+  // The unique variant has three more arrays ($26-$28); the scalar parameters follow them.
+  const p = (n: number) => `$${unique ? n + 3 : n}`;
+  const extraColumns = unique ? ", unique_key, unique_states, scheduled_for" : "";
+  const extraArrays = unique ? ", $26::text[], $27::smallint[], $28::bigint[]" : "";
+  // The same predicate text as the partial unique index `tasks_unique`, so it is inferred.
+  const onConflict = unique
+    ? `ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND ${UNIQUE_STATE_PREDICATE}
+      DO NOTHING
+      RETURNING id, queue, run_at, status`
+    : "RETURNING queue, run_at, status";
+  return `WITH ins AS (
+      INSERT INTO ${s}.tasks (id, name, queue, args, status, priority, run_at, created_at,
+        started_at, completed_at, attempts, max_attempts, backoff_base_millis,
+        backoff_multiplier, backoff_max_millis, backoff_jitter, timeout_millis, last_error,
+        result, progress, logs, lease_expires_at, worker_id, attempt_token,
+        cancel_requested${extraColumns})
+      SELECT id, name, queue, args, status, priority,
+        CASE WHEN ${p(26)}::boolean THEN ${DB_NOW} + (run_at - created_at) ELSE run_at END,
+        CASE WHEN ${p(26)}::boolean THEN ${DB_NOW} ELSE created_at END,
+        started_at, completed_at, attempts, max_attempts, backoff_base_millis,
+        backoff_multiplier, backoff_max_millis, backoff_jitter <> 0, timeout_millis, last_error,
+        result, progress, logs, lease_expires_at, worker_id, attempt_token,
+        cancel_requested <> 0${extraColumns}
+      FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::smallint[],
+        $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::integer[], $12::integer[],
+        $13::bigint[], $14::double precision[], $15::bigint[], $16::smallint[], $17::bigint[],
+        $18::text[], $19::text[], $20::text[], $21::text[], $22::bigint[], $23::text[],
+        $24::text[], $25::smallint[]${extraArrays}) WITH ORDINALITY AS u(id, name, queue, args,
+        status, priority, run_at, created_at, started_at, completed_at, attempts, max_attempts,
+        backoff_base_millis, backoff_multiplier, backoff_max_millis, backoff_jitter,
+        timeout_millis, last_error, result, progress, logs, lease_expires_at, worker_id,
+        attempt_token, cancel_requested${extraColumns}, ord)
+      ORDER BY ord
+      ${onConflict}
+    ), earliest AS (
+      SELECT queue, min(run_at) AS run_at FROM ins WHERE ${WAITING_PREDICATE} GROUP BY queue
+    )
+    SELECT ${unique ? "NULL AS id, " : ""}queue, run_at, pg_notify(${p(27)}, json_build_object(
+      't', 'i', 'o', ${p(28)}::text, 'q', queue, 'r', run_at)::text) IS NULL AS notified
+    FROM earliest${unique ? "\n    UNION ALL SELECT id, NULL, NULL, NULL FROM ins" : ""}`;
+}
+
 /** All statement texts of a store on schema `s` (already quoted). */
 export function storeSql(s: string) {
   return {
@@ -153,44 +214,40 @@ export function storeSql(s: string) {
      * In database-clock mode ($26) created_at is the database's now and run_at keeps its
      * distance from created_at. Returns the earliest run_at per queue.
      */
-    insert: `WITH ins AS (
-      INSERT INTO ${s}.tasks (id, name, queue, args, status, priority, run_at, created_at,
-        started_at, completed_at, attempts, max_attempts, backoff_base_millis,
-        backoff_multiplier, backoff_max_millis, backoff_jitter, timeout_millis, last_error,
-        result, progress, logs, lease_expires_at, worker_id, attempt_token, cancel_requested)
-      SELECT id, name, queue, args, status, priority,
-        CASE WHEN $26::boolean THEN ${DB_NOW} + (run_at - created_at) ELSE run_at END,
-        CASE WHEN $26::boolean THEN ${DB_NOW} ELSE created_at END,
-        started_at, completed_at, attempts, max_attempts, backoff_base_millis,
-        backoff_multiplier, backoff_max_millis, backoff_jitter <> 0, timeout_millis, last_error,
-        result, progress, logs, lease_expires_at, worker_id, attempt_token, cancel_requested <> 0
-      FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::smallint[],
-        $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::integer[], $12::integer[],
-        $13::bigint[], $14::double precision[], $15::bigint[], $16::smallint[], $17::bigint[],
-        $18::text[], $19::text[], $20::text[], $21::text[], $22::bigint[], $23::text[],
-        $24::text[], $25::smallint[]) WITH ORDINALITY AS u(id, name, queue, args, status,
-        priority, run_at, created_at, started_at, completed_at, attempts, max_attempts,
-        backoff_base_millis, backoff_multiplier, backoff_max_millis, backoff_jitter,
-        timeout_millis, last_error, result, progress, logs, lease_expires_at, worker_id,
-        attempt_token, cancel_requested, ord)
-      ORDER BY ord
-      RETURNING queue, run_at, status
-    ), earliest AS (
-      SELECT queue, min(run_at) AS run_at FROM ins WHERE ${WAITING_PREDICATE} GROUP BY queue
-    )
-    SELECT queue, run_at, pg_notify($27, json_build_object(
-      't', 'i', 'o', $28::text, 'q', queue, 'r', run_at)::text) IS NULL AS notified
-    FROM earliest`,
+    insert: insertSql(s, false),
+    /**
+     * `insert` for a batch with unique keys or slots: three more arrays (unique key, unique
+     * states bitmask, scheduled_for) as $26-$28, then $29-$31 as `insert`'s $26-$28. A task
+     * whose key a stored task (or an earlier one of the batch) holds in its unique states is
+     * left out (`ON CONFLICT … DO NOTHING`: a concurrent insert of the key waits for the first
+     * to commit, then does nothing). Rows with an `id` are the inserted tasks; rows with a
+     * `queue` the earliest run_at per queue.
+     */
+    insertUnique: insertSql(s, true),
+    /** The stored tasks holding these keys in their unique states. Params: keys. */
+    uniqueHolders: `SELECT id, unique_key FROM ${s}.tasks
+      WHERE unique_key = ANY($1::text[]) AND unique_key IS NOT NULL AND ${UNIQUE_STATE_PREDICATE}`,
 
     get: `SELECT * FROM ${s}.tasks WHERE id = $1`,
+
+    /**
+     * The probe write of `storageFull`: a finished row about the size of a task, in a
+     * transaction the store rolls back (so no one ever sees it). Params: args text.
+     */
+    probe: `INSERT INTO ${s}.tasks (id, name, queue, args, status, priority, run_at, created_at,
+        max_attempts, backoff_base_millis, backoff_multiplier, backoff_max_millis, backoff_jitter)
+      VALUES ('aether-tasks-probe-' || gen_random_uuid(), 'aether-tasks-probe',
+        'aether-tasks-probe', $1, 'COMPLETED', 0, 0, 0, 1, 0, 1, 0, false)`,
 
     /**
      * Claims in one statement. Per queue (paused ones left out), the index `tasks_claim` yields
      * due waiting rows already in claim order; SKIP LOCKED passes over rows another claim is
      * taking, so concurrent workers never wait on each other. Params: queues, limit, now,
-     * lease ms, worker id.
+     * lease ms, worker id, minimum priority. A row of NULLs (no `seq`) says a flow limit
+     * concerns these queues (see `claimCtes`).
      */
-    claim: `WITH ${claimCtes(s, 1)} SELECT * FROM claimed`,
+    claim: `WITH ${claimCtes(s, 1)} SELECT * FROM claimed
+      UNION ALL SELECT (NULL::${s}.tasks).* FROM lim WHERE limited`,
 
     /**
      * Records start marks and a batch of outcomes in one statement, each fenced by its token: a
@@ -202,12 +259,14 @@ export function storeSql(s: string) {
     /**
      * `finish` then `claim` as one statement (one round trip, one commit). Both parts see the
      * rows as they were before the statement: the claim takes waiting rows, the finish
-     * PROCESSING ones, so they never touch the same row. `finished` tells the parts apart.
+     * PROCESSING ones, so they never touch the same row. `finished` tells the parts apart
+     * (NULL: the row that says a flow limit concerns the queues).
      * Params: those of `finish`, then those of `claim` from $13.
      */
     finishAndClaim: `WITH ${finishCtes(s)}, ${claimCtes(s, 13)}
       SELECT true AS finished, * FROM done
-      UNION ALL SELECT false, *, NULL::bigint, NULL::text FROM claimed`,
+      UNION ALL SELECT false, *, NULL::bigint, NULL::text FROM claimed
+      UNION ALL SELECT NULL, (NULL::${s}.tasks).*, NULL, NULL FROM lim WHERE limited`,
 
     /** Waiting tasks per name, leaving some names out (a scan of the waiting rows). Params: names, limit. */
     waitingByName: `SELECT name, count(*)::bigint AS waiting FROM ${s}.tasks
@@ -256,10 +315,10 @@ export function storeSql(s: string) {
     )
     SELECT c.*, (SELECT count(*) FROM n) AS notified FROM c`,
 
-    /** Params: now, id, channel, origin. */
+    /** Params: now, id, channel, origin. A retried task gives up its unique key (see `NewTask`). */
     retry: `WITH r AS (
       UPDATE ${s}.tasks SET status = 'PENDING', attempts = 0, run_at = ${now("$1")},
-        completed_at = NULL, started_at = NULL, result = NULL, cancel_requested = false,
+        unique_key = NULL, completed_at = NULL, started_at = NULL, result = NULL, cancel_requested = false,
         ${END_ATTEMPT}
       WHERE id = $2 AND status IN ('FAILED', 'CANCELLED') RETURNING *
     ), n AS (

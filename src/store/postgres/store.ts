@@ -6,7 +6,7 @@
  */
 
 import postgres, { type Options, type Sql } from "postgres";
-import { StoreConnectionError } from "../../errors.ts";
+import { type StorageFullError, StoreConnectionError } from "../../errors.ts";
 import type { JsonValue } from "../../json.ts";
 import type { NameCount, WaitingByNameRequest } from "../store.ts";
 import {
@@ -30,6 +30,7 @@ import {
   encodeCursor,
   entryOutcome,
   type FlowLimit,
+  type FlowLimits,
   HISTORY_BUCKET_MILLIS,
   HISTORY_KEEP_MILLIS,
   type HistoryPoint,
@@ -44,8 +45,10 @@ import {
   type Outcome,
   type ProgressReport,
   type QueueState,
+  type ScheduleInput,
   type ScheduleRecord,
   type SlotRecord,
+  type SlotRequest,
   type SlotResult,
   type StartMark,
   type StoreEvent,
@@ -55,9 +58,28 @@ import {
   type TaskStore,
   type WorkerInfo,
 } from "../store.ts";
+import {
+  claimWithinLimits,
+  type FlowLimitRow,
+  type FlowLimitsSql,
+  flowLimitsSql,
+  toFlowLimit,
+  writeLimits,
+} from "./flow_limits.ts";
+import { GroupCommit } from "../_group_commit.ts";
 import { PostgresNotifier } from "./notifier.ts";
-import { migrate, quoteIdentifier, SCHEMA_VERSION } from "./schema.ts";
+import {
+  type ScheduleRow,
+  type SchedulesSql,
+  schedulesSql,
+  type SlotRow,
+  toSchedule,
+  toSlot,
+  upsertParams,
+} from "./schedules.ts";
+import { migrate, quoteIdentifier, SCHEMA_VERSION, UNIQUE_STATE_BITS } from "./schema.ts";
 import { DB_NOW, pgArray, type StoreSql, storeSql } from "./sql.ts";
+import { storageFullError } from "./storage_full.ts";
 import {
   assertSchemaName,
   DEFAULT_PG_SCHEMA,
@@ -103,6 +125,8 @@ export const DEFAULT_PG_MAX_CONNECTIONS = 10;
 export const DEFAULT_PG_CONNECT_TIMEOUT_SECONDS = 10;
 /** Connections of the pool that claims use (see `#claimSql`). */
 const CLAIM_CONNECTIONS = 2;
+/** The size of the probe row {@linkcode PostgresTaskStore.storageFull} writes (and rolls back). */
+const PROBE_BYTES = 4096;
 /** How many counter deltas one fold step moves. */
 const FOLD_BATCH = 10_000;
 /** After this many writes a store folds counters once, so deltas never pile up unread. */
@@ -138,6 +162,9 @@ interface TaskRow {
   cancel_requested: boolean;
   /** The attempt history as JSON text, or NULL before the first ended attempt. */
   attempt_history?: string | null;
+  unique_key: string | null;
+  unique_states: number | null;
+  scheduled_for: number | string | null;
 }
 
 /** The priority of each rank, without a search per row. */
@@ -207,6 +234,7 @@ function rowToRecord(row: TaskRow): TaskRecord {
     ...(row.attempt_history == null
       ? {}
       : { attemptHistory: JSON.parse(row.attempt_history) as AttemptEntry[] }),
+    ...(row.scheduled_for === null ? {} : { scheduledFor: num(row.scheduled_for) }),
   };
 }
 
@@ -250,6 +278,29 @@ function insertColumns(tasks: readonly NewTask[]): string[] {
   });
   return columns.map(pgArray);
 }
+
+/** The extra insert parameters of unique keys and slots, in the order of `insertUnique`. */
+function uniqueColumns(tasks: readonly NewTask[]): string[] {
+  return [
+    pgArray(tasks.map((t) => t.uniqueKey ?? null)),
+    pgArray(tasks.map((t) => (t.uniqueKey ?? null) === null ? null : uniqueStateBits(t))),
+    pgArray(tasks.map((t) => t.scheduledFor ?? null)),
+  ];
+}
+
+/** The `unique_states` bitmask of a task's unique states. */
+function uniqueStateBits(task: NewTask): number {
+  let bits = 0;
+  for (const status of task.uniqueStates ?? []) bits |= UNIQUE_STATE_BITS[status];
+  return bits;
+}
+
+/**
+ * How often an insert looks again for the holder of a unique key that refused it: the holder can
+ * leave its unique states between the insert and the look (it completed), and the next insert
+ * may then succeed. More rounds than this means the key churns without end.
+ */
+const UNIQUE_INSERT_ROUNDS = 10;
 
 /**
  * The parameters of `finishCtes`: arrays of the outcomes' id, token, kind, result, error, now,
@@ -416,6 +467,8 @@ export class PostgresTaskStore implements TaskStore {
    */
   readonly #claimSql: Sql;
   readonly #q: StoreSql;
+  readonly #limitsSql: FlowLimitsSql;
+  readonly #schedulesSql: SchedulesSql;
   readonly #schema: string;
   readonly #callerClock: boolean;
   readonly #channel: string;
@@ -427,6 +480,15 @@ export class PostgresTaskStore implements TaskStore {
   /** Database-clock mode: how far the worker registry's caller's clock is ahead of the database's. */
   #callerOffset = 0;
   #folding: Promise<unknown> | undefined;
+  /** The error of the last write that failed for lack of space, until a write works again. */
+  #storageFull: StorageFullError | undefined;
+  /**
+   * Concurrent inserts outside an application's transaction share one statement (one commit,
+   * one WAL flush): see {@linkcode GroupCommit}.
+   */
+  readonly #inserts = new GroupCommit((groups: readonly (readonly NewTask[])[]) =>
+    this.#insertGroups(groups)
+  );
 
   private constructor(
     sql: Sql,
@@ -441,6 +503,8 @@ export class PostgresTaskStore implements TaskStore {
     this.#claimSql = claimSql;
     this.#schema = schema;
     this.#q = storeSql(quoteIdentifier(schema));
+    this.#limitsSql = flowLimitsSql(quoteIdentifier(schema));
+    this.#schedulesSql = schedulesSql(quoteIdentifier(schema));
     this.#callerClock = clock === "caller";
     this.#channel = `${schema}_events`;
     this.#display = display;
@@ -545,10 +609,39 @@ export class PostgresTaskStore implements TaskStore {
   }
 
   async insert(tasks: readonly NewTask[], options: InsertOptions = {}): Promise<InsertResult[]> {
-    if (tasks.some((task) => (task.uniqueKey ?? null) !== null)) throw notYetV3("unique tasks");
+    if (options.tx !== undefined) return await this.#guard(() => this.#insert(tasks, options));
+    this.#open();
+    if (tasks.length === 0) return [];
+    const results = await this.#inserts.submit(tasks);
+    this.#storageFull = undefined; // committed: there is space again
+    return results;
+  }
+
+  /** The tasks of concurrent `insert` calls in one statement; one result list per call. */
+  async #insertGroups(groups: readonly (readonly NewTask[])[]): Promise<InsertResult[][]> {
+    const all = groups.length === 1 ? groups[0]! : groups.flat();
+    const results = await this.#guard(() => this.#insert(all, {}));
+    let at = 0;
+    return groups.map((tasks) => results.slice(at, at += tasks.length));
+  }
+
+  async #insert(tasks: readonly NewTask[], options: InsertOptions): Promise<InsertResult[]> {
     const tx = options.tx === undefined ? undefined : asTransaction(options.tx);
     const sql = this.#open();
     if (tasks.length === 0) return [];
+    if (tasks.some((t) => (t.uniqueKey ?? null) !== null || (t.scheduledFor ?? null) !== null)) {
+      // In the application's transaction: heard only through the database, after commit.
+      const { results, events } = await this.#insertUnique(
+        tx ?? sql,
+        tasks,
+        tx ? "" : this.#origin,
+      );
+      if (!tx) {
+        for (const event of events) this.#notifier.emitLocal(event);
+        this.#wrote();
+      }
+      return results;
+    }
     const rows = await (tx ?? sql).unsafe<{ queue: string; run_at: number | string }[]>(
       this.#q.insert,
       [
@@ -569,6 +662,69 @@ export class PostgresTaskStore implements TaskStore {
     return tasks.map((task) => ({ id: task.id, inserted: true }));
   }
 
+  /**
+   * Inserts a batch with unique keys or slots on `sql` (the pool or a transaction): the tasks a
+   * held key refused get the holder's id, looked up after the insert (a fresh snapshot, so a
+   * holder another transaction just committed is seen). The events are for this process's
+   * listeners once the insert is committed.
+   */
+  async #insertUnique(
+    sql: Sql | postgres.TransactionSql,
+    tasks: readonly NewTask[],
+    origin: string,
+  ): Promise<{ results: InsertResult[]; events: StoreEvent[] }> {
+    const results: InsertResult[] = new Array(tasks.length);
+    const events: StoreEvent[] = [];
+    let pending = tasks.map((_, i) => i);
+    for (let round = 1; pending.length > 0; round++) {
+      if (round > UNIQUE_INSERT_ROUNDS) {
+        throw new Error(
+          `Cannot insert unique task ${JSON.stringify(tasks[pending[0]!]!.uniqueKey)}: its key ` +
+            `was taken and freed ${UNIQUE_INSERT_ROUNDS} times during the insert; try again`,
+        );
+      }
+      const batch = pending.map((i) => tasks[i]!);
+      const rows = await sql.unsafe<
+        { id: string | null; queue: string | null; run_at: number | string | null }[]
+      >(
+        this.#q.insertUnique,
+        [
+          ...insertColumns(batch),
+          ...uniqueColumns(batch),
+          !this.#callerClock,
+          this.#channel,
+          origin,
+        ] as never[],
+        { prepare: true },
+      );
+      const inserted = new Set<string>();
+      for (const row of rows) {
+        if (row.id !== null) inserted.add(row.id);
+        else events.push({ type: "inserted", queue: row.queue!, runAt: num(row.run_at!) });
+      }
+      const refused: number[] = [];
+      for (const i of pending) {
+        const id = tasks[i]!.id;
+        if (inserted.has(id)) results[i] = { id, inserted: true };
+        else refused.push(i);
+      }
+      if (refused.length === 0) break;
+      const holders = await sql.unsafe<{ id: string; unique_key: string }[]>(
+        this.#q.uniqueHolders,
+        [pgArray(refused.map((i) => tasks[i]!.uniqueKey!))],
+        { prepare: true },
+      );
+      const holderOf = new Map(holders.map((h) => [h.unique_key, h.id]));
+      pending = [];
+      for (const i of refused) {
+        const id = holderOf.get(tasks[i]!.uniqueKey!);
+        if (id === undefined) pending.push(i);
+        else results[i] = { id, inserted: false };
+      }
+    }
+    return { results, events };
+  }
+
   async get(id: string): Promise<TaskRecord | null> {
     const [row] = await this.#query<TaskRow>(this.#q.get, [id]);
     return row ? rowToRecord(row) : null;
@@ -576,7 +732,7 @@ export class PostgresTaskStore implements TaskStore {
 
   async claim(request: ClaimRequest): Promise<TaskRecord[]> {
     this.#open();
-    const rows = await this.#claimRows(this.#claimSql, request);
+    const rows = await this.#guard(() => this.#claimRows(this.#claimSql, request));
     return rows.map(rowToRecord);
   }
 
@@ -599,7 +755,7 @@ export class PostgresTaskStore implements TaskStore {
     if (limit <= 0 || queues.length === 0 || request.names?.length === 0) {
       return { finished: await this.finish(outcomes, started), claimed: [] };
     }
-    const rows = await this.#query<TaskRow & { finished: boolean; outcome_token: string }>(
+    const rows = await this.#query<TaskRow & { finished: boolean | null; outcome_token: string }>(
       this.#q.finishAndClaim,
       [
         ...finishColumns(outcomes, started, this.#callerClock),
@@ -612,11 +768,12 @@ export class PostgresTaskStore implements TaskStore {
         request.names === undefined ? null : pgArray(request.names),
       ],
     );
-    const claimed = rows.filter((row) => !row.finished).sort(byClaimOrder);
-    return {
-      finished: this.#finished(outcomes, rows.filter((row) => row.finished)),
-      claimed: claimed.map(rowToRecord),
-    };
+    const finished = this.#finished(outcomes, rows.filter((row) => row.finished === true));
+    // A flow limit concerns the queues (the row with `finished` NULL): claim within it.
+    const claimed = rows.some((row) => row.finished === null)
+      ? await this.#guard(() => this.#claimLimited(request))
+      : rows.filter((row) => row.finished === false).sort(byClaimOrder);
+    return { finished, claimed: claimed.map(rowToRecord) };
   }
 
   async findCancelRequested(leases: readonly LeaseRef[]): Promise<string[]> {
@@ -668,6 +825,12 @@ export class PostgresTaskStore implements TaskStore {
       ]);
       return rows.length > 0;
     }
+    return await this.#guard(() => this.#reportLogs(report, hasProgress));
+  }
+
+  /** Progress and log lines in one transaction (the logs are read, appended and written). */
+  async #reportLogs(report: ProgressReport, hasProgress: boolean): Promise<boolean> {
+    const { id, token, logs = [] } = report;
     return await this.#open().begin(async (tx) => {
       const [row] = await tx.unsafe<{ seq: number; logs: string | null }[]>(
         this.#q.progressRow,
@@ -823,7 +986,8 @@ export class PostgresTaskStore implements TaskStore {
     let sql: string;
     if (action === "retry") {
       sql = `UPDATE ${this.#table} SET status = 'PENDING', attempts = 0, run_at = ${nowSql},
-        completed_at = NULL, started_at = NULL, result = NULL, cancel_requested = false,
+        unique_key = NULL, completed_at = NULL, started_at = NULL, result = NULL,
+        cancel_requested = false,
         attempt_token = NULL, lease_expires_at = NULL, lease_millis = NULL
         WHERE ${pick} RETURNING id, queue, run_at`;
     } else if (action === "cancel") {
@@ -969,44 +1133,125 @@ export class PostgresTaskStore implements TaskStore {
     await this.#query(this.#q.resign, [name, holder]);
   }
 
-  // Store contract v3 (flow limits, schedules, unique keys) is not implemented here yet: reads
-  // answer "none" and writes refuse with a clear error, so nothing pretends to a guarantee it
-  // does not keep. `tests/store_conformance.ts` holds the cases to implement.
+  // Store contract v3: flow limits, schedules and the slot ledger.
 
-  setLimits(): Promise<FlowLimit> {
-    return Promise.reject(notYetV3("flow limits"));
+  async setLimits(
+    scope: FlowLimit["scope"],
+    name: string,
+    limits: FlowLimits,
+    now: number,
+  ): Promise<FlowLimit> {
+    const stored = await this.#guard(() =>
+      writeLimits(this.#open(), this.#limitsSql, scope, name, limits, this.#now(now))
+    );
+    // A raised limit may free capacity at once: workers of every process look again.
+    if (scope === "queue") this.#notifier.notify({ type: "inserted", queue: name, runAt: now });
+    else this.#notifier.notify({ type: "changed" });
+    return stored;
   }
 
-  listLimits(): Promise<FlowLimit[]> {
-    return Promise.resolve([]);
+  async listLimits(): Promise<FlowLimit[]> {
+    return (await this.#query<FlowLimitRow>(this.#limitsSql.list, [])).map(toFlowLimit);
   }
 
-  upsertSchedule(): Promise<ScheduleRecord> {
-    return Promise.reject(notYetV3("schedules"));
+  async upsertSchedule(input: ScheduleInput, now: number): Promise<ScheduleRecord> {
+    const [row] = await this.#query<ScheduleRow>(
+      this.#schedulesSql.upsert,
+      upsertParams(input, this.#now(now)),
+    );
+    return toSchedule(row!);
   }
 
-  deleteSchedule(): Promise<boolean> {
-    return Promise.resolve(false);
+  async deleteSchedule(id: string): Promise<boolean> {
+    return (await this.#query(this.#schedulesSql.delete, [id])).count > 0;
   }
 
-  retireSchedules(): Promise<string[]> {
-    return Promise.resolve([]);
+  async retireSchedules(keep: readonly string[], now: number): Promise<string[]> {
+    const rows = await this.#query<{ id: string }>(this.#schedulesSql.retire, [
+      this.#now(now),
+      pgArray(keep),
+    ]);
+    return rows.map((row) => row.id).sort();
   }
 
-  listSchedules(): Promise<ScheduleRecord[]> {
-    return Promise.resolve([]);
+  async listSchedules(): Promise<ScheduleRecord[]> {
+    return (await this.#query<ScheduleRow>(this.#schedulesSql.list, [])).map(toSchedule);
   }
 
-  recordSlot(): Promise<SlotResult> {
-    return Promise.reject(notYetV3("schedules"));
+  /**
+   * Fires a slot in one transaction that locks the schedule's row first: processes racing for
+   * the slot take turns, and the later ones find `lastSlotAt` moved (`taken`).
+   */
+  async recordSlot(request: SlotRequest): Promise<SlotResult> {
+    const { scheduleId, slotAt, task, now } = request;
+    const q = this.#schedulesSql;
+    const { result, events } = await this.#guard(() =>
+      this.#open().begin(async (tx) => {
+        const [schedule] = await tx.unsafe<
+          (ScheduleRow & { slot_taken: boolean; last_active: boolean })[]
+        >(q.lockForSlot, [scheduleId, slotAt], { prepare: true });
+        const taken = { result: { outcome: "taken", taskId: null } as SlotResult, events: [] };
+        if (
+          !schedule || schedule.retired || schedule.slot_taken ||
+          (schedule.last_slot_at !== null && num(schedule.last_slot_at) >= slotAt)
+        ) {
+          return taken;
+        }
+        if (schedule.overlap === "skip" && schedule.last_task_id !== null && schedule.last_active) {
+          await tx.unsafe(q.record, [scheduleId, slotAt, null, this.#now(now)], { prepare: true });
+          return { result: { outcome: "skipped", taskId: null } as SlotResult, events: [] };
+        }
+        const { results, events } = await this.#insertUnique(
+          tx,
+          [{ ...task, scheduledFor: slotAt }],
+          this.#origin,
+        );
+        const taskId = results[0]!.id;
+        await tx.unsafe(q.record, [scheduleId, slotAt, taskId, this.#now(now)], { prepare: true });
+        return { result: { outcome: "fired", taskId } as SlotResult, events };
+      })
+    ) as { result: SlotResult; events: StoreEvent[] };
+    for (const event of events) this.#notifier.emitLocal(event);
+    if (result.outcome !== "taken") this.#wrote();
+    return result;
   }
 
-  listSlots(): Promise<SlotRecord[]> {
-    return Promise.resolve([]);
+  async listSlots(scheduleId: string, limit: number): Promise<SlotRecord[]> {
+    assertBatchLimit(limit);
+    const rows = await this.#query<SlotRow>(this.#schedulesSql.slots, [scheduleId, limit]);
+    return rows.map(toSlot);
   }
 
-  pruneSlots(): Promise<number> {
-    return Promise.resolve(0);
+  async pruneSlots(before: number, limit: number): Promise<number> {
+    assertBatchLimit(limit);
+    return (await this.#query(this.#schedulesSql.pruneSlots, [before, limit])).count;
+  }
+
+  /**
+   * Whether writes fail for lack of space: undefined when they work, else the
+   * {@linkcode StorageFullError} of the last failed write. Once a write failed so, each call
+   * tries a probe write (a row about the size of a task, inserted in a transaction that is
+   * rolled back) and reports writable again when it works; an insert that commits does too.
+   * (`/readyz` asks it: not ready while the disk is full.)
+   */
+  async storageFull(): Promise<StorageFullError | undefined> {
+    if (this.#storageFull === undefined) return undefined;
+    const rollback = new Error("probe done");
+    try {
+      await this.#open().begin(async (tx) => {
+        await tx.unsafe(this.#q.probe, ["x".repeat(PROBE_BYTES)]);
+        throw rollback;
+      });
+    } catch (error) {
+      if (error === rollback) {
+        this.#storageFull = undefined;
+      } else {
+        const full = storageFullError(error, this.#display);
+        if (full === undefined) throw error;
+        this.#storageFull = full;
+      }
+    }
+    return this.#storageFull;
   }
 
   listen(listener: (event: StoreEvent) => void): () => void {
@@ -1048,7 +1293,39 @@ export class PostgresTaskStore implements TaskStore {
       { prepare: true },
     );
     this.#wrote();
+    // A flow limit concerns the queues (a row of NULLs says so): claim within it.
+    if (rows.some((row) => row.seq === null)) return await this.#claimLimited(request);
     return [...rows].sort(byClaimOrder);
+  }
+
+  /**
+   * Claims within the flow limits concerning `request.queues` in a transaction of their own
+   * (see `claimWithinLimits`), and tells `onHeldBack` (in the caller's clock) when limits held
+   * tasks back. Rows in claim order.
+   */
+  async #claimLimited(request: ClaimRequest): Promise<TaskRow[]> {
+    const result = await this.#claimSql.begin((tx) =>
+      claimWithinLimits<TaskRow>(tx, this.#limitsSql, request, this.#now(request.now))
+    ) as Awaited<ReturnType<typeof claimWithinLimits<TaskRow>>>;
+    if (result === undefined) {
+      // The limits were removed meanwhile: claim plainly (a limit set meanwhile waits a claim).
+      const rows = await this.#claimSql.unsafe<TaskRow[]>(this.#q.claim, [
+        pgArray(request.queues),
+        request.limit,
+        this.#now(request.now),
+        request.leaseMillis,
+        request.workerId,
+        request.minPriority ?? 0,
+      ] as never[], { prepare: true });
+      return rows.filter((row) => row.seq !== null).sort(byClaimOrder);
+    }
+    const { rows, heldBack, retryAt, now } = result;
+    if (heldBack) {
+      request.onHeldBack?.(
+        retryAt === null ? null : this.#callerClock ? retryAt : retryAt - now + request.now,
+      );
+    }
+    return rows.sort(byClaimOrder);
   }
 
   /** Records per outcome in input order (null where rejected); announces the applied ones. */
@@ -1093,7 +1370,21 @@ export class PostgresTaskStore implements TaskStore {
     text: string,
     params: unknown[],
   ): Promise<postgres.RowList<T[]>> {
-    return await this.#open().unsafe<T[]>(text, params as never[], { prepare: true });
+    return await this.#guard(() =>
+      this.#open().unsafe<T[]>(text, params as never[], { prepare: true })
+    );
+  }
+
+  /** Runs `work`; an error saying the disk is full becomes (and is kept as) StorageFullError. */
+  async #guard<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      const full = storageFullError(error, this.#display);
+      if (full === undefined) throw error;
+      this.#storageFull = full;
+      throw full;
+    }
   }
 
   /** The pool, or an error once the store is closed. */
@@ -1101,11 +1392,4 @@ export class PostgresTaskStore implements TaskStore {
     if (this.#closed) throw new Error("The PostgreSQL task store is closed");
     return this.#sql;
   }
-}
-
-/** The error of a contract v3 feature the PostgreSQL store does not have yet. */
-function notYetV3(feature: string): Error {
-  return new Error(
-    `The PostgreSQL store does not support ${feature} yet (store contract v3); use the SQLite store`,
-  );
 }

@@ -64,7 +64,7 @@ export function openBunSqliteDriver(
       const code = codeOf(error);
       if (code === "SQLITE_FULL") throw new StorageFullError(path, { cause: error });
       if (code.startsWith("SQLITE_IOERR") && diskIsFull(path)) {
-        throw new StorageFullError(path, { cause: error, sqliteMessage: "disk I/O error" });
+        throw new StorageFullError(path, { cause: error, reported: 'SQLite: "disk I/O error"' });
       }
       throw error;
     }

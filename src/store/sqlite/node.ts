@@ -46,7 +46,7 @@ export function openNodeSqliteDriver(
         throw new StorageFullError(path, { cause: error });
       }
       if (hasCode(error, 10, "disk I/O error") && diskIsFull(path)) {
-        throw new StorageFullError(path, { cause: error, sqliteMessage: "disk I/O error" });
+        throw new StorageFullError(path, { cause: error, reported: 'SQLite: "disk I/O error"' });
       }
       throw error;
     }
