@@ -49,6 +49,7 @@ import {
 import { positiveInteger } from "../options.ts";
 import { MAX_TIMER_CHUNK_MILLIS } from "../long_timer.ts";
 import { flowRoutes } from "./flow_routes.ts";
+import { createRemoteEndpoint, type RemoteEndpointOptions } from "../remote/endpoint.ts";
 
 /** Default largest request body: 1 MiB. */
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
@@ -109,6 +110,12 @@ export interface AdminHandlerOptions {
   maxEventStreams?: number;
   /** Unexpected errors (answered with a bare 500). Default: logged to stderr. */
   onError?: (error: unknown) => void;
+  /**
+   * The HTTP worker protocol, task types and OpenAPI document (`src/remote/`, served under
+   * `/api/v1/` and at `/api/openapi.json` with the same Host, Origin and token checks). Default:
+   * served with the protocol's defaults and no local task types.
+   */
+  remote?: RemoteEndpointOptions | undefined;
 }
 
 /** What a server lends the handler about the connection of one request. */
@@ -225,6 +232,13 @@ export function createAdminHandler(options: AdminHandlerOptions): AdminHandler {
   const closing = new AbortController();
   const groupEnqueue = new GroupEnqueue(dispatcher);
   let eventStreams = 0;
+  const remote = createRemoteEndpoint({
+    ...options.remote,
+    store,
+    clock: options.clock ?? systemClock,
+    signal: closing.signal,
+    readBody: (request) => readJsonBody(request, maxBodyBytes, bodyTimeout),
+  });
 
   const routes: Route[] = [
     { method: "GET", pattern: /^\/$/, public: true, run: () => dashboardResponse() },
@@ -515,6 +529,10 @@ export function createAdminHandler(options: AdminHandlerOptions): AdminHandler {
       if (request.method !== "GET" && request.method !== "HEAD") {
         const refusal = crossOriginRefusal(request.headers, host);
         if (refusal) throw new HttpError(403, refusal);
+      }
+      if (remote.serves(path)) {
+        authorize(request);
+        return await remote.fetch(request, connection);
       }
       const matching: Route[] = [];
       let id = "";
