@@ -137,6 +137,8 @@ export class RemoteWorkerProtocol {
   readonly #replayMemory: number;
   /** Registrations this process made or read, by worker id. */
   readonly #workers = new Map<string, Held>();
+  /** Long polls in progress, by worker id: `deregister` ends them at once. */
+  readonly #polls = new Map<string, Set<AbortController>>();
   /** Recent successful outcomes, `${id} ${token}` → kind and record, oldest first. */
   readonly #done = new Map<string, { kind: string; task: PublicTask }>();
 
@@ -210,18 +212,24 @@ export class RemoteWorkerProtocol {
     const limit = Math.min(input.limit, held.concurrency);
     const deadline = this.#clock.now() + (input.waitMillis ?? 0);
     const wake = new Wakeup(this.#store, held.queues);
+    const ended = new AbortController();
+    const polls = this.#polls.get(input.workerId) ?? new Set();
+    this.#polls.set(input.workerId, polls.add(ended));
+    const signals = [signal, this.#signal, ended.signal].filter((s) => s !== undefined);
     try {
       for (;;) {
         wake.arm();
         const { tasks, foreignOnly } = await this.#claim(input.workerId, held, limit);
         const left = deadline - this.#clock.now();
-        if (tasks.length || left <= 0 || this.#aborted(signal)) return tasks;
+        if (tasks.length || left <= 0 || signals.some((s) => s.aborted)) return tasks;
         // A store that ignores `names` handed out only other names' tasks (now released):
         // wait for the poll, not for the release's own event, or this would spin.
-        await wake.wait(Math.min(left, this.#pollMillis), foreignOnly, this.#signals(signal));
+        await wake.wait(Math.min(left, this.#pollMillis), foreignOnly, signals);
       }
     } finally {
       wake.close();
+      polls.delete(ended);
+      if (!polls.size) this.#polls.delete(input.workerId);
     }
   }
 
@@ -319,6 +327,7 @@ export class RemoteWorkerProtocol {
       : [];
     await this.#store.removeWorker(input.workerId);
     this.#workers.delete(input.workerId);
+    for (const poll of this.#polls.get(input.workerId) ?? []) poll.abort();
     return released;
   }
 
@@ -394,14 +403,6 @@ export class RemoteWorkerProtocol {
         `; nothing was changed`,
       current: publicTask(task),
     };
-  }
-
-  #aborted(signal: AbortSignal | undefined): boolean {
-    return signal?.aborted === true || this.#signal?.aborted === true;
-  }
-
-  #signals(signal: AbortSignal | undefined): AbortSignal[] {
-    return [signal, this.#signal].filter((s): s is AbortSignal => s !== undefined);
   }
 }
 
