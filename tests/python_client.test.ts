@@ -32,7 +32,11 @@ class Proc {
   #ended = false;
 
   constructor(command: readonly string[], env: Record<string, string>, cwd = ROOT) {
-    this.child = spawn(command[0]!, command.slice(1), { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
+    this.child = spawn(command[0]!, command.slice(1), {
+      cwd,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     const take = (chunk: Buffer) => {
       this.out += chunk.toString();
       for (const wake of this.#waiters) wake();
@@ -108,12 +112,20 @@ async function taskUntil(
     const { body } = await api(`/api/tasks/${id}/wait?timeout=200ms`);
     if (accept(body)) return body;
     // Not yet: the wait itself held the request for up to 200 ms, so this loop does not spin.
-    if (Date.now() > deadline) throw new Error(`Task ${id} never became ${what}: ${JSON.stringify(body)}`);
+    if (Date.now() > deadline) {
+      throw new Error(`Task ${id} never became ${what}: ${JSON.stringify(body)}`);
+    }
   }
 }
 
 function pythonWorker(concurrency = 1): Proc {
-  const proc = new Proc([PYTHON, join(ROOT, "tests/fixtures/python_worker.py"), url, TOKEN, String(concurrency)], PY_ENV);
+  const proc = new Proc([
+    PYTHON,
+    join(ROOT, "tests/fixtures/python_worker.py"),
+    url,
+    TOKEN,
+    String(concurrency),
+  ], PY_ENV);
   started.push(proc);
   return proc;
 }
@@ -127,32 +139,36 @@ async function enqueue(name: string, args: unknown): Promise<string> {
 describe("Python client", { skip: HAS_PYTHON ? false : "python3 is not installed" }, () => {
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "aether-python-"));
-    server = new Proc([
-      ...CLI_FROM_SOURCE[RUNTIME],
-      "worker",
-      "--handlers",
-      join(ROOT, "tests/fixtures/remote_handlers"),
-      "--db",
-      join(dir, "tasks.db"),
-      "--admin",
-      "127.0.0.1:0",
-      "--admin-token",
-      TOKEN,
-      "--queues",
-      "default",
-      "--workers",
-      "1",
-      "--poll-interval",
-      "50ms",
-      "--lease",
-      "3s",
-      "--heartbeat-interval",
-      "250ms",
-      "--heartbeat-timeout",
-      "1500ms",
-      "--log-format",
-      "json",
-    ], childEnv(), dir);
+    server = new Proc(
+      [
+        ...CLI_FROM_SOURCE[RUNTIME],
+        "worker",
+        "--handlers",
+        join(ROOT, "tests/fixtures/remote_handlers"),
+        "--db",
+        join(dir, "tasks.db"),
+        "--admin",
+        "127.0.0.1:0",
+        "--admin-token",
+        TOKEN,
+        "--queues",
+        "default",
+        "--workers",
+        "1",
+        "--poll-interval",
+        "50ms",
+        "--lease",
+        "3s",
+        "--heartbeat-interval",
+        "250ms",
+        "--heartbeat-timeout",
+        "1500ms",
+        "--log-format",
+        "json",
+      ],
+      childEnv(),
+      dir,
+    );
     const match = await server.waitFor(/"admin":"(http:\/\/[^"]+)"/);
     url = match[1]!;
   });
@@ -165,67 +181,96 @@ describe("Python client", { skip: HAS_PYTHON ? false : "python3 is not installed
     await rm(dir, { recursive: true, force: true });
   });
 
-  it("a task enqueued from Python runs in the TypeScript worker; Python waits for its result", TEST_TIMEOUT, async () => {
-    const proc = new Proc([PYTHON, join(ROOT, "tests/fixtures/python_enqueue.py"), url, TOKEN, "ts.double", '{"x": 21}'], PY_ENV);
-    started.push(proc);
-    const line = (await proc.waitFor(/^\{.*\}$/m))[0];
-    assert.equal(await proc.exited(), 0, proc.out);
-    const printed = JSON.parse(line);
-    assert.equal(printed.task.status, "COMPLETED");
-    assert.equal(printed.task.result, 42);
-    assert.equal(printed.task.priority, "HIGH");
-    assert.equal(printed.task.maxAttempts, 2);
-    assert.equal(printed.type.argsSchema.properties.x.type, "number");
-  });
+  it(
+    "a task enqueued from Python runs in the TypeScript worker; Python waits for its result",
+    TEST_TIMEOUT,
+    async () => {
+      const proc = new Proc([
+        PYTHON,
+        join(ROOT, "tests/fixtures/python_enqueue.py"),
+        url,
+        TOKEN,
+        "ts.double",
+        '{"x": 21}',
+      ], PY_ENV);
+      started.push(proc);
+      const line = (await proc.waitFor(/^\{.*\}$/m))[0];
+      assert.equal(await proc.exited(), 0, proc.out);
+      const printed = JSON.parse(line);
+      assert.equal(printed.task.status, "COMPLETED");
+      assert.equal(printed.task.result, 42);
+      assert.equal(printed.task.priority, "HIGH");
+      assert.equal(printed.task.maxAttempts, 2);
+      assert.equal(printed.type.argsSchema.properties.x.type, "number");
+    },
+  );
 
-  it("a task enqueued from TypeScript runs in a Python worker, which shows in the processes list", TEST_TIMEOUT, async () => {
-    const worker = pythonWorker(2);
-    await worker.waitFor(/registered (remote-\S+)/);
-    const id = await enqueue("py.resize", { n: 5 });
-    const task = await taskUntil(id, (t) => t.status === "COMPLETED", "COMPLETED");
-    assert.equal((task.result as { n: number }).n, 10);
-    assert.match(task.workerId as string, /^remote-/);
-    const { body } = await api("/api/workers");
-    const row = body.workers.find((w: { id: string }) => w.id === task.workerId);
-    assert.equal(row?.meta.language, "python");
-    worker.signal("SIGTERM");
-    assert.equal(await worker.exited(), 0, worker.out);
-    assert.match(worker.out, /stopped remote-/);
-    const after = await api("/api/workers");
-    assert.ok(!after.body.workers.some((w: { id: string }) => w.id === task.workerId), "it left the registry");
-  });
+  it(
+    "a task enqueued from TypeScript runs in a Python worker, which shows in the processes list",
+    TEST_TIMEOUT,
+    async () => {
+      const worker = pythonWorker(2);
+      await worker.waitFor(/registered (remote-\S+)/);
+      const id = await enqueue("py.resize", { n: 5 });
+      const task = await taskUntil(id, (t) => t.status === "COMPLETED", "COMPLETED");
+      assert.equal((task.result as { n: number }).n, 10);
+      assert.match(task.workerId as string, /^remote-/);
+      const { body } = await api("/api/workers");
+      const row = body.workers.find((w: { id: string }) => w.id === task.workerId);
+      assert.equal(row?.meta.language, "python");
+      worker.signal("SIGTERM");
+      assert.equal(await worker.exited(), 0, worker.out);
+      assert.match(worker.out, /stopped remote-/);
+      const after = await api("/api/workers");
+      assert.ok(
+        !after.body.workers.some((w: { id: string }) => w.id === task.workerId),
+        "it left the registry",
+      );
+    },
+  );
 
-  it("a Python worker killed with SIGKILL mid-task: the task runs again in another worker", TEST_TIMEOUT, async () => {
-    const first = pythonWorker(1);
-    await first.waitFor(/registered/);
-    const id = await enqueue("py.resize", { n: 7, hang: 60 });
-    await first.waitFor(new RegExp(`started ${id} 1`));
-    first.signal("SIGKILL");
-    await first.exited();
-    const second = pythonWorker(1);
-    await second.waitFor(new RegExp(`started ${id} 2`));
-    const task = await taskUntil(id, (t) => t.status === "COMPLETED", "COMPLETED");
-    assert.deepEqual({ n: (task.result as { n: number }).n, attempt: (task.result as { attempt: number }).attempt }, { n: 14, attempt: 2 });
-    assert.equal(task.attempts, 2);
-    assert.match((task.lastError as { message: string }).message, /is gone/);
-    second.signal("SIGTERM");
-    await second.exited();
-  });
+  it(
+    "a Python worker killed with SIGKILL mid-task: the task runs again in another worker",
+    TEST_TIMEOUT,
+    async () => {
+      const first = pythonWorker(1);
+      await first.waitFor(/registered/);
+      const id = await enqueue("py.resize", { n: 7, hang: 60 });
+      await first.waitFor(new RegExp(`started ${id} 1`));
+      first.signal("SIGKILL");
+      await first.exited();
+      const second = pythonWorker(1);
+      await second.waitFor(new RegExp(`started ${id} 2`));
+      const task = await taskUntil(id, (t) => t.status === "COMPLETED", "COMPLETED");
+      assert.deepEqual({
+        n: (task.result as { n: number }).n,
+        attempt: (task.result as { attempt: number }).attempt,
+      }, { n: 14, attempt: 2 });
+      assert.equal(task.attempts, 2);
+      assert.match((task.lastError as { message: string }).message, /is gone/);
+      second.signal("SIGTERM");
+      await second.exited();
+    },
+  );
 
-  it("a Python worker stalled past its heartbeat timeout: its late completion is refused", TEST_TIMEOUT, async () => {
-    const stalled = pythonWorker(1);
-    await stalled.waitFor(/registered/);
-    const id = await enqueue("py.resize", { n: 3, hang: 1 });
-    await stalled.waitFor(new RegExp(`started ${id} 1`));
-    stalled.signal("SIGSTOP");
-    const other = pythonWorker(1);
-    const done = await taskUntil(id, (t) => t.status === "COMPLETED", "COMPLETED");
-    assert.equal((done.result as { attempt: number }).attempt, 2);
-    stalled.signal("SIGCONT");
-    await stalled.waitFor(new RegExp(`outcome of ${id} refused \\(COMPLETED\\)`));
-    const final = await api(`/api/tasks/${id}`);
-    assert.equal(final.body.result.attempt, 2, "the late outcome changed nothing");
-    for (const proc of [stalled, other]) proc.signal("SIGTERM");
-    await Promise.all([stalled.exited(), other.exited()]);
-  });
+  it(
+    "a Python worker stalled past its heartbeat timeout: its late completion is refused",
+    TEST_TIMEOUT,
+    async () => {
+      const stalled = pythonWorker(1);
+      await stalled.waitFor(/registered/);
+      const id = await enqueue("py.resize", { n: 3, hang: 1 });
+      await stalled.waitFor(new RegExp(`started ${id} 1`));
+      stalled.signal("SIGSTOP");
+      const other = pythonWorker(1);
+      const done = await taskUntil(id, (t) => t.status === "COMPLETED", "COMPLETED");
+      assert.equal((done.result as { attempt: number }).attempt, 2);
+      stalled.signal("SIGCONT");
+      await stalled.waitFor(new RegExp(`outcome of ${id} refused \\(COMPLETED\\)`));
+      const final = await api(`/api/tasks/${id}`);
+      assert.equal(final.body.result.attempt, 2, "the late outcome changed nothing");
+      for (const proc of [stalled, other]) proc.signal("SIGTERM");
+      await Promise.all([stalled.exited(), other.exited()]);
+    },
+  );
 });

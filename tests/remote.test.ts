@@ -100,7 +100,13 @@ afterEach(async () => {
   current = undefined;
 });
 
-type Fetched = { id: string; token: string; attempt: number; leaseExpiresAt: number; args: unknown };
+type Fetched = {
+  id: string;
+  token: string;
+  attempt: number;
+  leaseExpiresAt: number;
+  args: unknown;
+};
 
 async function fetchTasks(s: Setup, workerId: string, limit = 10, waitMillis = 0) {
   const { status, body } = await s.post("/api/v1/worker/fetch", { workerId, limit, waitMillis });
@@ -129,7 +135,11 @@ describe("HTTP worker protocol", () => {
     assert.equal(stored?.status, "PROCESSING");
     assert.equal(stored?.workerId, workerId);
     assert.equal(stored?.attemptToken, task.token);
-    assert.equal(stored?.startedAt, s.clock.now());
+    // The start (as of the fetch) is written with the worker's next heartbeat or outcome.
+    const fetchedAt = s.clock.now();
+    s.clock.advance(100);
+    await s.post("/api/v1/worker/heartbeat", { workerId, tasks: [{ id, token: task.token }] });
+    assert.equal((await s.store.get(id))?.startedAt, fetchedAt);
   });
 
   it("a completion with the attempt token completes; repeated, it is answered as done; another token gets 409", async () => {
@@ -139,17 +149,34 @@ describe("HTTP worker protocol", () => {
     const [task] = await fetchTasks(s, workerId);
     const wrong = await s.post(`/api/v1/worker/tasks/${id}/complete`, { token: "nope", result: 1 });
     assert.equal(wrong.status, 409);
-    assert.equal((wrong.body.details as { current: { status: string } }).current.status, "PROCESSING");
-    const done = await s.post(`/api/v1/worker/tasks/${id}/complete`, { token: task!.token, result: { ok: 1 } });
+    assert.equal(
+      (wrong.body.details as { current: { status: string } }).current.status,
+      "PROCESSING",
+    );
+    const done = await s.post(`/api/v1/worker/tasks/${id}/complete`, {
+      token: task!.token,
+      result: { ok: 1 },
+    });
     assert.equal(done.status, 200);
     assert.equal((done.body.task as { status: string }).status, "COMPLETED");
-    const again = await s.post(`/api/v1/worker/tasks/${id}/complete`, { token: task!.token, result: { ok: 1 } });
+    const again = await s.post(`/api/v1/worker/tasks/${id}/complete`, {
+      token: task!.token,
+      result: { ok: 1 },
+    });
     assert.equal(again.status, 200);
     assert.equal(again.body.replayed, true);
-    const failAfter = await s.post(`/api/v1/worker/tasks/${id}/fail`, { token: task!.token, error: "x" });
+    const failAfter = await s.post(`/api/v1/worker/tasks/${id}/fail`, {
+      token: task!.token,
+      error: "x",
+    });
     assert.equal(failAfter.status, 409);
-    assert.equal((failAfter.body.details as { current: { status: string } }).current.status, "COMPLETED");
-    assert.deepEqual((await s.store.get(id))?.result, { ok: 1 });
+    assert.equal(
+      (failAfter.body.details as { current: { status: string } }).current.status,
+      "COMPLETED",
+    );
+    const stored = await s.store.get(id);
+    assert.deepEqual(stored?.result, { ok: 1 });
+    assert.equal(stored?.startedAt, s.clock.now(), "the start was written with the outcome");
   });
 
   it("a late completion after the lease expired and the task was rescued is refused with its current state", async () => {
@@ -166,7 +193,10 @@ describe("HTTP worker protocol", () => {
       onError: (error) => assert.fail(String(error)),
     });
     assert.equal(await rescuer.runOnce(), 1);
-    const late = await s.post(`/api/v1/worker/tasks/${id}/complete`, { token: task!.token, result: 1 });
+    const late = await s.post(`/api/v1/worker/tasks/${id}/complete`, {
+      token: task!.token,
+      result: 1,
+    });
     assert.equal(late.status, 409);
     assert.match(late.body.error as string, /nothing was changed/);
     assert.equal((late.body.details as { current: { status: string } }).current.status, "RETRYING");
@@ -192,7 +222,11 @@ describe("HTTP worker protocol", () => {
       error: "bad input",
       retryable: false,
     });
-    const task = failed.body.task as { status: string; lastError: { message: string }; attempts: number };
+    const task = failed.body.task as {
+      status: string;
+      lastError: { message: string };
+      attempts: number;
+    };
     assert.equal(task.status, "FAILED");
     assert.equal(task.lastError.message, "bad input");
     assert.equal(task.attempts, 1);
@@ -258,7 +292,13 @@ describe("HTTP worker protocol", () => {
       workerId,
       outcomes: [
         { outcome: "completed", id: first[0]!.id, token: first[0]!.token, result: 0 },
-        { outcome: "failed", id: first[1]!.id, token: first[1]!.token, error: "no", retryable: false },
+        {
+          outcome: "failed",
+          id: first[1]!.id,
+          token: first[1]!.token,
+          error: "no",
+          retryable: false,
+        },
         { outcome: "released", id: first[2]!.id, token: first[2]!.token },
         { outcome: "completed", id: first[0]!.id, token: "stale", result: 0 },
       ],
@@ -267,7 +307,11 @@ describe("HTTP worker protocol", () => {
     assert.equal(status, 200);
     const results = body.results as { ok: boolean; status?: number; task?: { status: string } }[];
     assert.deepEqual(results.map((r) => r.ok), [true, true, true, false]);
-    assert.deepEqual(results.slice(0, 3).map((r) => r.task?.status), ["COMPLETED", "FAILED", "PENDING"]);
+    assert.deepEqual(results.slice(0, 3).map((r) => r.task?.status), [
+      "COMPLETED",
+      "FAILED",
+      "PENDING",
+    ]);
     // The fourth repeats the first with another token: refused, the first one's record is not replayed.
     assert.equal(results[3]!.status, 409);
     assert.equal((body.tasks as unknown[]).length, 3);
@@ -278,7 +322,10 @@ describe("HTTP worker protocol", () => {
     const workerId = await s.register();
     const id = await s.dispatcher.enqueue("resize", { url: "a", width: 1 });
     const [task] = await fetchTasks(s, workerId);
-    const { status } = await s.post("/api/v1/worker/deregister", { workerId, release: [{ id, token: task!.token }] });
+    const { status } = await s.post("/api/v1/worker/deregister", {
+      workerId,
+      release: [{ id, token: task!.token }],
+    });
     assert.equal(status, 200);
     const stored = await s.store.get(id);
     assert.equal(stored?.status, "PENDING");
@@ -310,7 +357,10 @@ describe("HTTP worker protocol", () => {
     assert.equal(gone[0]!.worker.id, workerId);
     assert.equal(gone[0]!.rescued, 1);
     assert.equal((await s.store.get(id))?.status, "RETRYING");
-    const beat = await s.post("/api/v1/worker/heartbeat", { workerId, tasks: [{ id, token: task!.token }] });
+    const beat = await s.post("/api/v1/worker/heartbeat", {
+      workerId,
+      tasks: [{ id, token: task!.token }],
+    });
     assert.equal(beat.status, 404);
     const late = await s.post(`/api/v1/worker/tasks/${id}/complete`, { token: task!.token });
     assert.equal(late.status, 409);
@@ -322,14 +372,30 @@ describe("HTTP worker protocol", () => {
     const workerId = await s.register();
     const id = await s.dispatcher.enqueue("resize", { url: "a", width: 1 });
     const [task] = await fetchTasks(s, workerId);
-    assert.equal((await s.post(`/api/v1/worker/tasks/${id}/progress`, { token: task!.token, progress: 0.5 })).status, 200);
-    assert.equal((await s.post(`/api/v1/worker/tasks/${id}/log`, { token: task!.token, lines: ["one", "two"] })).status, 200);
-    const stale = await s.post(`/api/v1/worker/tasks/${id}/progress`, { token: "old", progress: 0.9 });
+    assert.equal(
+      (await s.post(`/api/v1/worker/tasks/${id}/progress`, { token: task!.token, progress: 0.5 }))
+        .status,
+      200,
+    );
+    assert.equal(
+      (await s.post(`/api/v1/worker/tasks/${id}/log`, {
+        token: task!.token,
+        lines: ["one", "two"],
+      })).status,
+      200,
+    );
+    const stale = await s.post(`/api/v1/worker/tasks/${id}/progress`, {
+      token: "old",
+      progress: 0.9,
+    });
     assert.equal(stale.status, 409);
     const stored = await s.store.get(id);
     assert.equal(stored?.progress, 0.5);
     assert.deepEqual(stored?.logs, ["one", "two"]);
-    assert.equal((await s.post(`/api/v1/worker/tasks/nope/progress`, { token: "x", progress: 1 })).status, 404);
+    assert.equal(
+      (await s.post(`/api/v1/worker/tasks/nope/progress`, { token: "x", progress: 1 })).status,
+      404,
+    );
   });
 
   it("bad input gets 400 naming the field, the value and what was expected", async () => {
@@ -338,11 +404,36 @@ describe("HTTP worker protocol", () => {
     const cases: [string, unknown, RegExp, string][] = [
       ["/api/v1/worker/fetch", { workerId, limit: 0 }, /^limit: expected >=1, got 0$/, "limit"],
       ["/api/v1/worker/fetch", { workerId, limit: 1, wait: 5 }, /^Unknown field "wait"/, "wait"],
-      ["/api/v1/worker/fetch", { workerId: "w1", limit: 1 }, /^workerId: expected a workerId from register, got "w1"$/, "workerId"],
-      ["/api/v1/worker/register", { queues: ["a b"], concurrency: 1 }, /^queues\.0: expected 1-128/, "queues.0"],
-      ["/api/v1/worker/register", { queues: ["a"] }, /^concurrency: expected a value \(the field is required\)/, "concurrency"],
-      ["/api/v1/worker/complete", { outcomes: [{ outcome: "done", id: "a", token: "b" }] }, /^outcomes\.0\.outcome: expected \("completed" \| "failed" \| "released"\), got "done"$/, "outcomes.0.outcome"],
-      ["/api/v1/worker/complete", { outcomes: [], fetch: { limit: 1 } }, /^workerId: expected a workerId from register \(required with fetch\)/, "workerId"],
+      [
+        "/api/v1/worker/fetch",
+        { workerId: "w1", limit: 1 },
+        /^workerId: expected a workerId from register, got "w1"$/,
+        "workerId",
+      ],
+      [
+        "/api/v1/worker/register",
+        { queues: ["a b"], concurrency: 1 },
+        /^queues\.0: expected 1-128/,
+        "queues.0",
+      ],
+      [
+        "/api/v1/worker/register",
+        { queues: ["a"] },
+        /^concurrency: expected a value \(the field is required\)/,
+        "concurrency",
+      ],
+      [
+        "/api/v1/worker/complete",
+        { outcomes: [{ outcome: "done", id: "a", token: "b" }] },
+        /^outcomes\.0\.outcome: expected \("completed" \| "failed" \| "released"\), got "done"$/,
+        "outcomes.0.outcome",
+      ],
+      [
+        "/api/v1/worker/complete",
+        { outcomes: [], fetch: { limit: 1 } },
+        /^workerId: expected a workerId from register \(required with fetch\)/,
+        "workerId",
+      ],
       ["/api/v1/worker/heartbeat", null, /^body: expected Object, got null$/, "body"],
     ];
     for (const [path, json, message, field] of cases) {
@@ -392,7 +483,10 @@ describe("published task types", () => {
     assert.equal(resize.argsSchema.properties.width.type, "integer");
     assert.equal(taskTypes.find((t: { name: string }) => t.name === "email").argsSchema, null);
     // A transform has no JSON Schema form: published as null rather than as a looser schema.
-    assert.equal(taskTypes.find((t: { name: string }) => t.name === "transformed").argsSchema, null);
+    assert.equal(
+      taskTypes.find((t: { name: string }) => t.name === "transformed").argsSchema,
+      null,
+    );
   });
 
   it("the union over live workers' published types, the newest beat winning", () => {
@@ -449,7 +543,10 @@ describe("OpenAPI document", () => {
     const documented = new Set(API_ROUTES.map((r) => `${r.method.toUpperCase()} ${r.path}`));
     for (const route of endpoint.app.routes) {
       const path = route.path.replace(/:(\w+)/g, "{$1}");
-      assert.ok(documented.has(`${route.method} ${path}`), `${route.method} ${path} is not documented`);
+      assert.ok(
+        documented.has(`${route.method} ${path}`),
+        `${route.method} ${path} is not documented`,
+      );
     }
   });
 });

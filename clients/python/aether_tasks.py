@@ -254,7 +254,10 @@ class Worker:
         self.grace = grace
         self._log = log or (lambda line: print("aether-tasks worker: " + line, file=sys.stderr, flush=True))
         self.worker_id = None
-        self._lock = threading.Condition()
+        self._lock = threading.Lock()
+        # Two conditions on the one lock, so a finished task wakes only who waits for it.
+        self._slots = threading.Condition(self._lock)  # a slot freed, an outcome sent, stopping
+        self._have_outcomes = threading.Condition(self._lock)
         self._busy = 0  # slots taken: running or queued tasks, and fetches in flight
         self._held = {}  # id -> TaskContext, until its outcome is acknowledged
         self._ready = queue.Queue()  # tasks fetched, not started
@@ -292,7 +295,8 @@ class Worker:
         """Asks the worker to stop (what SIGTERM does); ``run()`` returns once it has."""
         self._stopping.set()
         with self._lock:
-            self._lock.notify_all()
+            self._slots.notify_all()
+            self._have_outcomes.notify_all()
 
     def _install_signals(self):
         if threading.current_thread() is not threading.main_thread():
@@ -343,7 +347,7 @@ class Worker:
         deadline = time.monotonic() + self.grace
         with self._lock:
             while self._running_count(release) and time.monotonic() < deadline:
-                self._lock.wait(min(0.1, max(0.0, deadline - time.monotonic())))
+                self._slots.wait(min(0.1, max(0.0, deadline - time.monotonic())))
             running = [ctx for tid, ctx in self._held.items() if tid not in release and not self._has_outcome(tid)]
         for ctx in running:
             ctx._stop("worker stopping")
@@ -380,7 +384,7 @@ class Worker:
             self._busy -= reserved - len(tasks)
             for task in tasks:
                 self._held[task["id"]] = TaskContext(self, task)
-            self._lock.notify_all()
+            self._slots.notify_all()
         for task in tasks:
             self._ready.put(task)
 
@@ -391,7 +395,7 @@ class Worker:
                 while not self._stopping.is_set() and not (
                     self._busy == 0 or self.concurrency - self._busy >= max(1, self.concurrency // 2)
                 ):
-                    self._lock.wait(0.2)
+                    self._slots.wait(0.2)
             if self._stopping.is_set():
                 return
             reserved = self._reserve(self.batch)
@@ -450,7 +454,8 @@ class Worker:
             with self._lock:
                 self._busy -= 1
                 self._outcomes.append(item)
-                self._lock.notify_all()
+                self._have_outcomes.notify()
+                self._slots.notify()
 
     def _run_one(self, task, ctx):
         base = {"id": task["id"], "token": task["token"]}
@@ -476,7 +481,7 @@ class Worker:
         while not self._finished.is_set():
             with self._lock:
                 while not self._outcomes and not self._finished.is_set():
-                    self._lock.wait(0.5)
+                    self._have_outcomes.wait(0.5)
             self._flush_outcomes(refill=not self._stopping.is_set())
 
     def _flush_outcomes(self, refill=False):
@@ -513,7 +518,7 @@ class Worker:
         self._outcomes[:] = [item for item in self._outcomes if id(item) not in sent]
         for item in items:
             self._held.pop(item["id"], None)
-        self._lock.notify_all()
+        self._slots.notify_all()
 
     # -- heartbeats ---------------------------------------------------------------------------
 

@@ -134,8 +134,9 @@ export class BodyError extends Error {
   override name = "BodyError";
   constructor(readonly field: string, readonly expected: string, received: string) {
     super(
-      expected === "" ? `Unknown field "${field}"; see /api/openapi.json for the fields of this request`
-      : `${field}: expected ${expected}, got ${received}`,
+      expected === ""
+        ? `Unknown field "${field}"; see /api/openapi.json for the fields of this request`
+        : `${field}: expected ${expected}, got ${received}`,
     );
   }
 }

@@ -39,53 +39,250 @@ export interface ApiRoute {
   responses?: Readonly<Record<string, string>>;
 }
 
-const STALE = { "409": "The attempt token no longer holds the task: nothing changed; `details.current` is its state", "404": "No such task" };
+const STALE = {
+  "409":
+    "The attempt token no longer holds the task: nothing changed; `details.current` is its state",
+  "404": "No such task",
+};
 const ENQUEUE = {
   type: "object",
   required: ["name"],
   properties: {
     name: { type: "string" },
     args: {},
-    options: { type: "object", description: "queue, priority, delay, runAt, maxAttempts, timeout, unique…" },
+    options: {
+      type: "object",
+      description: "queue, priority, delay, runAt, maxAttempts, timeout, unique…",
+    },
   },
 };
 
 /** Every route of the admin endpoint and the worker protocol. */
 export const API_ROUTES: readonly ApiRoute[] = [
-  { method: "get", path: "/healthz", summary: "Liveness: the process answers", tag: "health", public: true },
-  { method: "get", path: "/readyz", summary: "Readiness: the store is reachable and writable", tag: "health", responses: { "503": "Not ready" } },
+  {
+    method: "get",
+    path: "/healthz",
+    summary: "Liveness: the process answers",
+    tag: "health",
+    public: true,
+  },
+  {
+    method: "get",
+    path: "/readyz",
+    summary: "Readiness: the store is reachable and writable",
+    tag: "health",
+    responses: { "503": "Not ready" },
+  },
   { method: "get", path: "/metrics", summary: "Prometheus metrics (text format)", tag: "health" },
   { method: "get", path: "/", summary: "The dashboard page (HTML)", tag: "meta", public: true },
-  { method: "get", path: "/api/stats", summary: "Counts per status and queue, throughput, pool", tag: "tasks" },
-  { method: "get", path: "/api/tasks", summary: "One page of tasks, newest first", tag: "tasks", query: ["status", "name", "queue", "idPrefix", "argsContains", "limit", "cursor"] },
-  { method: "post", path: "/api/tasks", summary: "Enqueue a task; answers 201 with its id", tag: "tasks", body: ENQUEUE, responses: { "201": "Enqueued", "400": "Unknown task or invalid args" } },
-  { method: "get", path: "/api/tasks/count", summary: "How many tasks a filter selects", tag: "tasks", query: ["status", "name", "queue", "idPrefix", "argsContains"] },
-  { method: "post", path: "/api/tasks/bulk", summary: "Retry, cancel or delete the tasks a filter selects", tag: "tasks", body: { type: "object", required: ["action"], properties: { action: { enum: ["retry", "cancel", "delete"] }, filter: { type: "object" } } } },
-  { method: "get", path: "/api/tasks/{id}", summary: "One task", tag: "tasks", responses: { "404": "No such task" } },
-  { method: "delete", path: "/api/tasks/{id}", summary: "Delete a finished task", tag: "tasks", responses: { "404": "No such task", "409": "Not finished" } },
-  { method: "post", path: "/api/tasks/{id}/cancel", summary: "Cancel a waiting task, or request a running one to stop", tag: "tasks", body: { type: "object" }, responses: { "409": "Already final" } },
-  { method: "post", path: "/api/tasks/{id}/retry", summary: "Run a FAILED or CANCELLED task again", tag: "tasks", body: { type: "object" }, responses: { "409": "Not FAILED or CANCELLED" } },
-  { method: "get", path: "/api/tasks/{id}/wait", summary: "Long-poll until the task is final (202 with the task on timeout)", tag: "tasks", query: ["timeout"], responses: { "202": "Not final yet" } },
-  { method: "get", path: "/api/history", summary: "Finished attempts per minute", tag: "tasks", query: ["range"] },
-  { method: "get", path: "/api/wait-times", summary: "How long due tasks wait to start", tag: "tasks" },
+  {
+    method: "get",
+    path: "/api/stats",
+    summary: "Counts per status and queue, throughput, pool",
+    tag: "tasks",
+  },
+  {
+    method: "get",
+    path: "/api/tasks",
+    summary: "One page of tasks, newest first",
+    tag: "tasks",
+    query: ["status", "name", "queue", "idPrefix", "argsContains", "limit", "cursor"],
+  },
+  {
+    method: "post",
+    path: "/api/tasks",
+    summary: "Enqueue a task; answers 201 with its id",
+    tag: "tasks",
+    body: ENQUEUE,
+    responses: { "201": "Enqueued", "400": "Unknown task or invalid args" },
+  },
+  {
+    method: "get",
+    path: "/api/tasks/count",
+    summary: "How many tasks a filter selects",
+    tag: "tasks",
+    query: ["status", "name", "queue", "idPrefix", "argsContains"],
+  },
+  {
+    method: "post",
+    path: "/api/tasks/bulk",
+    summary: "Retry, cancel or delete the tasks a filter selects",
+    tag: "tasks",
+    body: {
+      type: "object",
+      required: ["action"],
+      properties: { action: { enum: ["retry", "cancel", "delete"] }, filter: { type: "object" } },
+    },
+  },
+  {
+    method: "get",
+    path: "/api/tasks/{id}",
+    summary: "One task",
+    tag: "tasks",
+    responses: { "404": "No such task" },
+  },
+  {
+    method: "delete",
+    path: "/api/tasks/{id}",
+    summary: "Delete a finished task",
+    tag: "tasks",
+    responses: { "404": "No such task", "409": "Not finished" },
+  },
+  {
+    method: "post",
+    path: "/api/tasks/{id}/cancel",
+    summary: "Cancel a waiting task, or request a running one to stop",
+    tag: "tasks",
+    body: { type: "object" },
+    responses: { "409": "Already final" },
+  },
+  {
+    method: "post",
+    path: "/api/tasks/{id}/retry",
+    summary: "Run a FAILED or CANCELLED task again",
+    tag: "tasks",
+    body: { type: "object" },
+    responses: { "409": "Not FAILED or CANCELLED" },
+  },
+  {
+    method: "get",
+    path: "/api/tasks/{id}/wait",
+    summary: "Long-poll until the task is final (202 with the task on timeout)",
+    tag: "tasks",
+    query: ["timeout"],
+    responses: { "202": "Not final yet" },
+  },
+  {
+    method: "get",
+    path: "/api/history",
+    summary: "Finished attempts per minute",
+    tag: "tasks",
+    query: ["range"],
+  },
+  {
+    method: "get",
+    path: "/api/wait-times",
+    summary: "How long due tasks wait to start",
+    tag: "tasks",
+  },
   { method: "get", path: "/api/events", summary: "Task events (Server-Sent Events)", tag: "tasks" },
-  { method: "get", path: "/api/queues", summary: "Queues with their paused state and limits", tag: "queues" },
-  { method: "post", path: "/api/queues/{id}/pause", summary: "Pause a queue", tag: "queues", body: { type: "object" } },
-  { method: "post", path: "/api/queues/{id}/resume", summary: "Resume a queue", tag: "queues", body: { type: "object" } },
-  { method: "get", path: "/api/schedules", summary: "Cron schedules with their last slot", tag: "queues" },
-  { method: "get", path: "/api/workers", summary: "The worker registry (local and remote workers)", tag: "workers" },
-  { method: "get", path: "/api/v1/task-types", summary: "Task names with their args' JSON Schema and defaults", tag: "meta" },
+  {
+    method: "get",
+    path: "/api/queues",
+    summary: "Queues with their paused state and limits",
+    tag: "queues",
+  },
+  {
+    method: "post",
+    path: "/api/queues/{id}/pause",
+    summary: "Pause a queue",
+    tag: "queues",
+    body: { type: "object" },
+  },
+  {
+    method: "post",
+    path: "/api/queues/{id}/resume",
+    summary: "Resume a queue",
+    tag: "queues",
+    body: { type: "object" },
+  },
+  {
+    method: "get",
+    path: "/api/schedules",
+    summary: "Cron schedules with their last slot",
+    tag: "queues",
+  },
+  {
+    method: "get",
+    path: "/api/workers",
+    summary: "The worker registry (local and remote workers)",
+    tag: "workers",
+  },
+  {
+    method: "get",
+    path: "/api/v1/task-types",
+    summary: "Task names with their args' JSON Schema and defaults",
+    tag: "meta",
+  },
   { method: "get", path: "/api/openapi.json", summary: "This document", tag: "meta" },
-  { method: "post", path: "/api/v1/worker/register", summary: "Register a remote worker", tag: "worker-protocol", body: RegisterBody, responses: { "201": "Registered" } },
-  { method: "post", path: "/api/v1/worker/fetch", summary: "Claim up to `limit` tasks, long-polling up to `waitMillis`", tag: "worker-protocol", body: FetchBody, responses: { "404": "Unknown worker: register again" } },
-  { method: "post", path: "/api/v1/worker/heartbeat", summary: "Extend held leases; answers lost and cancelled tasks", tag: "worker-protocol", body: HeartbeatBody, responses: { "404": "Unknown worker: register again" } },
-  { method: "post", path: "/api/v1/worker/complete", summary: "Batched outcomes (completed, failed, released), optionally with the next fetch", tag: "worker-protocol", body: CompleteBatchBody },
-  { method: "post", path: "/api/v1/worker/deregister", summary: "Clean stop: release held tasks, leave the registry", tag: "worker-protocol", body: DeregisterBody },
-  { method: "post", path: "/api/v1/worker/tasks/{id}/complete", summary: "Complete one attempt", tag: "worker-protocol", body: CompleteBody, responses: STALE },
-  { method: "post", path: "/api/v1/worker/tasks/{id}/fail", summary: "Fail one attempt (retryable: false fails for good)", tag: "worker-protocol", body: FailBody, responses: STALE },
-  { method: "post", path: "/api/v1/worker/tasks/{id}/release", summary: "Give one attempt back without spending it", tag: "worker-protocol", body: ReleaseBody, responses: STALE },
-  { method: "post", path: "/api/v1/worker/tasks/{id}/progress", summary: "Report progress of one attempt", tag: "worker-protocol", body: ProgressBody, responses: STALE },
-  { method: "post", path: "/api/v1/worker/tasks/{id}/log", summary: "Append log lines to one attempt", tag: "worker-protocol", body: LogBody, responses: STALE },
+  {
+    method: "post",
+    path: "/api/v1/worker/register",
+    summary: "Register a remote worker",
+    tag: "worker-protocol",
+    body: RegisterBody,
+    responses: { "201": "Registered" },
+  },
+  {
+    method: "post",
+    path: "/api/v1/worker/fetch",
+    summary: "Claim up to `limit` tasks, long-polling up to `waitMillis`",
+    tag: "worker-protocol",
+    body: FetchBody,
+    responses: { "404": "Unknown worker: register again" },
+  },
+  {
+    method: "post",
+    path: "/api/v1/worker/heartbeat",
+    summary: "Extend held leases; answers lost and cancelled tasks",
+    tag: "worker-protocol",
+    body: HeartbeatBody,
+    responses: { "404": "Unknown worker: register again" },
+  },
+  {
+    method: "post",
+    path: "/api/v1/worker/complete",
+    summary: "Batched outcomes (completed, failed, released), optionally with the next fetch",
+    tag: "worker-protocol",
+    body: CompleteBatchBody,
+  },
+  {
+    method: "post",
+    path: "/api/v1/worker/deregister",
+    summary: "Clean stop: release held tasks, leave the registry",
+    tag: "worker-protocol",
+    body: DeregisterBody,
+  },
+  {
+    method: "post",
+    path: "/api/v1/worker/tasks/{id}/complete",
+    summary: "Complete one attempt",
+    tag: "worker-protocol",
+    body: CompleteBody,
+    responses: STALE,
+  },
+  {
+    method: "post",
+    path: "/api/v1/worker/tasks/{id}/fail",
+    summary: "Fail one attempt (retryable: false fails for good)",
+    tag: "worker-protocol",
+    body: FailBody,
+    responses: STALE,
+  },
+  {
+    method: "post",
+    path: "/api/v1/worker/tasks/{id}/release",
+    summary: "Give one attempt back without spending it",
+    tag: "worker-protocol",
+    body: ReleaseBody,
+    responses: STALE,
+  },
+  {
+    method: "post",
+    path: "/api/v1/worker/tasks/{id}/progress",
+    summary: "Report progress of one attempt",
+    tag: "worker-protocol",
+    body: ProgressBody,
+    responses: STALE,
+  },
+  {
+    method: "post",
+    path: "/api/v1/worker/tasks/{id}/log",
+    summary: "Append log lines to one attempt",
+    tag: "worker-protocol",
+    body: LogBody,
+    responses: STALE,
+  },
 ];
 
 let cached: Record<string, unknown> | undefined;
@@ -105,14 +302,24 @@ function build(): Record<string, unknown> {
       required: true,
       schema: { type: "string" },
     }));
-    const query = (route.query ?? []).map((name) => ({ name, in: "query", schema: { type: "string" } }));
+    const query = (route.query ?? []).map((name) => ({
+      name,
+      in: "query",
+      schema: { type: "string" },
+    }));
     const responses: Record<string, unknown> = {
       "200": { description: "OK", content: { "application/json": {} } },
-      "400": { description: "Bad input: `error` names the field, the value and what was expected", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
+      "400": {
+        description: "Bad input: `error` names the field, the value and what was expected",
+        content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
+      },
       ...(route.public ? {} : { "401": { description: "Missing or wrong bearer token" } }),
     };
     for (const [status, description] of Object.entries(route.responses ?? {})) {
-      responses[status] = { description, content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } };
+      responses[status] = {
+        description,
+        content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
+      };
     }
     paths[route.path] ??= {};
     paths[route.path]![route.method] = {
@@ -122,7 +329,12 @@ function build(): Record<string, unknown> {
       ...(route.public ? { security: [] } : {}),
       ...(params.length || query.length ? { parameters: [...params, ...query] } : {}),
       ...(route.body
-        ? { requestBody: { required: true, content: { "application/json": { schema: schemaOf(route.body) } } } }
+        ? {
+          requestBody: {
+            required: true,
+            content: { "application/json": { schema: schemaOf(route.body) } },
+          },
+        }
         : {}),
       responses,
     };
@@ -151,7 +363,10 @@ function build(): Record<string, unknown> {
 
 function schemaOf(body: NonNullable<ApiRoute["body"]>): unknown {
   if (!("~standard" in body)) return body;
-  const schema = toJsonSchema(body as v.GenericSchema, { errorMode: "ignore" }) as Record<string, unknown>;
+  const schema = toJsonSchema(body as v.GenericSchema, { errorMode: "ignore" }) as Record<
+    string,
+    unknown
+  >;
   const { $schema: _draft, ...rest } = schema;
   return rest;
 }

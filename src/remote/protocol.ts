@@ -26,6 +26,8 @@ import type {
 
 /** Default fallback poll of a long-polling `fetch` when no store event wakes it: 1 s. */
 export const DEFAULT_REMOTE_POLL_MILLIS = 1_000;
+/** Start marks kept pending at most before they get a write of their own. */
+const MAX_PENDING_MARKS = 1_000;
 /** Default number of recent outcomes remembered so a repeated request is answered as done. */
 export const DEFAULT_REPLAY_MEMORY = 10_000;
 
@@ -137,6 +139,11 @@ export class RemoteWorkerProtocol {
   readonly #replayMemory: number;
   /** Registrations this process made or read, by worker id. */
   readonly #workers = new Map<string, Held>();
+  /**
+   * Start marks of tasks handed out, written by the next store write that ends attempts (or the
+   * next heartbeat), so a claim needs no transaction of its own for them. Stale ones are ignored.
+   */
+  #pendingMarks: StartMark[] = [];
   /** Long polls in progress, by worker id: `deregister` ends them at once. */
   readonly #polls = new Map<string, Set<AbortController>>();
   /** Recent successful outcomes, `${id} ${token}` → kind and record, oldest first. */
@@ -242,6 +249,7 @@ export class RemoteWorkerProtocol {
       throw new UnknownWorkerError(input.workerId);
     }
     const leaseExpiresAt = now + held.leaseMillis;
+    await this.#writeMarks();
     if (!input.tasks.length) return { leaseExpiresAt, lost: [], cancelled: [] };
     const renewal = await this.#store.renewLeases(input.tasks, leaseExpiresAt);
     return { leaseExpiresAt, lost: renewal.lost, cancelled: renewal.cancelRequested };
@@ -255,6 +263,32 @@ export class RemoteWorkerProtocol {
    * replayed: true` while this process remembers it.
    */
   async finish(items: readonly OutcomeItem[]): Promise<OutcomeResult[]> {
+    return (await this.#finish(items, null)).results;
+  }
+
+  /**
+   * {@linkcode finish}, then {@linkcode fetch} for the worker, the outcomes and the first claim in
+   * one store transaction; when that claim finds nothing and `waitMillis` is given, it long-polls.
+   */
+  async finishAndFetch(
+    items: readonly OutcomeItem[],
+    fetch: FetchBody,
+    signal?: AbortSignal,
+  ): Promise<{ results: OutcomeResult[]; tasks: RemoteTask[] }> {
+    const held = await this.#held(fetch.workerId);
+    const { results, tasks } = await this.#finish(items, {
+      workerId: fetch.workerId,
+      held,
+      limit: Math.min(fetch.limit, held.concurrency),
+    });
+    if (tasks.length || !fetch.waitMillis) return { results, tasks };
+    return { results, tasks: await this.fetch(fetch, signal) };
+  }
+
+  async #finish(
+    items: readonly OutcomeItem[],
+    refill: { workerId: string; held: Held; limit: number } | null,
+  ): Promise<{ results: OutcomeResult[]; tasks: RemoteTask[] }> {
     const now = this.#clock.now();
     const results: (OutcomeResult | undefined)[] = new Array(items.length);
     const outcomes: Outcome[] = [];
@@ -293,7 +327,25 @@ export class RemoteWorkerProtocol {
       outcomes.push(outcome);
       positions.push(i);
     });
-    const finished = outcomes.length ? await this.#store.finish(outcomes) : [];
+    const marks = this.#takeMarks();
+    let finished: (TaskRecord | null)[] = [];
+    let tasks: RemoteTask[] = [];
+    try {
+      if (refill) {
+        const both = await this.#store.finishAndClaim(
+          outcomes,
+          this.#claimRequest(refill.workerId, refill.held, refill.limit, now),
+          marks,
+        );
+        finished = both.finished;
+        tasks = (await this.#handOut(both.claimed, refill.held, now)).tasks;
+      } else if (outcomes.length || marks.length) {
+        finished = await this.#store.finish(outcomes, marks);
+      }
+    } catch (error) {
+      this.#pendingMarks.push(...marks);
+      throw error;
+    }
     finished.forEach((task, j) => {
       const i = positions[j]!;
       const item = items[i]!;
@@ -305,7 +357,7 @@ export class RemoteWorkerProtocol {
     await Promise.all(items.map(async (item, i) => {
       if (results[i] === undefined) results[i] = await this.#conflict(item.id);
     }));
-    return results as OutcomeResult[];
+    return { results: results as OutcomeResult[], tasks };
   }
 
   /** Stores a progress value; a stale token answers the conflict. */
@@ -323,7 +375,9 @@ export class RemoteWorkerProtocol {
   /** A clean stop: gives `release` back (due again at once, the attempt not spent) and removes the registration. */
   async deregister(input: DeregisterBody): Promise<OutcomeResult[]> {
     const released = input.release?.length
-      ? await this.finish(input.release.map((lease) => ({ outcome: "released" as const, ...lease })))
+      ? await this.finish(
+        input.release.map((lease) => ({ outcome: "released" as const, ...lease })),
+      )
       : [];
     await this.#store.removeWorker(input.workerId);
     this.#workers.delete(input.workerId);
@@ -337,6 +391,11 @@ export class RemoteWorkerProtocol {
     limit: number,
   ): Promise<{ tasks: RemoteTask[]; foreignOnly: boolean }> {
     const now = this.#clock.now();
+    const claimed = await this.#store.claim(this.#claimRequest(workerId, held, limit, now));
+    return await this.#handOut(claimed, held, now);
+  }
+
+  #claimRequest(workerId: string, held: Held, limit: number, now: number): ClaimRequest {
     const request: ClaimRequest & { names?: readonly string[] } = {
       workerId,
       queues: held.queues,
@@ -345,21 +404,52 @@ export class RemoteWorkerProtocol {
       leaseMillis: held.leaseMillis,
       ...(held.names ? { names: held.names } : {}),
     };
-    const claimed = await this.#store.claim(request);
+    return request;
+  }
+
+  /**
+   * The claimed tasks the worker handles, each started now (its mark pending); the others (a
+   * store that ignores `names`) go back at once.
+   */
+  async #handOut(
+    claimed: readonly TaskRecord[],
+    held: Held,
+    now: number,
+  ): Promise<{ tasks: RemoteTask[]; foreignOnly: boolean }> {
     if (!claimed.length) return { tasks: [], foreignOnly: false };
     const names = held.names ? new Set(held.names) : null;
     const mine = names ? claimed.filter((task) => names.has(task.name)) : claimed;
-    const foreign = names ? claimed.filter((task) => !names.has(task.name)) : [];
-    // Started as they are handed out; foreign tasks (a store that ignores `names`) go back.
-    const marks: StartMark[] = mine.map((task) => ({ id: task.id, token: task.attemptToken!, at: now }));
-    const released: Outcome[] = foreign.map((task) => ({
-      kind: "released",
-      id: task.id,
-      token: task.attemptToken!,
-      now,
-    }));
-    await this.#store.finish(released, marks);
+    for (const task of mine) {
+      this.#pendingMarks.push({ id: task.id, token: task.attemptToken!, at: now });
+    }
+    const foreign: Outcome[] = names
+      ? claimed.filter((task) => !names.has(task.name)).map((task) => ({
+        kind: "released",
+        id: task.id,
+        token: task.attemptToken!,
+        now,
+      }))
+      : [];
+    if (foreign.length) await this.#store.finish(foreign);
+    if (this.#pendingMarks.length >= MAX_PENDING_MARKS) await this.#writeMarks();
     return { tasks: mine.map(remoteTask), foreignOnly: mine.length === 0 };
+  }
+
+  #takeMarks(): StartMark[] {
+    const marks = this.#pendingMarks;
+    this.#pendingMarks = [];
+    return marks;
+  }
+
+  async #writeMarks(): Promise<void> {
+    const marks = this.#takeMarks();
+    if (!marks.length) return;
+    try {
+      await this.#store.finish([], marks);
+    } catch (error) {
+      this.#pendingMarks.push(...marks);
+      throw error;
+    }
   }
 
   async #held(workerId: string): Promise<Held> {
@@ -393,7 +483,9 @@ export class RemoteWorkerProtocol {
 
   async #conflict(id: string): Promise<OutcomeResult> {
     const task = await this.#store.get(id);
-    if (!task) return { id, ok: false, status: 404, error: `No task with id "${id}"`, current: null };
+    if (!task) {
+      return { id, ok: false, status: 404, error: `No task with id "${id}"`, current: null };
+    }
     return {
       id,
       ok: false,

@@ -73,11 +73,17 @@ export function remoteRoutes(deps: RemoteRoutesDeps): Hono<{ Bindings: RemoteBin
   };
   const single = (result: OutcomeResult): Response =>
     result.ok
-      ? jsonResponse(result.replayed ? { task: result.task, replayed: true } : { task: result.task })
-      : errorResponse(new HttpError(result.status, result.error, { id: result.id, current: result.current }));
+      ? jsonResponse(
+        result.replayed ? { task: result.task, replayed: true } : { task: result.task },
+      )
+      : errorResponse(
+        new HttpError(result.status, result.error, { id: result.id, current: result.current }),
+      );
 
-  app.post("/api/v1/worker/register", async (c) =>
-    jsonResponse(await protocol.register(await body(c, RegisterBody)), 201));
+  app.post(
+    "/api/v1/worker/register",
+    async (c) => jsonResponse(await protocol.register(await body(c, RegisterBody)), 201),
+  );
 
   app.post("/api/v1/worker/fetch", async (c) => {
     const input = await body(c, FetchBody);
@@ -85,23 +91,27 @@ export function remoteRoutes(deps: RemoteRoutesDeps): Hono<{ Bindings: RemoteBin
     return jsonResponse({ tasks: await protocol.fetch(input, c.req.raw.signal) });
   });
 
-  app.post("/api/v1/worker/heartbeat", async (c) =>
-    jsonResponse(await protocol.heartbeat(await body(c, HeartbeatBody))));
+  app.post(
+    "/api/v1/worker/heartbeat",
+    async (c) => jsonResponse(await protocol.heartbeat(await body(c, HeartbeatBody))),
+  );
 
   app.post("/api/v1/worker/complete", async (c) => {
     const input = await body(c, CompleteBatchBody);
     if (input.fetch && input.workerId === undefined) {
       throw new BodyError("workerId", "a workerId from register (required with fetch)", "none");
     }
-    const results = await protocol.finish(input.outcomes);
-    if (!input.fetch) return jsonResponse({ results });
+    if (!input.fetch) return jsonResponse({ results: await protocol.finish(input.outcomes) });
     if (input.fetch.waitMillis) c.env?.connection?.disableIdleTimeout();
-    const tasks = await protocol.fetch({ workerId: input.workerId!, ...input.fetch }, c.req.raw.signal);
-    return jsonResponse({ results, tasks });
+    const fetch = { workerId: input.workerId!, ...input.fetch };
+    return jsonResponse(await protocol.finishAndFetch(input.outcomes, fetch, c.req.raw.signal));
   });
 
-  app.post("/api/v1/worker/deregister", async (c) =>
-    jsonResponse({ released: await protocol.deregister(await body(c, DeregisterBody)) }));
+  app.post(
+    "/api/v1/worker/deregister",
+    async (c) =>
+      jsonResponse({ released: await protocol.deregister(await body(c, DeregisterBody)) }),
+  );
 
   app.post("/api/v1/worker/tasks/:id/complete", async (c) => {
     const id = taskId(c);
@@ -146,9 +156,14 @@ export function remoteRoutes(deps: RemoteRoutesDeps): Hono<{ Bindings: RemoteBin
       .map((r) => r.method);
     if (methods.length) {
       return errorResponse(
-        new HttpError(405, `Method not allowed; use ${methods.join(" or ")}`, { allowed: methods }, {
-          allow: methods.join(", "),
-        }),
+        new HttpError(
+          405,
+          `Method not allowed; use ${methods.join(" or ")}`,
+          { allowed: methods },
+          {
+            allow: methods.join(", "),
+          },
+        ),
       );
     }
     return errorResponse(new HttpError(404, `No route for ${path}`));

@@ -60,7 +60,9 @@ export function publishedTaskTypes(
   for (const worker of workers) {
     for (const type of taskTypesOf(worker.meta)) {
       const seen = byName.get(type.name);
-      if (!seen || seen.at <= worker.lastBeatAt) byName.set(type.name, { type, at: worker.lastBeatAt });
+      if (!seen || seen.at <= worker.lastBeatAt) {
+        byName.set(type.name, { type, at: worker.lastBeatAt });
+      }
     }
   }
   return [...byName.values()].map((entry) => entry.type).sort((a, b) =>
