@@ -114,7 +114,9 @@ export async function benchRemote(options: {
     const median = (values: number[]) =>
       [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
     return {
-      runtime: "Bun" in globalThis ? `bun ${Bun.version}` : `deno ${Deno.version.deno}`,
+      runtime: "Bun" in globalThis
+        ? `bun ${(globalThis as { Bun?: { version: string } }).Bun?.version}`
+        : `deno ${(globalThis as { Deno?: { version: { deno: string } } }).Deno?.version.deno}`,
       python: await pythonVersion(),
       tasks: options.tasks,
       concurrency: options.concurrency,
