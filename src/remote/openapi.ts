@@ -50,10 +50,13 @@ const ENQUEUE = {
   properties: {
     name: { type: "string" },
     args: {},
-    options: {
-      type: "object",
-      description: "queue, priority, delay, runAt, maxAttempts, timeout, unique…",
-    },
+    queue: { type: "string" },
+    priority: { enum: ["LOW", "NORMAL", "HIGH", "CRITICAL"] },
+    delay: { type: ["string", "integer"], description: 'ms or a duration such as "5m"' },
+    timeout: { type: ["string", "integer", "null"] },
+    maxAttempts: { type: "integer", minimum: 1 },
+    retryConfig: { type: "object" },
+    unique: {},
   },
 };
 
