@@ -20,7 +20,7 @@ import {
   ProgressBody,
   RegisterBody,
   ReleaseBody,
-} from "./_schemas.ts";
+} from "./requests.ts";
 
 /** One route of the HTTP API as the document lists it. */
 export interface ApiRoute {

@@ -22,7 +22,7 @@ import type {
   HeartbeatBody,
   OutcomeItem,
   RegisterBody,
-} from "./_schemas.ts";
+} from "./requests.ts";
 
 /** Default fallback poll of a long-polling `fetch` when no store event wakes it: 1 s. */
 export const DEFAULT_REMOTE_POLL_MILLIS = 1_000;

@@ -23,7 +23,7 @@ import {
   ProgressBody,
   RegisterBody,
   ReleaseBody,
-} from "./_schemas.ts";
+} from "./requests.ts";
 import { openApiDocument } from "./openapi.ts";
 import { type OutcomeResult, type RemoteWorkerProtocol, UnknownWorkerError } from "./protocol.ts";
 import { describeTaskTypes, publishedTaskTypes } from "./task_types.ts";
