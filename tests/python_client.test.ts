@@ -253,6 +253,19 @@ describe("Python client", { skip: HAS_PYTHON ? false : "python3 is not installed
     },
   );
 
+  it("an attempt past its timeout is failed by the Python worker", TEST_TIMEOUT, async () => {
+    const worker = pythonWorker(1);
+    await worker.waitFor(/registered/);
+    const { status, body } = await api("/api/tasks", {
+      json: { name: "py.resize", args: { n: 1, hang: 60 }, timeout: "500ms", maxAttempts: 1 },
+    });
+    assert.equal(status, 201);
+    const task = await taskUntil(body.id, (t) => t.status === "FAILED", "FAILED");
+    assert.match((task.lastError as { message: string }).message, /^Timed out after 500 ms/);
+    worker.signal("SIGKILL");
+    await worker.exited();
+  });
+
   it(
     "a Python worker stalled past its heartbeat timeout: its late completion is refused",
     TEST_TIMEOUT,

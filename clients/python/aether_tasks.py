@@ -40,6 +40,8 @@ DEFAULT_FETCH_WAIT = 10.0
 DEFAULT_GRACE = 30.0
 #: Most tasks one fetch asks for (the server's limit).
 MAX_FETCH = 100
+#: Seconds between checks for attempts past their timeout.
+WATCHDOG_TICK = 0.2
 
 
 class AetherError(Exception):
@@ -194,6 +196,8 @@ class TaskContext:
         #: Set when the task was cancelled, its lease was lost, or the worker is stopping.
         self.stopped = threading.Event()
         self.stop_reason = None
+        self._started_at = None
+        self._timed_out = False
 
     def progress(self, value):
         """Stores a progress value on the task (the latest one is kept)."""
@@ -229,7 +233,9 @@ class Worker:
     fetching, gives back tasks not started, lets running handlers finish within ``grace``, sends
     their outcomes, releases the rest and leaves the registry. A handler's return value (JSON) is
     the result; an exception retries the task while attempts remain, ``PermanentError`` fails it
-    for good. Outcomes are fenced by the attempt token: one the server refuses (the task was
+    for good; an attempt that runs past the task's ``timeoutMillis`` is reported failed at once
+    (``ctx.stopped`` is set; the handler's thread runs on and its slot stays taken until it
+    returns; its late result is dropped). Outcomes are fenced by the attempt token: one the server refuses (the task was
     taken back meanwhile) is logged and dropped.
     """
 
@@ -277,6 +283,7 @@ class Worker:
                        for i in range(self.concurrency)]
             threads.append(threading.Thread(target=self._complete_loop, name="aether-complete", daemon=True))
             threads.append(threading.Thread(target=self._heartbeat_loop, name="aether-heartbeat", daemon=True))
+            threads.append(threading.Thread(target=self._watchdog_loop, name="aether-watchdog", daemon=True))
             fetcher = threading.Thread(target=self._fetch_loop, name="aether-fetch", daemon=True)
             threads.append(fetcher)
             for thread in threads:
@@ -450,12 +457,32 @@ class Worker:
                 ctx = self._held.get(task["id"])
             if ctx is None:
                 continue
+            ctx._started_at = time.monotonic()
             item = self._run_one(task, ctx)
             with self._lock:
                 self._busy -= 1
-                self._outcomes.append(item)
-                self._have_outcomes.notify()
+                if not ctx._timed_out:  # else its failure was reported when the time ran out
+                    self._outcomes.append(item)
+                    self._have_outcomes.notify()
                 self._slots.notify()
+
+    def _watchdog_loop(self):
+        """Fails attempts that run past their task's timeout (the handler's thread runs on)."""
+        while not self._finished.wait(WATCHDOG_TICK):
+            now = time.monotonic()
+            with self._lock:
+                for ctx in list(self._held.values()):
+                    limit = ctx.timeout_millis
+                    if ctx._timed_out or ctx._started_at is None or limit is None:
+                        continue
+                    if (now - ctx._started_at) * 1000 >= limit and not self._has_outcome(ctx.task_id):
+                        ctx._timed_out = True
+                        ctx._stop("timeout")
+                        self._outcomes.append({
+                            "outcome": "failed", "id": ctx.task_id, "token": ctx.token,
+                            "error": {"message": "Timed out after %d ms (attempt %d)" % (limit, ctx.attempt)},
+                        })
+                        self._have_outcomes.notify()
 
     def _run_one(self, task, ctx):
         base = {"id": task["id"], "token": task["token"]}
