@@ -129,12 +129,15 @@ export const DeregisterBody = v.strictObject({
 });
 export type DeregisterBody = v.InferOutput<typeof DeregisterBody>;
 
-/** A body that does not fit its schema: the field, what was expected (empty for an unknown field) and what came. */
+/** What `expected` says of a field the request does not have. */
+export const UNKNOWN_FIELD = "no such field";
+
+/** A body that does not fit its schema: the field, what was expected and what came. */
 export class BodyError extends Error {
   override name = "BodyError";
   constructor(readonly field: string, readonly expected: string, received: string) {
     super(
-      expected === ""
+      expected === UNKNOWN_FIELD
         ? `Unknown field "${field}"; see /api/openapi.json for the fields of this request`
         : `${field}: expected ${expected}, got ${received}`,
     );
@@ -149,7 +152,7 @@ export function parseBody<S extends v.GenericSchema>(schema: S, body: unknown): 
   const path = issue.path?.map((p) => String(p.key)).join(".") ?? "";
   const field = path === "" ? "body" : path;
   if (issue.type === "strict_object" && issue.expected === "never") {
-    throw new BodyError(field, "", "");
+    throw new BodyError(field, UNKNOWN_FIELD, "");
   }
   if (issue.received === "undefined" && path !== "") {
     throw new BodyError(field, "a value (the field is required)", "none");
