@@ -225,6 +225,8 @@ class Worker:
       handlers' task names (``GET /api/v1/task-types``), else ``["default"]``;
     - ``concurrency``: handlers running at once, each in a thread (default 4);
     - ``batch``: most tasks per fetch (default ``concurrency``, at most 100);
+    - ``prefetch``: tasks fetched ahead of free threads, leased and waiting (default ``batch``;
+      0 fetches only for free threads), so handlers do not wait for a round trip;
     - ``lease_millis``: the lease asked for (default: the server's);
     - ``fetch_wait``: long-poll of a fetch, in seconds; ``grace``: seconds a stopping worker
       waits for running handlers before it gives their tasks back.
@@ -241,7 +243,7 @@ class Worker:
 
     def __init__(self, url, token=None, handlers=None, concurrency=4, queues=None, batch=None,
                  lease_millis=None, fetch_wait=DEFAULT_FETCH_WAIT, grace=DEFAULT_GRACE,
-                 log=None):
+                 prefetch=None, log=None):
         if not handlers or not isinstance(handlers, dict):
             raise ValueError("handlers must be a non-empty dict of task name -> function")
         for name, fn in handlers.items():
@@ -255,6 +257,13 @@ class Worker:
         self.concurrency = concurrency
         self.queues = list(queues) if queues else None
         self.batch = min(MAX_FETCH, batch or concurrency)
+        if prefetch is None:
+            prefetch = self.batch
+        if not isinstance(prefetch, int) or prefetch < 0:
+            raise ValueError("prefetch must be an integer >= 0, got %r" % (prefetch,))
+        self.prefetch = prefetch
+        # Tasks held at most: running, plus fetched ahead so handlers never wait for a round trip.
+        self._capacity = concurrency + prefetch
         self.lease_millis = lease_millis
         self.fetch_wait = fetch_wait
         self.grace = grace
@@ -380,7 +389,7 @@ class Worker:
 
     def _reserve(self, most):
         with self._lock:
-            free = min(most, self.concurrency - self._busy)
+            free = min(most, self._capacity - self._busy)
             if free > 0:
                 self._busy += free
             return max(0, free)
@@ -400,7 +409,7 @@ class Worker:
             with self._lock:
                 # Leave refills to the completer while tasks run; fetch here when idle or half free.
                 while not self._stopping.is_set() and not (
-                    self._busy == 0 or self.concurrency - self._busy >= max(1, self.concurrency // 2)
+                    self._busy == 0 or self._capacity - self._busy >= max(1, self._capacity // 2)
                 ):
                     self._slots.wait(0.2)
             if self._stopping.is_set():
