@@ -158,11 +158,11 @@ describe("Python client", { skip: HAS_PYTHON ? false : "python3 is not installed
         "--poll-interval",
         "50ms",
         "--lease",
-        "3s",
+        "5s",
         "--heartbeat-interval",
         "250ms",
         "--heartbeat-timeout",
-        "1500ms",
+        "2500ms",
         "--log-format",
         "json",
       ],
@@ -240,13 +240,14 @@ describe("Python client", { skip: HAS_PYTHON ? false : "python3 is not installed
       first.signal("SIGKILL");
       await first.exited();
       const second = pythonWorker(1);
-      await second.waitFor(new RegExp(`started ${id} 2`));
+      await second.waitFor(new RegExp(`started ${id} [2-9]`));
       const task = await taskUntil(id, (t) => t.status === "COMPLETED", "COMPLETED");
-      assert.deepEqual({
-        n: (task.result as { n: number }).n,
-        attempt: (task.result as { attempt: number }).attempt,
-      }, { n: 14, attempt: 2 });
-      assert.equal(task.attempts, 2);
+      const result = task.result as { n: number; attempt: number; pid: number };
+      assert.equal(result.n, 14);
+      // Attempt 2, unless the loaded machine starved a worker past the heartbeat timeout too.
+      assert.ok(result.attempt >= 2, `ran again: attempt ${result.attempt}`);
+      assert.equal(task.attempts, result.attempt);
+      assert.notEqual(result.pid, first.child.pid);
       assert.match((task.lastError as { message: string }).message, /is gone/);
       second.signal("SIGTERM");
       await second.exited();
@@ -277,11 +278,13 @@ describe("Python client", { skip: HAS_PYTHON ? false : "python3 is not installed
       stalled.signal("SIGSTOP");
       const other = pythonWorker(1);
       const done = await taskUntil(id, (t) => t.status === "COMPLETED", "COMPLETED");
-      assert.equal((done.result as { attempt: number }).attempt, 2);
+      const result = done.result as { attempt: number; pid: number };
+      assert.ok(result.attempt >= 2, `ran again: attempt ${result.attempt}`);
+      assert.notEqual(result.pid, stalled.child.pid);
       stalled.signal("SIGCONT");
       await stalled.waitFor(new RegExp(`outcome of ${id} refused \\(COMPLETED\\)`));
       const final = await api(`/api/tasks/${id}`);
-      assert.equal(final.body.result.attempt, 2, "the late outcome changed nothing");
+      assert.deepEqual(final.body.result, result, "the late outcome changed nothing");
       for (const proc of [stalled, other]) proc.signal("SIGTERM");
       await Promise.all([stalled.exited(), other.exited()]);
     },
