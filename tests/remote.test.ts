@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { afterEach, describe, it } from "node:test";
+import { afterEach, beforeEach, describe, it } from "node:test";
 import * as v from "valibot";
 import { type AdminHandler, createAdminHandler } from "../src/admin/handler.ts";
 import { TaskDispatcher } from "../src/dispatcher.ts";
@@ -15,17 +15,20 @@ import { TaskRegistry } from "../src/registry.ts";
 import { LeaseRescuer } from "../src/rescuer.ts";
 import { TaskSignals } from "../src/signals.ts";
 import { InMemoryTaskStore } from "../src/store/memory.ts";
+import { SqliteTaskStore } from "../src/store/sqlite/store.ts";
+import type { TaskStore } from "../src/store/store.ts";
 import { API_ROUTES } from "../src/remote/openapi.ts";
 import { describeTaskTypes, publishedTaskTypes } from "../src/remote/task_types.ts";
 import { createRemoteEndpoint } from "../src/remote/endpoint.ts";
-import { FakeClock } from "./_helpers.ts";
+import { join } from "node:path";
+import { FakeClock, tempDir } from "./_helpers.ts";
 
 const TOKEN = "remote-test-token-0123456789";
 const BASE = "http://localhost:7070";
 const LEASE = 5_000;
 
 interface Setup {
-  store: InMemoryTaskStore;
+  store: TaskStore;
   clock: FakeClock;
   dispatcher: TaskDispatcher;
   handler: AdminHandler;
@@ -51,8 +54,19 @@ function makeRegistry(): TaskRegistry {
   return registry;
 }
 
+/** The store the protocol tests run on: each describe block runs once per kind. */
+let storeKind: "memory" | "sqlite" = "memory";
+let removeDir: (() => Promise<void>) | undefined;
+
 async function setup(): Promise<Setup> {
-  const store = new InMemoryTaskStore();
+  let store: TaskStore;
+  if (storeKind === "sqlite") {
+    const dir = await tempDir("aether-remote-");
+    removeDir = dir.remove;
+    store = await SqliteTaskStore.open(join(dir.path, "tasks.db"));
+  } else {
+    store = new InMemoryTaskStore();
+  }
   await store.migrate();
   const clock = new FakeClock();
   const registry = makeRegistry();
@@ -97,7 +111,9 @@ async function setup(): Promise<Setup> {
 afterEach(async () => {
   current?.handler.close();
   await current?.store.close();
+  await removeDir?.();
   current = undefined;
+  removeDir = undefined;
 });
 
 type Fetched = {
@@ -114,363 +130,382 @@ async function fetchTasks(s: Setup, workerId: string, limit = 10, waitMillis = 0
   return body.tasks as Fetched[];
 }
 
-describe("HTTP worker protocol", () => {
-  it("a registered remote worker shows in the processes list and fetches with args, attempt, lease and token", async () => {
-    const s = await setup();
-    const workerId = await s.register({ meta: { language: "python" } });
-    const workers = await (await s.call("/api/workers")).json();
-    const row = workers.workers.find((w: { id: string }) => w.id === workerId);
-    assert.equal(row.host, "py-host");
-    assert.deepEqual(row.queues, ["images"]);
-    assert.equal(row.meta.language, "python");
-
-    const id = await s.dispatcher.enqueue("resize", { url: "a.png", width: 10 });
-    const [task] = await fetchTasks(s, workerId);
-    assert.ok(task);
-    assert.equal(task.id, id);
-    assert.deepEqual(task.args, { url: "a.png", width: 10 });
-    assert.equal(task.attempt, 1);
-    assert.equal(task.leaseExpiresAt, s.clock.now() + LEASE);
-    const stored = await s.store.get(id);
-    assert.equal(stored?.status, "PROCESSING");
-    assert.equal(stored?.workerId, workerId);
-    assert.equal(stored?.attemptToken, task.token);
-    // The start (as of the fetch) is written with the worker's next heartbeat or outcome.
-    const fetchedAt = s.clock.now();
-    s.clock.advance(100);
-    await s.post("/api/v1/worker/heartbeat", { workerId, tasks: [{ id, token: task.token }] });
-    assert.equal((await s.store.get(id))?.startedAt, fetchedAt);
-  });
-
-  it("a completion with the attempt token completes; repeated, it is answered as done; another token gets 409", async () => {
-    const s = await setup();
-    const workerId = await s.register();
-    const id = await s.dispatcher.enqueue("resize", { url: "a.png", width: 10 });
-    const [task] = await fetchTasks(s, workerId);
-    const wrong = await s.post(`/api/v1/worker/tasks/${id}/complete`, { token: "nope", result: 1 });
-    assert.equal(wrong.status, 409);
-    assert.equal(
-      (wrong.body.details as { current: { status: string } }).current.status,
-      "PROCESSING",
-    );
-    const done = await s.post(`/api/v1/worker/tasks/${id}/complete`, {
-      token: task!.token,
-      result: { ok: 1 },
+for (const kind of ["memory", "sqlite"] as const) {
+  describe(`HTTP worker protocol (${kind} store)`, () => {
+    beforeEach(() => {
+      storeKind = kind;
     });
-    assert.equal(done.status, 200);
-    assert.equal((done.body.task as { status: string }).status, "COMPLETED");
-    const again = await s.post(`/api/v1/worker/tasks/${id}/complete`, {
-      token: task!.token,
-      result: { ok: 1 },
-    });
-    assert.equal(again.status, 200);
-    assert.equal(again.body.replayed, true);
-    const failAfter = await s.post(`/api/v1/worker/tasks/${id}/fail`, {
-      token: task!.token,
-      error: "x",
-    });
-    assert.equal(failAfter.status, 409);
-    assert.equal(
-      (failAfter.body.details as { current: { status: string } }).current.status,
-      "COMPLETED",
-    );
-    const stored = await s.store.get(id);
-    assert.deepEqual(stored?.result, { ok: 1 });
-    assert.equal(stored?.startedAt, s.clock.now(), "the start was written with the outcome");
-  });
 
-  it("a late completion after the lease expired and the task was rescued is refused with its current state", async () => {
-    const s = await setup();
-    const workerId = await s.register();
-    const id = await s.dispatcher.enqueue("resize", { url: "a.png", width: 10 });
-    const [task] = await fetchTasks(s, workerId);
-    s.clock.advance(LEASE + 1);
-    const rescuer = new LeaseRescuer(s.store, {
-      clock: s.clock,
-      random: () => 0,
-      interval: 60_000,
-      signals: new TaskSignals(),
-      onError: (error) => assert.fail(String(error)),
+    it("a registered remote worker shows in the processes list and fetches with args, attempt, lease and token", async () => {
+      const s = await setup();
+      const workerId = await s.register({ meta: { language: "python" } });
+      const workers = await (await s.call("/api/workers")).json();
+      const row = workers.workers.find((w: { id: string }) => w.id === workerId);
+      assert.equal(row.host, "py-host");
+      assert.deepEqual(row.queues, ["images"]);
+      assert.equal(row.meta.language, "python");
+
+      const id = await s.dispatcher.enqueue("resize", { url: "a.png", width: 10 });
+      const [task] = await fetchTasks(s, workerId);
+      assert.ok(task);
+      assert.equal(task.id, id);
+      assert.deepEqual(task.args, { url: "a.png", width: 10 });
+      assert.equal(task.attempt, 1);
+      assert.equal(task.leaseExpiresAt, s.clock.now() + LEASE);
+      const stored = await s.store.get(id);
+      assert.equal(stored?.status, "PROCESSING");
+      assert.equal(stored?.workerId, workerId);
+      assert.equal(stored?.attemptToken, task.token);
+      // The start (as of the fetch) is written with the worker's next heartbeat or outcome.
+      const fetchedAt = s.clock.now();
+      s.clock.advance(100);
+      await s.post("/api/v1/worker/heartbeat", { workerId, tasks: [{ id, token: task.token }] });
+      assert.equal((await s.store.get(id))?.startedAt, fetchedAt);
     });
-    assert.equal(await rescuer.runOnce(), 1);
-    const late = await s.post(`/api/v1/worker/tasks/${id}/complete`, {
-      token: task!.token,
-      result: 1,
-    });
-    assert.equal(late.status, 409);
-    assert.match(late.body.error as string, /nothing was changed/);
-    assert.equal((late.body.details as { current: { status: string } }).current.status, "RETRYING");
-    const stored = await s.store.get(id);
-    assert.equal(stored?.status, "RETRYING");
-    assert.equal(stored?.result, null);
-  });
 
-  it("fail retries while attempts remain and fails for good with retryable: false", async () => {
-    const s = await setup();
-    const workerId = await s.register();
-    const a = await s.dispatcher.enqueue("resize", { url: "a", width: 1 });
-    const b = await s.dispatcher.enqueue("resize", { url: "b", width: 1 });
-    const tasks = await fetchTasks(s, workerId);
-    const byId = new Map(tasks.map((t) => [t.id, t]));
-    const retried = await s.post(`/api/v1/worker/tasks/${a}/fail`, {
-      token: byId.get(a)!.token,
-      error: { message: "flaky", stack: "at py" },
-    });
-    assert.equal((retried.body.task as { status: string }).status, "RETRYING");
-    const failed = await s.post(`/api/v1/worker/tasks/${b}/fail`, {
-      token: byId.get(b)!.token,
-      error: "bad input",
-      retryable: false,
-    });
-    const task = failed.body.task as {
-      status: string;
-      lastError: { message: string };
-      attempts: number;
-    };
-    assert.equal(task.status, "FAILED");
-    assert.equal(task.lastError.message, "bad input");
-    assert.equal(task.attempts, 1);
-  });
-
-  it("heartbeat extends the leases and answers which tasks were cancelled and which were lost", async () => {
-    const s = await setup();
-    const workerId = await s.register();
-    const a = await s.dispatcher.enqueue("resize", { url: "a", width: 1 });
-    const b = await s.dispatcher.enqueue("resize", { url: "b", width: 1 });
-    const tasks = await fetchTasks(s, workerId);
-    s.clock.advance(1_000);
-    await s.dispatcher.cancel(a);
-    const leases = tasks.map((t) => ({ id: t.id, token: t.token }));
-    leases.push({ id: b, token: "stale-token" });
-    const beat = await s.post("/api/v1/worker/heartbeat", { workerId, tasks: leases });
-    assert.equal(beat.status, 200);
-    assert.equal(beat.body.leaseExpiresAt, s.clock.now() + LEASE);
-    assert.deepEqual(beat.body.cancelled, [a]);
-    assert.deepEqual(beat.body.lost, [b]);
-    assert.equal((await s.store.get(b))?.leaseExpiresAt, s.clock.now() + LEASE);
-  });
-
-  it("a long-polling fetch answers when a task is enqueued", async () => {
-    const s = await setup();
-    const workerId = await s.register();
-    s.clock.time = Date.now(); // the deadline is on the injected clock; keep it near real time
-    const fetching = fetchTasks(s, workerId, 5, 30_000);
-    const id = await s.dispatcher.enqueue("resize", { url: "a", width: 1 });
-    const tasks = await fetching;
-    assert.deepEqual(tasks.map((t) => t.id), [id]);
-  });
-
-  it("a paused queue is not fetched from, and the fetch limit is capped at the worker's concurrency", async () => {
-    const s = await setup();
-    const workerId = await s.register({ concurrency: 2 });
-    for (let i = 0; i < 3; i++) await s.dispatcher.enqueue("resize", { url: `${i}`, width: 1 });
-    await s.dispatcher.pauseQueue("images");
-    assert.deepEqual(await fetchTasks(s, workerId), []);
-    await s.dispatcher.resumeQueue("images");
-    assert.equal((await fetchTasks(s, workerId, 10)).length, 2);
-  });
-
-  it("a worker that names its tasks fetches only those", async () => {
-    const s = await setup();
-    const workerId = await s.register({ names: ["resize"] });
-    const email = await s.dispatcher.enqueue("email", {});
-    const resize = await s.dispatcher.enqueue("resize", { url: "a", width: 1 });
-    const tasks = await fetchTasks(s, workerId);
-    assert.deepEqual(tasks.map((t) => t.id), [resize]);
-    const other = await s.store.get(email);
-    assert.equal(other?.status, "PENDING");
-    assert.equal(other?.attempts, 0);
-  });
-
-  it("batched complete ends many attempts in one request and fetches the next ones", async () => {
-    const s = await setup();
-    const workerId = await s.register({ concurrency: 3 });
-    for (let i = 0; i < 5; i++) await s.dispatcher.enqueue("resize", { url: `${i}`, width: 1 });
-    const first = await fetchTasks(s, workerId, 3);
-    assert.equal(first.length, 3);
-    const { status, body } = await s.post("/api/v1/worker/complete", {
-      workerId,
-      outcomes: [
-        { outcome: "completed", id: first[0]!.id, token: first[0]!.token, result: 0 },
-        {
-          outcome: "failed",
-          id: first[1]!.id,
-          token: first[1]!.token,
-          error: "no",
-          retryable: false,
-        },
-        { outcome: "released", id: first[2]!.id, token: first[2]!.token },
-        { outcome: "completed", id: first[0]!.id, token: "stale", result: 0 },
-      ],
-      fetch: { limit: 3 },
-    });
-    assert.equal(status, 200);
-    const results = body.results as { ok: boolean; status?: number; task?: { status: string } }[];
-    assert.deepEqual(results.map((r) => r.ok), [true, true, true, false]);
-    assert.deepEqual(results.slice(0, 3).map((r) => r.task?.status), [
-      "COMPLETED",
-      "FAILED",
-      "PENDING",
-    ]);
-    // The fourth repeats the first with another token: refused, the first one's record is not replayed.
-    assert.equal(results[3]!.status, 409);
-    assert.equal((body.tasks as unknown[]).length, 3);
-  });
-
-  it("deregister gives held tasks back without spending the attempt and leaves the registry", async () => {
-    const s = await setup();
-    const workerId = await s.register();
-    const id = await s.dispatcher.enqueue("resize", { url: "a", width: 1 });
-    const [task] = await fetchTasks(s, workerId);
-    const { status } = await s.post("/api/v1/worker/deregister", {
-      workerId,
-      release: [{ id, token: task!.token }],
-    });
-    assert.equal(status, 200);
-    const stored = await s.store.get(id);
-    assert.equal(stored?.status, "PENDING");
-    assert.equal(stored?.attempts, 0);
-    assert.equal((await s.store.listWorkers()).length, 0);
-    const after = await s.post("/api/v1/worker/fetch", { workerId, limit: 1 });
-    assert.equal(after.status, 404);
-    assert.equal((after.body.details as { reason: string }).reason, "unknown-worker");
-  });
-
-  it("a remote worker silent past the heartbeat timeout is gone and its tasks come back", async () => {
-    const s = await setup();
-    const workerId = await s.register();
-    const id = await s.dispatcher.enqueue("resize", { url: "a", width: 1 });
-    const [task] = await fetchTasks(s, workerId);
-    const local = new WorkerHeartbeat(s.store, {
-      workerId: "local-1",
-      queues: ["default"],
-      concurrency: 1,
-      interval: 1_000,
-      timeout: 10_000,
-      signals: new TaskSignals(),
-      clock: s.clock,
-    });
-    assert.deepEqual(await local.runOnce(), []);
-    s.clock.advance(10_001);
-    const gone = await local.runOnce();
-    assert.equal(gone.length, 1);
-    assert.equal(gone[0]!.worker.id, workerId);
-    assert.equal(gone[0]!.rescued, 1);
-    assert.equal((await s.store.get(id))?.status, "RETRYING");
-    const beat = await s.post("/api/v1/worker/heartbeat", {
-      workerId,
-      tasks: [{ id, token: task!.token }],
-    });
-    assert.equal(beat.status, 404);
-    const late = await s.post(`/api/v1/worker/tasks/${id}/complete`, { token: task!.token });
-    assert.equal(late.status, 409);
-    await local.stop();
-  });
-
-  it("progress and log lines are stored with the token and refused without it", async () => {
-    const s = await setup();
-    const workerId = await s.register();
-    const id = await s.dispatcher.enqueue("resize", { url: "a", width: 1 });
-    const [task] = await fetchTasks(s, workerId);
-    assert.equal(
-      (await s.post(`/api/v1/worker/tasks/${id}/progress`, { token: task!.token, progress: 0.5 }))
-        .status,
-      200,
-    );
-    assert.equal(
-      (await s.post(`/api/v1/worker/tasks/${id}/log`, {
+    it("a completion with the attempt token completes; repeated, it is answered as done; another token gets 409", async () => {
+      const s = await setup();
+      const workerId = await s.register();
+      const id = await s.dispatcher.enqueue("resize", { url: "a.png", width: 10 });
+      const [task] = await fetchTasks(s, workerId);
+      const wrong = await s.post(`/api/v1/worker/tasks/${id}/complete`, {
+        token: "nope",
+        result: 1,
+      });
+      assert.equal(wrong.status, 409);
+      assert.equal(
+        (wrong.body.details as { current: { status: string } }).current.status,
+        "PROCESSING",
+      );
+      const done = await s.post(`/api/v1/worker/tasks/${id}/complete`, {
         token: task!.token,
-        lines: ["one", "two"],
-      })).status,
-      200,
-    );
-    const stale = await s.post(`/api/v1/worker/tasks/${id}/progress`, {
-      token: "old",
-      progress: 0.9,
+        result: { ok: 1 },
+      });
+      assert.equal(done.status, 200);
+      assert.equal((done.body.task as { status: string }).status, "COMPLETED");
+      const again = await s.post(`/api/v1/worker/tasks/${id}/complete`, {
+        token: task!.token,
+        result: { ok: 1 },
+      });
+      assert.equal(again.status, 200);
+      assert.equal(again.body.replayed, true);
+      const failAfter = await s.post(`/api/v1/worker/tasks/${id}/fail`, {
+        token: task!.token,
+        error: "x",
+      });
+      assert.equal(failAfter.status, 409);
+      assert.equal(
+        (failAfter.body.details as { current: { status: string } }).current.status,
+        "COMPLETED",
+      );
+      const stored = await s.store.get(id);
+      assert.deepEqual(stored?.result, { ok: 1 });
+      assert.equal(stored?.startedAt, s.clock.now(), "the start was written with the outcome");
     });
-    assert.equal(stale.status, 409);
-    const stored = await s.store.get(id);
-    assert.equal(stored?.progress, 0.5);
-    assert.deepEqual(stored?.logs, ["one", "two"]);
-    assert.equal(
-      (await s.post(`/api/v1/worker/tasks/nope/progress`, { token: "x", progress: 1 })).status,
-      404,
-    );
-  });
 
-  it("bad input gets 400 naming the field, the value and what was expected", async () => {
-    const s = await setup();
-    const workerId = await s.register();
-    const cases: [string, unknown, RegExp, string][] = [
-      ["/api/v1/worker/fetch", { workerId, limit: 0 }, /^limit: expected >=1, got 0$/, "limit"],
-      ["/api/v1/worker/fetch", { workerId, limit: 1, wait: 5 }, /^Unknown field "wait"/, "wait"],
-      [
-        "/api/v1/worker/fetch",
-        { workerId: "w1", limit: 1 },
-        /^workerId: expected a workerId from register, got "w1"$/,
-        "workerId",
-      ],
-      [
-        "/api/v1/worker/register",
-        { queues: ["a b"], concurrency: 1 },
-        /^queues\.0: expected 1-128/,
-        "queues.0",
-      ],
-      [
-        "/api/v1/worker/register",
-        { queues: ["a"] },
-        /^concurrency: expected a value \(the field is required\)/,
-        "concurrency",
-      ],
-      [
-        "/api/v1/worker/complete",
-        { outcomes: [{ outcome: "done", id: "a", token: "b" }] },
-        /^outcomes\.0\.outcome: expected \("completed" \| "failed" \| "released"\), got "done"$/,
-        "outcomes.0.outcome",
-      ],
-      [
-        "/api/v1/worker/complete",
-        { outcomes: [], fetch: { limit: 1 } },
-        /^workerId: expected a workerId from register \(required with fetch\)/,
-        "workerId",
-      ],
-      ["/api/v1/worker/heartbeat", null, /^body: expected Object, got null$/, "body"],
-    ];
-    for (const [path, json, message, field] of cases) {
-      const { status, body } = await s.post(path, json);
-      assert.equal(status, 400, `${path} ${JSON.stringify(json)}: ${JSON.stringify(body)}`);
-      assert.match(body.error as string, message);
-      assert.equal((body.details as { field: string }).field, field);
-    }
-    const notJson = await s.call("/api/v1/worker/fetch", undefined, {
-      method: "POST",
-      body: "{",
-      headers: { "content-type": "application/json" },
+    it("a late completion after the lease expired and the task was rescued is refused with its current state", async () => {
+      const s = await setup();
+      const workerId = await s.register();
+      const id = await s.dispatcher.enqueue("resize", { url: "a.png", width: 10 });
+      const [task] = await fetchTasks(s, workerId);
+      s.clock.advance(LEASE + 1);
+      const rescuer = new LeaseRescuer(s.store, {
+        clock: s.clock,
+        random: () => 0,
+        interval: 60_000,
+        signals: new TaskSignals(),
+        onError: (error) => assert.fail(String(error)),
+      });
+      assert.equal(await rescuer.runOnce(), 1);
+      const late = await s.post(`/api/v1/worker/tasks/${id}/complete`, {
+        token: task!.token,
+        result: 1,
+      });
+      assert.equal(late.status, 409);
+      assert.match(late.body.error as string, /nothing was changed/);
+      assert.equal(
+        (late.body.details as { current: { status: string } }).current.status,
+        "RETRYING",
+      );
+      const stored = await s.store.get(id);
+      assert.equal(stored?.status, "RETRYING");
+      assert.equal(stored?.result, null);
     });
-    assert.equal(notJson.status, 400);
-    const noType = await s.call("/api/v1/worker/fetch", undefined, { method: "POST", body: "{}" });
-    assert.equal(noType.status, 415);
-    const wrongMethod = await s.call("/api/v1/worker/fetch");
-    assert.equal(wrongMethod.status, 405);
-    assert.equal(wrongMethod.headers.get("allow"), "POST");
-    assert.equal((await s.call("/api/v1/nothing")).status, 404);
-  });
 
-  it("the worker protocol needs the token like the admin API", async () => {
-    const s = await setup();
-    const response = await s.call("/api/v1/worker/register", { queues: ["a"], concurrency: 1 }, {
-      headers: { authorization: "Bearer wrong-token-0123456789" },
+    it("fail retries while attempts remain and fails for good with retryable: false", async () => {
+      const s = await setup();
+      const workerId = await s.register();
+      const a = await s.dispatcher.enqueue("resize", { url: "a", width: 1 });
+      const b = await s.dispatcher.enqueue("resize", { url: "b", width: 1 });
+      const tasks = await fetchTasks(s, workerId);
+      const byId = new Map(tasks.map((t) => [t.id, t]));
+      const retried = await s.post(`/api/v1/worker/tasks/${a}/fail`, {
+        token: byId.get(a)!.token,
+        error: { message: "flaky", stack: "at py" },
+      });
+      assert.equal((retried.body.task as { status: string }).status, "RETRYING");
+      const failed = await s.post(`/api/v1/worker/tasks/${b}/fail`, {
+        token: byId.get(b)!.token,
+        error: "bad input",
+        retryable: false,
+      });
+      const task = failed.body.task as {
+        status: string;
+        lastError: { message: string };
+        attempts: number;
+      };
+      assert.equal(task.status, "FAILED");
+      assert.equal(task.lastError.message, "bad input");
+      assert.equal(task.attempts, 1);
     });
-    assert.equal(response.status, 401);
-    assert.equal((await s.store.listWorkers()).length, 0);
-    const crossSite = await s.call("/api/v1/worker/register", { queues: ["a"], concurrency: 1 }, {
-      headers: { origin: "https://evil.example", "sec-fetch-site": "cross-site" },
+
+    it("heartbeat extends the leases and answers which tasks were cancelled and which were lost", async () => {
+      const s = await setup();
+      const workerId = await s.register();
+      const a = await s.dispatcher.enqueue("resize", { url: "a", width: 1 });
+      const b = await s.dispatcher.enqueue("resize", { url: "b", width: 1 });
+      const tasks = await fetchTasks(s, workerId);
+      s.clock.advance(1_000);
+      await s.dispatcher.cancel(a);
+      const leases = tasks.map((t) => ({ id: t.id, token: t.token }));
+      leases.push({ id: b, token: "stale-token" });
+      const beat = await s.post("/api/v1/worker/heartbeat", { workerId, tasks: leases });
+      assert.equal(beat.status, 200);
+      assert.equal(beat.body.leaseExpiresAt, s.clock.now() + LEASE);
+      assert.deepEqual(beat.body.cancelled, [a]);
+      assert.deepEqual(beat.body.lost, [b]);
+      assert.equal((await s.store.get(b))?.leaseExpiresAt, s.clock.now() + LEASE);
     });
-    assert.equal(crossSite.status, 403);
+
+    it("a long-polling fetch answers when a task is enqueued", async () => {
+      const s = await setup();
+      const workerId = await s.register();
+      s.clock.time = Date.now(); // the deadline is on the injected clock; keep it near real time
+      const fetching = fetchTasks(s, workerId, 5, 30_000);
+      const id = await s.dispatcher.enqueue("resize", { url: "a", width: 1 });
+      const tasks = await fetching;
+      assert.deepEqual(tasks.map((t) => t.id), [id]);
+    });
+
+    it("a paused queue is not fetched from, and the fetch limit is capped at the worker's concurrency", async () => {
+      const s = await setup();
+      const workerId = await s.register({ concurrency: 2 });
+      for (let i = 0; i < 3; i++) await s.dispatcher.enqueue("resize", { url: `${i}`, width: 1 });
+      await s.dispatcher.pauseQueue("images");
+      assert.deepEqual(await fetchTasks(s, workerId), []);
+      await s.dispatcher.resumeQueue("images");
+      assert.equal((await fetchTasks(s, workerId, 10)).length, 2);
+    });
+
+    it("a worker that names its tasks fetches only those", async () => {
+      const s = await setup();
+      const workerId = await s.register({ names: ["resize"] });
+      const email = await s.dispatcher.enqueue("email", {});
+      const resize = await s.dispatcher.enqueue("resize", { url: "a", width: 1 });
+      const tasks = await fetchTasks(s, workerId);
+      assert.deepEqual(tasks.map((t) => t.id), [resize]);
+      const other = await s.store.get(email);
+      assert.equal(other?.status, "PENDING");
+      assert.equal(other?.attempts, 0);
+    });
+
+    it("batched complete ends many attempts in one request and fetches the next ones", async () => {
+      const s = await setup();
+      const workerId = await s.register({ concurrency: 3 });
+      for (let i = 0; i < 5; i++) await s.dispatcher.enqueue("resize", { url: `${i}`, width: 1 });
+      const first = await fetchTasks(s, workerId, 3);
+      assert.equal(first.length, 3);
+      const { status, body } = await s.post("/api/v1/worker/complete", {
+        workerId,
+        outcomes: [
+          { outcome: "completed", id: first[0]!.id, token: first[0]!.token, result: 0 },
+          {
+            outcome: "failed",
+            id: first[1]!.id,
+            token: first[1]!.token,
+            error: "no",
+            retryable: false,
+          },
+          { outcome: "released", id: first[2]!.id, token: first[2]!.token },
+          { outcome: "completed", id: first[0]!.id, token: "stale", result: 0 },
+        ],
+        fetch: { limit: 3 },
+      });
+      assert.equal(status, 200);
+      const results = body.results as { ok: boolean; status?: number; task?: { status: string } }[];
+      assert.deepEqual(results.map((r) => r.ok), [true, true, true, false]);
+      assert.deepEqual(results.slice(0, 3).map((r) => r.task?.status), [
+        "COMPLETED",
+        "FAILED",
+        "PENDING",
+      ]);
+      // The fourth repeats the first with another token: refused, the first one's record is not replayed.
+      assert.equal(results[3]!.status, 409);
+      assert.equal((body.tasks as unknown[]).length, 3);
+    });
+
+    it("deregister gives held tasks back without spending the attempt and leaves the registry", async () => {
+      const s = await setup();
+      const workerId = await s.register();
+      const id = await s.dispatcher.enqueue("resize", { url: "a", width: 1 });
+      const [task] = await fetchTasks(s, workerId);
+      const { status } = await s.post("/api/v1/worker/deregister", {
+        workerId,
+        release: [{ id, token: task!.token }],
+      });
+      assert.equal(status, 200);
+      const stored = await s.store.get(id);
+      assert.equal(stored?.status, "PENDING");
+      assert.equal(stored?.attempts, 0);
+      assert.equal((await s.store.listWorkers()).length, 0);
+      const after = await s.post("/api/v1/worker/fetch", { workerId, limit: 1 });
+      assert.equal(after.status, 404);
+      assert.equal((after.body.details as { reason: string }).reason, "unknown-worker");
+    });
+
+    it("a remote worker silent past the heartbeat timeout is gone and its tasks come back", async () => {
+      const s = await setup();
+      const workerId = await s.register();
+      const id = await s.dispatcher.enqueue("resize", { url: "a", width: 1 });
+      const [task] = await fetchTasks(s, workerId);
+      const local = new WorkerHeartbeat(s.store, {
+        workerId: "local-1",
+        queues: ["default"],
+        concurrency: 1,
+        interval: 1_000,
+        timeout: 10_000,
+        signals: new TaskSignals(),
+        clock: s.clock,
+      });
+      assert.deepEqual(await local.runOnce(), []);
+      s.clock.advance(10_001);
+      const gone = await local.runOnce();
+      assert.equal(gone.length, 1);
+      assert.equal(gone[0]!.worker.id, workerId);
+      assert.equal(gone[0]!.rescued, 1);
+      assert.equal((await s.store.get(id))?.status, "RETRYING");
+      const beat = await s.post("/api/v1/worker/heartbeat", {
+        workerId,
+        tasks: [{ id, token: task!.token }],
+      });
+      assert.equal(beat.status, 404);
+      const late = await s.post(`/api/v1/worker/tasks/${id}/complete`, { token: task!.token });
+      assert.equal(late.status, 409);
+      await local.stop();
+    });
+
+    it("progress and log lines are stored with the token and refused without it", async () => {
+      const s = await setup();
+      const workerId = await s.register();
+      const id = await s.dispatcher.enqueue("resize", { url: "a", width: 1 });
+      const [task] = await fetchTasks(s, workerId);
+      assert.equal(
+        (await s.post(`/api/v1/worker/tasks/${id}/progress`, { token: task!.token, progress: 0.5 }))
+          .status,
+        200,
+      );
+      assert.equal(
+        (await s.post(`/api/v1/worker/tasks/${id}/log`, {
+          token: task!.token,
+          lines: ["one", "two"],
+        })).status,
+        200,
+      );
+      const stale = await s.post(`/api/v1/worker/tasks/${id}/progress`, {
+        token: "old",
+        progress: 0.9,
+      });
+      assert.equal(stale.status, 409);
+      const stored = await s.store.get(id);
+      assert.equal(stored?.progress, 0.5);
+      assert.deepEqual(stored?.logs, ["one", "two"]);
+      assert.equal(
+        (await s.post(`/api/v1/worker/tasks/nope/progress`, { token: "x", progress: 1 })).status,
+        404,
+      );
+    });
+
+    it("bad input gets 400 naming the field, the value and what was expected", async () => {
+      const s = await setup();
+      const workerId = await s.register();
+      const cases: [string, unknown, RegExp, string][] = [
+        ["/api/v1/worker/fetch", { workerId, limit: 0 }, /^limit: expected >=1, got 0$/, "limit"],
+        ["/api/v1/worker/fetch", { workerId, limit: 1, wait: 5 }, /^Unknown field "wait"/, "wait"],
+        [
+          "/api/v1/worker/fetch",
+          { workerId: "w1", limit: 1 },
+          /^workerId: expected a workerId from register, got "w1"$/,
+          "workerId",
+        ],
+        [
+          "/api/v1/worker/register",
+          { queues: ["a b"], concurrency: 1 },
+          /^queues\.0: expected 1-128/,
+          "queues.0",
+        ],
+        [
+          "/api/v1/worker/register",
+          { queues: ["a"] },
+          /^concurrency: expected a value \(the field is required\)/,
+          "concurrency",
+        ],
+        [
+          "/api/v1/worker/complete",
+          { outcomes: [{ outcome: "done", id: "a", token: "b" }] },
+          /^outcomes\.0\.outcome: expected \("completed" \| "failed" \| "released"\), got "done"$/,
+          "outcomes.0.outcome",
+        ],
+        [
+          "/api/v1/worker/complete",
+          { outcomes: [], fetch: { limit: 1 } },
+          /^workerId: expected a workerId from register \(required with fetch\)/,
+          "workerId",
+        ],
+        ["/api/v1/worker/heartbeat", null, /^body: expected Object, got null$/, "body"],
+      ];
+      for (const [path, json, message, field] of cases) {
+        const { status, body } = await s.post(path, json);
+        assert.equal(status, 400, `${path} ${JSON.stringify(json)}: ${JSON.stringify(body)}`);
+        assert.match(body.error as string, message);
+        assert.equal((body.details as { field: string }).field, field);
+      }
+      const notJson = await s.call("/api/v1/worker/fetch", undefined, {
+        method: "POST",
+        body: "{",
+        headers: { "content-type": "application/json" },
+      });
+      assert.equal(notJson.status, 400);
+      const noType = await s.call("/api/v1/worker/fetch", undefined, {
+        method: "POST",
+        body: "{}",
+      });
+      assert.equal(noType.status, 415);
+      const wrongMethod = await s.call("/api/v1/worker/fetch");
+      assert.equal(wrongMethod.status, 405);
+      assert.equal(wrongMethod.headers.get("allow"), "POST");
+      assert.equal((await s.call("/api/v1/nothing")).status, 404);
+    });
+
+    it("the worker protocol needs the token like the admin API", async () => {
+      const s = await setup();
+      const response = await s.call("/api/v1/worker/register", { queues: ["a"], concurrency: 1 }, {
+        headers: { authorization: "Bearer wrong-token-0123456789" },
+      });
+      assert.equal(response.status, 401);
+      assert.equal((await s.store.listWorkers()).length, 0);
+      const crossSite = await s.call("/api/v1/worker/register", { queues: ["a"], concurrency: 1 }, {
+        headers: { origin: "https://evil.example", "sec-fetch-site": "cross-site" },
+      });
+      assert.equal(crossSite.status, 403);
+    });
   });
-});
+}
 
 describe("published task types", () => {
+  beforeEach(() => {
+    storeKind = "memory";
+  });
+
   it("lists each task with its args' JSON Schema, queue, retry and timeout defaults", async () => {
     const s = await setup();
     const { taskTypes } = await (await s.call("/api/v1/task-types")).json();
