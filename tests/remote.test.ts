@@ -138,12 +138,15 @@ for (const kind of ["memory", "sqlite"] as const) {
 
     it("a registered remote worker shows in the processes list and fetches with args, attempt, lease and token", async () => {
       const s = await setup();
-      const workerId = await s.register({ meta: { language: "python" } });
+      const workerId = await s.register({
+        meta: { language: "python", process: { bootId: "made-up", startTicks: 1 } },
+      });
       const workers = await (await s.call("/api/workers")).json();
       const row = workers.workers.find((w: { id: string }) => w.id === workerId);
       assert.equal(row.host, "py-host");
       assert.deepEqual(row.queues, ["images"]);
       assert.equal(row.meta.language, "python");
+      assert.equal(row.meta.process, undefined, "a client cannot claim a local process identity");
 
       const id = await s.dispatcher.enqueue("resize", { url: "a.png", width: 10 });
       const [task] = await fetchTasks(s, workerId);
@@ -389,6 +392,8 @@ for (const kind of ["memory", "sqlite"] as const) {
         tasks: [{ id, token: task!.token }],
       });
       assert.equal(beat.status, 404);
+      const fetched = await s.post("/api/v1/worker/fetch", { workerId, limit: 1 });
+      assert.equal(fetched.status, 404, "a worker taken for gone registers again to fetch");
       const late = await s.post(`/api/v1/worker/tasks/${id}/complete`, { token: task!.token });
       assert.equal(late.status, 409);
       await local.stop();

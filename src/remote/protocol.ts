@@ -26,6 +26,8 @@ import type {
 
 /** Default fallback poll of a long-polling `fetch` when no store event wakes it: 1 s. */
 export const DEFAULT_REMOTE_POLL_MILLIS = 1_000;
+/** The shortest time between two claims of one long-polling fetch (events may come fast). */
+const MIN_CLAIM_GAP_MILLIS = 10;
 /** Start marks kept pending at most before they get a write of their own. */
 const MAX_PENDING_MARKS = 1_000;
 /** Default number of recent outcomes remembered so a repeated request is answered as done. */
@@ -193,7 +195,8 @@ export class RemoteWorkerProtocol {
       concurrency: held.concurrency,
       // No `process` identity: the local heartbeats judge a remote worker by silence alone.
       meta: {
-        ...(input.meta as Record<string, JsonValue> | undefined),
+        // Without `process`: the liveness checks must not read a process identity a client made up.
+        ...withoutKeys(input.meta as Record<string, JsonValue> | undefined, ["process", "remote"]),
         remote: { protocol: 1, names: held.names, leaseMillis },
       },
     });
@@ -216,6 +219,12 @@ export class RemoteWorkerProtocol {
    */
   async fetch(input: FetchBody, signal?: AbortSignal): Promise<RemoteTask[]> {
     const held = await this.#held(input.workerId);
+    // A fetch is a sign of life, and a worker taken for gone meanwhile must register again
+    // before it gets tasks (the heartbeats only take back the tasks of registered workers).
+    if (!(await this.#store.heartbeatWorker(input.workerId, this.#clock.now()))) {
+      this.#workers.delete(input.workerId);
+      throw new UnknownWorkerError(input.workerId);
+    }
     const limit = Math.min(input.limit, held.concurrency);
     const deadline = this.#clock.now() + (input.waitMillis ?? 0);
     const wake = new Wakeup(this.#store, held.queues);
@@ -227,11 +236,17 @@ export class RemoteWorkerProtocol {
       for (;;) {
         wake.arm();
         const { tasks, foreignOnly } = await this.#claim(input.workerId, held, limit);
+        const claimedAt = performance.now();
         const left = deadline - this.#clock.now();
         if (tasks.length || left <= 0 || signals.some((s) => s.aborted)) return tasks;
         // A store that ignores `names` handed out only other names' tasks (now released):
         // wait for the poll, not for the release's own event, or this would spin.
         await wake.wait(Math.min(left, this.#pollMillis), foreignOnly, signals);
+        // Every finish anywhere wakes idle long polls: at most one claim per gap each.
+        const since = performance.now() - claimedAt;
+        if (since < MIN_CLAIM_GAP_MILLIS) {
+          await wake.wait(MIN_CLAIM_GAP_MILLIS - since, true, signals);
+        }
       }
     } finally {
       wake.close();
@@ -502,6 +517,13 @@ export class RemoteWorkerProtocol {
 export function publicTask(task: TaskRecord): PublicTask {
   const { attemptToken: _token, ...rest } = task;
   return rest;
+}
+
+function withoutKeys(
+  record: Record<string, JsonValue> | undefined,
+  keys: readonly string[],
+): Record<string, JsonValue> {
+  return Object.fromEntries(Object.entries(record ?? {}).filter(([key]) => !keys.includes(key)));
 }
 
 function remoteTask(task: TaskRecord): RemoteTask {
