@@ -433,6 +433,8 @@ for (const kind of ["memory", "sqlite"] as const) {
     it("bad input gets 400 naming the field, the value and what was expected", async () => {
       const s = await setup();
       const workerId = await s.register();
+      let deep: unknown = 1;
+      for (let i = 0; i < 70; i++) deep = [deep];
       const cases: [string, unknown, RegExp, string][] = [
         ["/api/v1/worker/fetch", { workerId, limit: 0 }, /^limit: expected >=1, got 0$/, "limit"],
         ["/api/v1/worker/fetch", { workerId, limit: 1, wait: 5 }, /^Unknown field "wait"/, "wait"],
@@ -467,6 +469,12 @@ for (const kind of ["memory", "sqlite"] as const) {
           "workerId",
         ],
         ["/api/v1/worker/heartbeat", null, /^body: expected Object, got null$/, "body"],
+        [
+          "/api/v1/worker/tasks/some-id/complete",
+          { token: "t", result: deep },
+          /^result: expected JSON of at most 64 levels .* nested more than 64 levels deep/,
+          "result",
+        ],
       ];
       for (const [path, json, message, field] of cases) {
         const { status, body } = await s.post(path, json);

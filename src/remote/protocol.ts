@@ -193,9 +193,9 @@ export class RemoteWorkerProtocol {
       lastBeatAt: now,
       queues: held.queues,
       concurrency: held.concurrency,
-      // No `process` identity: the local heartbeats judge a remote worker by silence alone.
+      // No `process` identity (not even one the client made up): the local heartbeats judge a
+      // remote worker by silence alone.
       meta: {
-        // Without `process`: the liveness checks must not read a process identity a client made up.
         ...withoutKeys(input.meta as Record<string, JsonValue> | undefined, ["process", "remote"]),
         remote: { protocol: 1, names: held.names, leaseMillis },
       },

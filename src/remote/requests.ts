@@ -7,6 +7,7 @@
 
 import * as v from "valibot";
 import { NAME_PATTERN } from "../enqueue_input.ts";
+import { findNonJson, MAX_JSON_BYTES, MAX_JSON_DEPTH } from "../json.ts";
 import { MAX_LOG_LINE_LENGTH, MAX_LOG_LINES } from "../store/store.ts";
 
 /** The most tasks one `fetch` (or the `fetch` of a `complete`) hands out: 100. */
@@ -32,8 +33,21 @@ const workerId = v.pipe(v.string(), v.regex(/^remote-[0-9a-f-]{36}$/, "a workerI
 const integer = (min: number, max: number) =>
   v.pipe(v.number(), v.integer(), v.minValue(min), v.maxValue(max));
 const text = (max: number) => v.pipe(v.string(), v.maxLength(max));
-/** Any JSON value (checked for depth and size by the store's own rules later). */
-const json = v.unknown();
+/** Any JSON value within the limits of args and results (`MAX_JSON_DEPTH`, `MAX_JSON_BYTES`). */
+const json = v.pipe(
+  v.unknown(),
+  v.rawCheck(({ dataset, addIssue }) => {
+    if (!dataset.typed) return;
+    const problem = findNonJson(dataset.value, "it");
+    if (problem) {
+      addIssue({
+        message: problem,
+        expected: `JSON of at most ${MAX_JSON_DEPTH} levels and ${MAX_JSON_BYTES} bytes`,
+        received: `a value that is not: ${problem}`,
+      });
+    }
+  }),
+);
 
 /** `POST /api/v1/worker/register`. */
 export const RegisterBody = v.strictObject({
@@ -139,7 +153,9 @@ export class BodyError extends Error {
     super(
       expected === UNKNOWN_FIELD
         ? `Unknown field "${field}"; see /api/openapi.json for the fields of this request`
-        : `${field}: expected ${expected}, got ${received}`,
+        : `${field}: expected ${expected}, got ${
+          received.length > 200 ? `${received.slice(0, 200)}…` : received
+        }`,
     );
   }
 }
