@@ -241,11 +241,12 @@ export class RemoteWorkerProtocol {
         if (tasks.length || left <= 0 || signals.some((s) => s.aborted)) return tasks;
         // A store that ignores `names` handed out only other names' tasks (now released):
         // wait for the poll, not for the release's own event, or this would spin.
-        await wake.wait(Math.min(left, this.#pollMillis), foreignOnly, signals);
-        // Every finish anywhere wakes idle long polls: at most one claim per gap each.
+        await wake.wait(Math.min(left, this.#pollMillis), foreignOnly ? "none" : "any", signals);
+        // Every finish anywhere wakes idle long polls: unless an insert into the worker's queues
+        // woke it, at most one claim per gap each.
         const since = performance.now() - claimedAt;
-        if (since < MIN_CLAIM_GAP_MILLIS) {
-          await wake.wait(MIN_CLAIM_GAP_MILLIS - since, true, signals);
+        if (!wake.inserted && since < MIN_CLAIM_GAP_MILLIS) {
+          await wake.wait(MIN_CLAIM_GAP_MILLIS - since, foreignOnly ? "none" : "inserted", signals);
         }
       }
     } finally {
@@ -561,8 +562,12 @@ function remoteMeta(
  * claim (`arm`), so an insert that commits between the claim and the wait is not missed.
  */
 class Wakeup {
+  /** Any event since `arm`; `#inserted`: an insert into one of the queues. */
   #woken = false;
-  #resolve: (() => void) | undefined;
+  #inserted = false;
+  #resolve: ((event: "inserted" | "other") => void) | undefined;
+  /** Ends the wait in progress. */
+  #end: (() => void) | undefined;
   readonly #unsubscribe: () => void;
 
   constructor(store: TaskStore, queues: readonly string[]) {
@@ -571,34 +576,56 @@ class Wakeup {
       if (event.type === "inserted" && !wanted.has(event.queue)) return;
       if (event.type === "cancelRequested") return;
       this.#woken = true;
-      this.#resolve?.();
+      if (event.type === "inserted") this.#inserted = true;
+      this.#resolve?.(event.type === "inserted" ? "inserted" : "other");
     });
   }
 
   /** Forgets earlier events: the claim about to run sees what they announced. */
   arm(): void {
     this.#woken = false;
+    this.#inserted = false;
   }
 
-  /** Resolves on an event since `arm` (unless `pollOnly`), after `millis`, or on abort. */
-  wait(millis: number, pollOnly: boolean, signals: readonly AbortSignal[]): Promise<void> {
-    if (this.#woken && !pollOnly) return Promise.resolve();
+  /**
+   * Resolves after `millis`, on abort, or on an event since `arm` that `wakeOn` lets through:
+   * `"any"`, `"inserted"` (an insert into the queues: work that is surely new) or `"none"`.
+   */
+  wait(
+    millis: number,
+    wakeOn: "any" | "inserted" | "none",
+    signals: readonly AbortSignal[],
+  ): Promise<void> {
+    if (wakeOn === "any" ? this.#woken : wakeOn === "inserted" && this.#inserted) {
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
         for (const signal of signals) signal.removeEventListener("abort", done);
         this.#resolve = undefined;
+        this.#end = undefined;
         resolve();
       };
+      this.#end = done;
       const timer = setTimeout(done, millis);
       for (const signal of signals) signal.addEventListener("abort", done, { once: true });
       if (signals.some((s) => s.aborted)) done();
-      if (!pollOnly) this.#resolve = done;
+      if (wakeOn !== "none") {
+        this.#resolve = (event) => {
+          if (wakeOn === "any" || event === "inserted") done();
+        };
+      }
     });
+  }
+
+  /** Whether an insert into the queues came since `arm`. */
+  get inserted(): boolean {
+    return this.#inserted;
   }
 
   close(): void {
     this.#unsubscribe();
-    this.#resolve?.();
+    this.#end?.();
   }
 }
