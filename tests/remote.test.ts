@@ -6,6 +6,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { afterEach, describe, it } from "node:test";
+import { createAdminHandler } from "../src/admin/handler.ts";
+import { TaskDispatcher } from "../src/dispatcher.ts";
 import { createRemoteEndpoint } from "../src/remote/endpoint.ts";
 import { API_ROUTES } from "../src/remote/openapi.ts";
 import { describeTaskTypes, publishedTaskTypes } from "../src/remote/task_types.ts";
@@ -114,5 +116,24 @@ describe("OpenAPI document", () => {
         `${route.method} ${path} is not documented`,
       );
     }
+  });
+});
+
+describe("remote routes and store failures", () => {
+  it("a store error is a bare 500 reported to onError, with no stack in the answer", async () => {
+    const store = new InMemoryTaskStore();
+    await store.migrate();
+    store.listWorkers = () => Promise.reject(new Error("disk on fire"));
+    const errors: unknown[] = [];
+    const handler = createAdminHandler({
+      store,
+      dispatcher: new TaskDispatcher(store, { registry: makeRegistry() }),
+      onError: (error) => errors.push(error),
+    });
+    const response = await handler(new Request("http://localhost:7070/api/v1/task-types"));
+    assert.equal(response.status, 500);
+    assert.deepEqual(await response.json(), { error: "Internal server error" });
+    assert.match(String(errors[0]), /disk on fire/);
+    handler.close();
   });
 });

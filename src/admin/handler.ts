@@ -163,6 +163,8 @@ const NO_CONNECTION: AdminConnection = { disableIdleTimeout() {} };
  * - `GET /api/queues`, `POST /api/queues/:queue/pause|resume`, `GET /api/schedules`
  * - `GET /api/events` (Server-Sent Events)
  * - `GET /api/workers` (the worker registry: `{ workers: WorkerInfo[] }`)
+ * - `/api/v1/...` (the HTTP worker protocol, task types) and `GET /api/openapi.json`: see
+ *   `src/remote/` and `docs/PROTOCOL.md`
  *
  * Errors are `{ "error": message, "details"?: ... }`. Throws `TypeError`/`RangeError` for a bad
  * option.
