@@ -129,6 +129,10 @@ class Client:
                 self._drop_connection()
                 if attempt == 2:
                     raise
+            except http.client.HTTPException as error:
+                # A garbled or cut answer: a connection error to the caller, like the others.
+                self._drop_connection()
+                raise ConnectionError("%s %s: %s: %s" % (method, path, type(error).__name__, error))
             except Exception:
                 self._drop_connection()
                 raise
@@ -290,10 +294,12 @@ class Worker:
             self._register()
             threads = [threading.Thread(target=self._execute, name="aether-exec-%d" % i, daemon=True)
                        for i in range(self.concurrency)]
-            threads.append(threading.Thread(target=self._complete_loop, name="aether-complete", daemon=True))
-            threads.append(threading.Thread(target=self._heartbeat_loop, name="aether-heartbeat", daemon=True))
-            threads.append(threading.Thread(target=self._watchdog_loop, name="aether-watchdog", daemon=True))
-            fetcher = threading.Thread(target=self._fetch_loop, name="aether-fetch", daemon=True)
+            for name, loop in (("complete", self._complete_loop), ("heartbeat", self._heartbeat_loop),
+                               ("watchdog", self._watchdog_loop)):
+                threads.append(threading.Thread(target=self._forever, args=(loop,), name="aether-" + name,
+                                                daemon=True))
+            fetcher = threading.Thread(target=self._forever, args=(self._fetch_loop,), name="aether-fetch",
+                                       daemon=True)
             threads.append(fetcher)
             for thread in threads:
                 thread.start()
@@ -306,6 +312,17 @@ class Worker:
             self._finished.set()
             for sig, previous in installed:
                 signal.signal(sig, previous)
+
+    def _forever(self, loop):
+        """Runs a background loop; an unexpected error is logged and the loop goes on."""
+        while True:
+            try:
+                loop()
+                return
+            except Exception:  # noqa: BLE001 - a background thread must not die silently
+                self._log("unexpected error (continuing): %s" % (traceback.format_exc().strip(),))
+                if self._stopping.wait(0.5) and loop == self._fetch_loop:
+                    return
 
     def stop(self):
         """Asks the worker to stop (what SIGTERM does); ``run()`` returns once it has."""
