@@ -123,8 +123,14 @@ export { LeaseRescuer, RESCUE_BATCH } from "./src/rescuer.ts";
 export {
   DEFAULT_REMOTE_POLL_MILLIS,
   DEFAULT_REPLAY_MEMORY,
+  type DeregisterInput,
+  type FetchInput,
+  type HeartbeatInput,
   type HeartbeatResult,
+  type LeaseInput,
+  type OutcomeInput,
   type OutcomeResult,
+  type RegisterInput,
   type Registration,
   type RemoteTask,
   RemoteWorkerProtocol,
@@ -142,7 +148,7 @@ export {
   MAX_REMOTE_CONCURRENCY,
   MAX_REMOTE_LEASE_MILLIS,
   MIN_REMOTE_LEASE_MILLIS,
-} from "./src/remote/requests.ts";
+} from "./src/remote/limits.ts";
 export {
   DEFAULT_LEADER_TTL_MILLIS,
   LeaderElector,

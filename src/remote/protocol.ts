@@ -16,14 +16,6 @@ import { failureOutcome } from "../outcome.ts";
 import type { ClaimRequest, Outcome, StartMark, StoreEvent, TaskStore } from "../store/store.ts";
 import { type TaskError, type TaskRecord, TaskStatus } from "../task.ts";
 import { DEFAULT_LEASE_MILLIS } from "../worker.ts";
-import type {
-  DeregisterBody,
-  FetchBody,
-  HeartbeatBody,
-  OutcomeItem,
-  RegisterBody,
-} from "./requests.ts";
-
 /** Default fallback poll of a long-polling `fetch` when no store event wakes it: 1 s. */
 export const DEFAULT_REMOTE_POLL_MILLIS = 1_000;
 /** The shortest time between two claims of one long-polling fetch (events may come fast). */
@@ -53,6 +45,59 @@ export interface RemoteWorkerProtocolOptions {
   replayMemory?: number;
   /** Aborted when the serving endpoint stops: long polls answer at once. */
   signal?: AbortSignal;
+}
+
+/** What `register` takes (`POST /api/v1/worker/register`, validated by `requests.ts`). */
+export interface RegisterInput {
+  queues: string[];
+  /** Only tasks of these names; default: every task of the queues. */
+  names?: string[] | undefined;
+  concurrency: number;
+  /** Default: the protocol's lease. */
+  leaseMillis?: number | undefined;
+  host?: string | undefined;
+  pid?: number | undefined;
+  /** Free-form details shown in the processes list. */
+  meta?: { [key: string]: unknown } | undefined;
+}
+
+/** What `fetch` takes. */
+export interface FetchInput {
+  workerId: string;
+  limit: number;
+  /** Long-poll this long when nothing is due; 0 answers at once. Default 0. */
+  waitMillis?: number | undefined;
+}
+
+/** A held attempt: its task and token. */
+export interface LeaseInput {
+  id: string;
+  token: string;
+}
+
+/** What `heartbeat` takes. */
+export interface HeartbeatInput {
+  workerId: string;
+  tasks: LeaseInput[];
+}
+
+/** One outcome of `finish`. */
+export type OutcomeInput =
+  | { outcome: "completed"; id: string; token: string; result?: unknown }
+  | {
+    outcome: "failed";
+    id: string;
+    token: string;
+    error: string | { message: string; stack?: string | undefined };
+    /** false: fail for good, no retry. Default true. */
+    retryable?: boolean | undefined;
+  }
+  | { outcome: "released"; id: string; token: string };
+
+/** What `deregister` takes. */
+export interface DeregisterInput {
+  workerId: string;
+  release?: LeaseInput[] | undefined;
 }
 
 /** What `register` answers. */
@@ -175,7 +220,7 @@ export class RemoteWorkerProtocol {
   }
 
   /** Registers a remote worker in the store's worker registry; it shows in `GET /api/workers`. */
-  async register(input: RegisterBody): Promise<Registration> {
+  async register(input: RegisterInput): Promise<Registration> {
     const now = this.#clock.now();
     const workerId = `remote-${crypto.randomUUID()}`;
     const leaseMillis = input.leaseMillis ?? this.leaseMillis;
@@ -217,7 +262,7 @@ export class RemoteWorkerProtocol {
    * when none is due, waits up to `waitMillis` for one (woken by the store's events, with a
    * fallback poll). Each task starts (its `startedAt` is set) as it is handed out.
    */
-  async fetch(input: FetchBody, signal?: AbortSignal): Promise<RemoteTask[]> {
+  async fetch(input: FetchInput, signal?: AbortSignal): Promise<RemoteTask[]> {
     const held = await this.#held(input.workerId);
     // A fetch is a sign of life, and a worker taken for gone meanwhile must register again
     // before it gets tasks (the heartbeats only take back the tasks of registered workers).
@@ -257,7 +302,7 @@ export class RemoteWorkerProtocol {
   }
 
   /** Extends the leases of held tasks; answers which were lost and which were cancelled. */
-  async heartbeat(input: HeartbeatBody): Promise<HeartbeatResult> {
+  async heartbeat(input: HeartbeatInput): Promise<HeartbeatResult> {
     const held = await this.#held(input.workerId);
     const now = this.#clock.now();
     if (!(await this.#store.heartbeatWorker(input.workerId, now))) {
@@ -278,7 +323,7 @@ export class RemoteWorkerProtocol {
    * and kind, e.g. a retried request whose response was lost) is answered `ok: true,
    * replayed: true` while this process remembers it.
    */
-  async finish(items: readonly OutcomeItem[]): Promise<OutcomeResult[]> {
+  async finish(items: readonly OutcomeInput[]): Promise<OutcomeResult[]> {
     return (await this.#finish(items, null)).results;
   }
 
@@ -287,8 +332,8 @@ export class RemoteWorkerProtocol {
    * one store transaction; when that claim finds nothing and `waitMillis` is given, it long-polls.
    */
   async finishAndFetch(
-    items: readonly OutcomeItem[],
-    fetch: FetchBody,
+    items: readonly OutcomeInput[],
+    fetch: FetchInput,
     signal?: AbortSignal,
   ): Promise<{ results: OutcomeResult[]; tasks: RemoteTask[] }> {
     const held = await this.#held(fetch.workerId);
@@ -302,7 +347,7 @@ export class RemoteWorkerProtocol {
   }
 
   async #finish(
-    items: readonly OutcomeItem[],
+    items: readonly OutcomeInput[],
     refill: { workerId: string; held: Held; limit: number } | null,
   ): Promise<{ results: OutcomeResult[]; tasks: RemoteTask[] }> {
     const now = this.#clock.now();
@@ -389,7 +434,7 @@ export class RemoteWorkerProtocol {
   }
 
   /** A clean stop: gives `release` back (due again at once, the attempt not spent) and removes the registration. */
-  async deregister(input: DeregisterBody): Promise<OutcomeResult[]> {
+  async deregister(input: DeregisterInput): Promise<OutcomeResult[]> {
     const released = input.release?.length
       ? await this.finish(
         input.release.map((lease) => ({ outcome: "released" as const, ...lease })),
