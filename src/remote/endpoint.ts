@@ -43,6 +43,9 @@ export function createRemoteEndpoint(
   },
 ): RemoteEndpoint {
   const { store, clock, signal, readBody, registry } = options;
+  if (registry !== undefined && typeof registry?.definitions !== "function") {
+    throw new TypeError(`remote.registry must be a TaskRegistry, got ${String(registry)}`);
+  }
   const protocol = new RemoteWorkerProtocol({
     store,
     clock,
