@@ -137,3 +137,24 @@ describe("remote routes and store failures", () => {
     handler.close();
   });
 });
+
+describe("remote endpoint options", () => {
+  it("a bad option throws at construction, naming it and its value", () => {
+    const store = new InMemoryTaskStore();
+    const dispatcher = new TaskDispatcher(store, { registry: makeRegistry() });
+    const make = (remote: Record<string, unknown>) => () =>
+      createAdminHandler({ store, dispatcher, remote: remote as never });
+    assert.throws(
+      make({ leaseMillis: 0 }),
+      (e) => e instanceof RangeError && /leaseMillis.*0/.test(e.message),
+    );
+    assert.throws(
+      make({ heartbeatTimeoutMillis: 1.5 }),
+      (e) => e instanceof RangeError && /heartbeatTimeoutMillis.*1\.5/.test(e.message),
+    );
+    assert.throws(
+      make({ registry: {} }),
+      (e) => e instanceof TypeError && /remote\.registry/.test(e.message),
+    );
+  });
+});
