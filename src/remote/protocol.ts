@@ -20,6 +20,8 @@ import { DEFAULT_LEASE_MILLIS } from "../worker.ts";
 export const DEFAULT_REMOTE_POLL_MILLIS = 1_000;
 /** The shortest time between two claims of one long-polling fetch (events may come fast). */
 const MIN_CLAIM_GAP_MILLIS = 10;
+/** Registrations kept in memory at most (older ones are read from the store again). */
+const MAX_CACHED_WORKERS = 10_000;
 /** Start marks kept pending at most before they get a write of their own. */
 const MAX_PENDING_MARKS = 1_000;
 /** Default number of recent outcomes remembered so a repeated request is answered as done. */
@@ -246,6 +248,10 @@ export class RemoteWorkerProtocol {
       },
     });
     this.#workers.set(workerId, held);
+    // A cache (`#held` reads the registry again): workers that vanished must not pile up in it.
+    if (this.#workers.size > MAX_CACHED_WORKERS) {
+      this.#workers.delete(this.#workers.keys().next().value!);
+    }
     return {
       workerId,
       leaseMillis,
@@ -260,7 +266,8 @@ export class RemoteWorkerProtocol {
   /**
    * Claims up to `limit` tasks (at most the worker's concurrency) of its queues and names;
    * when none is due, waits up to `waitMillis` for one (woken by the store's events, with a
-   * fallback poll). Each task starts (its `startedAt` is set) as it is handed out.
+   * fallback poll). Each task starts as it is handed out (its `startedAt`, the fetch time, is
+   * written with the worker's next outcome or heartbeat).
    */
   async fetch(input: FetchInput, signal?: AbortSignal): Promise<RemoteTask[]> {
     const held = await this.#held(input.workerId);
