@@ -133,6 +133,35 @@ export {
 } from "./src/registry.ts";
 export { LeaseRescuer, RESCUE_BATCH } from "./src/rescuer.ts";
 export {
+  DEFAULT_REMOTE_POLL_MILLIS,
+  DEFAULT_REPLAY_MEMORY,
+  type DeregisterInput,
+  type FetchInput,
+  type HeartbeatInput,
+  type HeartbeatResult,
+  type LeaseInput,
+  type OutcomeInput,
+  type OutcomeResult,
+  type RegisterInput,
+  type Registration,
+  type RemoteTask,
+  RemoteWorkerProtocol,
+  type RemoteWorkerProtocolOptions,
+  UnknownWorkerError,
+} from "./src/remote/protocol.ts";
+export { type RemoteEndpointOptions } from "./src/remote/endpoint.ts";
+export { remoteRoutes, type RemoteRoutesDeps } from "./src/remote/routes.ts";
+export { API_ROUTES, type ApiRoute, openApiDocument } from "./src/remote/openapi.ts";
+export { mergeTaskTypes, registryTaskTypes, type TaskType } from "./src/remote/task_types.ts";
+export {
+  MAX_BATCH,
+  MAX_FETCH,
+  MAX_FETCH_WAIT_MILLIS,
+  MAX_REMOTE_CONCURRENCY,
+  MAX_REMOTE_LEASE_MILLIS,
+  MIN_REMOTE_LEASE_MILLIS,
+} from "./src/remote/limits.ts";
+export {
   DEFAULT_LEADER_TTL_MILLIS,
   LeaderElector,
   type LeaderElectorOptions,

@@ -16,11 +16,13 @@ if ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then
 fi
 
 # Tools some tests use and skip without (with a message): the sqlite3 CLI (documented backups),
-# systemd-analyze (the systemd unit), qemu-aarch64 (the arm64 binary). Best effort, as root only.
+# systemd-analyze (the systemd unit), qemu-aarch64 (the arm64 binary), python3 (the Python client).
+# Best effort, as root only.
 missing=()
 command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v qemu-aarch64 >/dev/null 2>&1 || missing+=(qemu-user libc6-arm64-cross)
+command -v python3 >/dev/null 2>&1 || missing+=(python3) # the Python client's tests
 if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ]; then
   echo "Installing ${missing[*]} for the tests that use them (apt-get)..." >&2
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}") >&2 ||

@@ -53,7 +53,9 @@ function argsSchemaOf(definition: DescribedDefinition): JsonValue | null {
   if (schemaCache.has(schema)) return schemaCache.get(schema)!;
   let converted: JsonValue | null = null;
   try {
-    const json = JSON.stringify(toJsonSchema(schema, { errorMode: "ignore" }));
+    // "throw": a schema with parts JSON Schema cannot say (transforms, custom checks) publishes
+    // as null, not as a looser schema than the worker checks.
+    const json = JSON.stringify(toJsonSchema(schema, { errorMode: "throw" }));
     converted = json.length <= MAX_ARGS_SCHEMA_BYTES ? JSON.parse(json) as JsonValue : null;
   } catch {
     converted = null;

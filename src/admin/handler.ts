@@ -15,6 +15,7 @@ import type { TaskSignals } from "../signals.ts";
 import type { TaskStore } from "../store/store.ts";
 import type { AdminConnection, AdminEnv } from "./_context.ts";
 import { readJsonBody } from "./_http.ts";
+import { createRemoteEndpoint, type RemoteEndpointOptions } from "../remote/endpoint.ts";
 import { type AdminRoute, buildAdminApp } from "./app.ts";
 import { type PoolStats, TaskMetrics } from "./metrics.ts";
 import { HostAllowList, LOOPBACK_HOSTS } from "./security.ts";
@@ -99,6 +100,12 @@ export interface AdminHandlerOptions {
    * ```
    */
   routes?: readonly AdminRoute[];
+  /**
+   * The HTTP worker protocol, task types and OpenAPI document (`src/remote/`, served under
+   * `/api/v1/` and at `/api/openapi.json` with the same Host, Origin and token checks). Default:
+   * served with the protocol's defaults and no local task types.
+   */
+  remote?: RemoteEndpointOptions | undefined;
 }
 
 /** The handler, with `close()` to end event streams and long polls and drop its listeners. */
@@ -121,6 +128,8 @@ export interface AdminHandler {
  * - `GET /api/queues`, `POST /api/queues/:queue/pause|resume`, `GET /api/schedules`
  * - `GET /api/events` (Server-Sent Events)
  * - `GET /api/workers` (the worker registry: `{ workers: WorkerInfo[], now }`)
+ * - `/api/v1/...` (the HTTP worker protocol, task types) and `GET /api/openapi.json`: see
+ *   `src/remote/` and `docs/PROTOCOL.md`
  * - and the sub-apps of `routes`, behind the same checks
  *
  * Errors are `{ "error": message, "details"?: ... }`. Throws `TypeError`/`RangeError` for a bad
@@ -204,6 +213,14 @@ export function createAdminHandler(options: AdminHandlerOptions): AdminHandler {
     }
   });
   const closing = new AbortController();
+  const readBody = (request: Request) => readJsonBody(request, maxBodyBytes, bodyTimeout);
+  const remote = createRemoteEndpoint({
+    ...options.remote,
+    store,
+    clock: options.clock ?? systemClock,
+    signal: closing.signal,
+    readBody,
+  });
   const app = buildAdminApp({
     store,
     dispatcher,
@@ -215,9 +232,9 @@ export function createAdminHandler(options: AdminHandlerOptions): AdminHandler {
     maxWaitMillis: maxWait,
     heartbeatMillis,
     maxEventStreams,
-    readBody: (request) => readJsonBody(request, maxBodyBytes, bodyTimeout),
+    readBody,
     onError,
-  }, { token, hosts, routes });
+  }, { token, hosts, routes: [{ path: "/", app: remote.app as unknown as Hono }, ...routes] });
   const handle = (request: Request, connection?: AdminConnection) =>
     Promise.resolve(app.fetch(request, { connection }));
   return Object.assign(handle, {

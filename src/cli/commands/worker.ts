@@ -232,6 +232,12 @@ function createAdminServer(
       host: config.admin.value!.host,
       port: config.admin.value!.port,
       onError: (error) => log.error("admin.error", oneLine(error)),
+      // The HTTP worker protocol: remote workers get this worker's lease and heartbeat timeout.
+      remote: {
+        registry: parts.registry,
+        leaseMillis: config.lease.value,
+        heartbeatTimeoutMillis: config.heartbeatTimeout.value,
+      },
     });
   } catch (error) {
     // A token that is too short, a public address without a token: the configuration is wrong.
