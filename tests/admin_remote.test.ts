@@ -110,8 +110,8 @@ describe("admin endpoint: mounted sub-apps", () => {
 
   it("a sub-app in routes gets the same Host check, token and JSON errors", async () => {
     const extra = new Hono()
-      .get("/api/v1/task-types", (c) => c.json({ types: ["noop"] }))
-      .get("/api/v1/boom", () => {
+      .get("/api/extra/types", (c) => c.json({ types: ["noop"] }))
+      .get("/api/extra/boom", () => {
         throw new HttpError(422, "boom must be defused", { field: "boom" });
       });
     const worker = new Hono().get("/ping", (c) => c.json({ pong: true }));
@@ -119,25 +119,25 @@ describe("admin endpoint: mounted sub-apps", () => {
       ...parts(),
       token: TOKEN,
       allowedHosts: ["localhost"],
-      routes: [{ path: "/", app: extra }, { path: "/api/v1/worker", app: worker }],
+      routes: [{ path: "/", app: extra }, { path: "/api/extra/worker", app: worker }],
     });
-    const ok = await get(handler, "/api/v1/task-types", "localhost", TOKEN);
+    const ok = await get(handler, "/api/extra/types", "localhost", TOKEN);
     assert.equal(ok.status, 200);
     assert.deepEqual(await ok.json(), { types: ["noop"] });
     assert.equal(ok.headers.get("x-content-type-options"), "nosniff");
-    assert.deepEqual(await (await get(handler, "/api/v1/worker/ping", "localhost", TOKEN)).json(), {
+    assert.deepEqual(await (await get(handler, "/api/extra/worker/ping", "localhost", TOKEN)).json(), {
       pong: true,
     });
-    assert.equal((await get(handler, "/api/v1/task-types", "localhost")).status, 401);
-    assert.equal((await get(handler, "/api/v1/task-types", "evil.example", TOKEN)).status, 403);
-    const boom = await get(handler, "/api/v1/boom", "localhost", TOKEN);
+    assert.equal((await get(handler, "/api/extra/types", "localhost")).status, 401);
+    assert.equal((await get(handler, "/api/extra/types", "evil.example", TOKEN)).status, 403);
+    const boom = await get(handler, "/api/extra/boom", "localhost", TOKEN);
     assert.equal(boom.status, 422);
     assert.deepEqual(await boom.json(), {
       error: "boom must be defused",
       details: { field: "boom" },
     });
     const wrongMethod = await handler(
-      new Request("http://localhost/api/v1/task-types", {
+      new Request("http://localhost/api/extra/types", {
         method: "DELETE",
         headers: { authorization: `Bearer ${TOKEN}` },
       }),
