@@ -177,14 +177,14 @@ export const API_ROUTES: readonly ApiRoute[] = [
   },
   {
     method: "post",
-    path: "/api/queues/{id}/pause",
+    path: "/api/queues/{queue}/pause",
     summary: "Pause a queue",
     tag: "queues",
     body: { type: "object" },
   },
   {
     method: "post",
-    path: "/api/queues/{id}/resume",
+    path: "/api/queues/{queue}/resume",
     summary: "Resume a queue",
     tag: "queues",
     body: { type: "object" },
@@ -200,6 +200,13 @@ export const API_ROUTES: readonly ApiRoute[] = [
     path: "/api/workers",
     summary: "The worker registry (local and remote workers)",
     tag: "workers",
+  },
+  {
+    method: "get",
+    path: "/api/activity",
+    summary: "What every process started and finished lately, newest first, from the store",
+    tag: "tasks",
+    query: ["limit"],
   },
   {
     method: "get",
