@@ -125,9 +125,12 @@ describe("admin endpoint: mounted sub-apps", () => {
     assert.equal(ok.status, 200);
     assert.deepEqual(await ok.json(), { types: ["noop"] });
     assert.equal(ok.headers.get("x-content-type-options"), "nosniff");
-    assert.deepEqual(await (await get(handler, "/api/extra/worker/ping", "localhost", TOKEN)).json(), {
-      pong: true,
-    });
+    assert.deepEqual(
+      await (await get(handler, "/api/extra/worker/ping", "localhost", TOKEN)).json(),
+      {
+        pong: true,
+      },
+    );
     assert.equal((await get(handler, "/api/extra/types", "localhost")).status, 401);
     assert.equal((await get(handler, "/api/extra/types", "evil.example", TOKEN)).status, 403);
     const boom = await get(handler, "/api/extra/boom", "localhost", TOKEN);
