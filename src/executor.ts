@@ -16,6 +16,8 @@ export interface AttemptControl {
   progress(value: unknown): Promise<void>;
   /** Appends a log line to the task. */
   log(line: string): void;
+  /** The `traceparent` of the attempt's span, when tracing is on (the handler's `ctx.traceparent`). */
+  traceparent?: string | null;
 }
 
 /**
@@ -70,6 +72,7 @@ export class InProcessExecutor implements TaskExecutor {
         attempt: task.attempts,
         maxAttempts: task.maxAttempts,
         scheduledFor: task.scheduledFor ?? null,
+        traceparent: control.traceparent ?? null,
       },
       control,
       { settleOnAbort: true, missing: "registered in this worker" },

@@ -117,6 +117,13 @@ export interface TaskRecord {
    * leave it out for other tasks. Contract v3.
    */
   scheduledFor?: number | null;
+  /**
+   * The W3C `traceparent` of the span that enqueued the task (OpenTelemetry, when a tracer
+   * provider is registered); each attempt's span links to it. Stores leave it out when absent.
+   */
+  traceparent?: string | null;
+  /** The W3C `tracestate` that came with {@linkcode traceparent}, when there was one. */
+  tracestate?: string | null;
 }
 
 /** What a new task needs; {@linkcode newTaskRecord} fills in the rest. */

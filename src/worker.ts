@@ -35,6 +35,8 @@ import { Heap } from "./store/_heap.ts";
 import { Completer, type Completion } from "./completer.ts";
 import { Deadlines } from "./deadlines.ts";
 import { positiveInteger } from "./options.ts";
+import { loadTracingApi } from "./tracing/_api.ts";
+import { type ProcessSpan, startProcessSpan } from "./tracing/consumer_span.ts";
 
 /** Default tasks in flight. */
 export const DEFAULT_CONCURRENCY = 4;
@@ -129,6 +131,8 @@ interface Attempt {
   controller: AbortController;
   logs: string[];
   logFlush: Promise<void> | undefined;
+  /** The attempt's OpenTelemetry span, when tracing is on. */
+  span: ProcessSpan | null;
 }
 
 /** Prefetched tasks run in claim order: priority, then due time, then claim order. */
@@ -353,6 +357,8 @@ export class TaskWorker {
 
   /** Stores limits and code schedules, then starts the scheduler and the pruner. */
   async #prepare(): Promise<void> {
+    // Once, before the first claim: attempts then know at once whether tracing is on.
+    await loadTracingApi();
     const now = this.#clock.now();
     try {
       for (const [queue, limits] of this.#queueLimits) {
@@ -594,6 +600,7 @@ export class TaskWorker {
       controller: new AbortController(),
       logs: [],
       logFlush: undefined,
+      span: startProcessSpan(task, this.workerId),
     };
     this.#running.set(task.id, attempt);
     const now = this.#clock.now();
@@ -608,11 +615,15 @@ export class TaskWorker {
       );
     }
     if (this.signals.taskStarted.connected) this.signals.taskStarted.emit({ task });
-    this.#executor.execute(task, {
+    const control = {
       signal: attempt.controller.signal,
-      progress: (value) => this.#progress(attempt, value),
-      log: (line) => this.#log(attempt, line),
-    }).then(
+      progress: (value: unknown) => this.#progress(attempt, value),
+      log: (line: string) => this.#log(attempt, line),
+      traceparent: attempt.span?.traceparent ?? null,
+    };
+    const execute = () => this.#executor.execute(task, control);
+    // The handler runs in the span's context, so its own spans are the attempt's children.
+    (attempt.span ? attempt.span.run(execute) : execute()).then(
       (result) => this.#settle(attempt, result),
       (error) => this.#settle(attempt, { kind: "failed", error }),
     );
@@ -680,6 +691,7 @@ export class TaskWorker {
     const cause = reason instanceof AttemptAborted ? reason.kind : undefined;
     this.#running.delete(task.id);
     if (cause === "leaseLost") {
+      attempt.span?.end(null);
       this.#completer.forget(task.id);
       this.#freed();
       this.signals.leaseLost.emit({
@@ -691,6 +703,7 @@ export class TaskWorker {
     }
     const now = this.#clock.now();
     let outcome: Outcome;
+    let thrown: unknown;
     if (result.kind === "completed") {
       const problem = result.checked ? null : findNonJson(result.result ?? null, "result");
       outcome = problem
@@ -713,7 +726,7 @@ export class TaskWorker {
     } else if (result.kind === "released" || cause === "shutdown") {
       outcome = { kind: "released", id: task.id, token, now };
     } else {
-      const error = cause === "timeout" ? reason : result.error;
+      const error = thrown = cause === "timeout" ? reason : result.error;
       outcome = failureOutcome(
         task,
         token,
@@ -723,6 +736,7 @@ export class TaskWorker {
         result.permanent,
       );
     }
+    attempt.span?.end(outcome, thrown);
     this.#completer.complete(outcome, attempt);
     this.#freed();
   }

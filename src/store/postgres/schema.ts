@@ -152,6 +152,14 @@ export const MIGRATIONS: readonly ((schema: string) => string)[] = [
     meta text NOT NULL
   );
   `,
+  // Versions 2 and 3 are appended by other branches; when all are merged, they come first and
+  // this step is version 4.
+  // Version 4: the W3C trace context of the span that enqueued a task (OpenTelemetry), NULL for
+  // a task enqueued without one. Nullable columns without a default rewrite no row.
+  (s) => `
+  ALTER TABLE ${s}.tasks ADD COLUMN traceparent text;
+  ALTER TABLE ${s}.tasks ADD COLUMN tracestate text;
+  `,
 ];
 
 /** The newest schema version this code knows and writes. */

@@ -131,28 +131,32 @@ export function storeSql(s: string) {
      * client would send a boolean array as one boolean) and tells other processes
      * (one NOTIFY per queue, sent when the transaction commits).
      * In database-clock mode ($26) created_at is the database's now and run_at keeps its
-     * distance from created_at. Returns the earliest run_at per queue.
+     * distance from created_at. Returns the earliest run_at per queue. $29/$30 (traceparent,
+     * tracestate) are empty arrays when no task has a trace context: unnest pads them with NULLs.
      */
     insert: `WITH ins AS (
       INSERT INTO ${s}.tasks (id, name, queue, args, status, priority, run_at, created_at,
         started_at, completed_at, attempts, max_attempts, backoff_base_millis,
         backoff_multiplier, backoff_max_millis, backoff_jitter, timeout_millis, last_error,
-        result, progress, logs, lease_expires_at, worker_id, attempt_token, cancel_requested)
+        result, progress, logs, lease_expires_at, worker_id, attempt_token, cancel_requested,
+        traceparent, tracestate)
       SELECT id, name, queue, args, status, priority,
         CASE WHEN $26::boolean THEN ${DB_NOW} + (run_at - created_at) ELSE run_at END,
         CASE WHEN $26::boolean THEN ${DB_NOW} ELSE created_at END,
         started_at, completed_at, attempts, max_attempts, backoff_base_millis,
         backoff_multiplier, backoff_max_millis, backoff_jitter <> 0, timeout_millis, last_error,
-        result, progress, logs, lease_expires_at, worker_id, attempt_token, cancel_requested <> 0
+        result, progress, logs, lease_expires_at, worker_id, attempt_token, cancel_requested <> 0,
+        traceparent, tracestate
       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::smallint[],
         $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::integer[], $12::integer[],
         $13::bigint[], $14::double precision[], $15::bigint[], $16::smallint[], $17::bigint[],
         $18::text[], $19::text[], $20::text[], $21::text[], $22::bigint[], $23::text[],
-        $24::text[], $25::smallint[]) WITH ORDINALITY AS u(id, name, queue, args, status,
+        $24::text[], $25::smallint[], $29::text[], $30::text[]) WITH ORDINALITY AS u(id, name,
+        queue, args, status,
         priority, run_at, created_at, started_at, completed_at, attempts, max_attempts,
         backoff_base_millis, backoff_multiplier, backoff_max_millis, backoff_jitter,
         timeout_millis, last_error, result, progress, logs, lease_expires_at, worker_id,
-        attempt_token, cancel_requested, ord)
+        attempt_token, cancel_requested, traceparent, tracestate, ord)
       ORDER BY ord
       RETURNING queue, run_at, status
     ), earliest AS (

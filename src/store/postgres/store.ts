@@ -133,6 +133,8 @@ interface TaskRow {
   worker_id: string | null;
   attempt_token: string | null;
   cancel_requested: boolean;
+  traceparent: string | null;
+  tracestate: string | null;
 }
 
 /** The priority of each rank, without a search per row. */
@@ -199,7 +201,27 @@ function rowToRecord(row: TaskRow): TaskRecord {
     workerId: row.worker_id,
     attemptToken: row.attempt_token,
     cancelRequested: row.cancel_requested,
+    ...(row.traceparent == null ? {} : traceFields(row)),
   };
+}
+
+/** The trace context a row holds, as record fields. */
+function traceFields(row: TaskRow): Pick<TaskRecord, "traceparent" | "tracestate"> {
+  return row.tracestate == null
+    ? { traceparent: row.traceparent }
+    : { traceparent: row.traceparent, tracestate: row.tracestate };
+}
+
+/**
+ * The traceparent and tracestate arrays of an insert ($29, $30): empty when no task has a trace
+ * context, which the statement's unnest pads with NULLs.
+ */
+function traceColumns(tasks: readonly NewTask[]): [string, string] {
+  if (!tasks.some((t) => (t.traceparent ?? null) !== null)) return ["{}", "{}"];
+  return [
+    pgArray(tasks.map((t) => t.traceparent ?? null)),
+    pgArray(tasks.map((t) => t.tracestate ?? null)),
+  ];
 }
 
 /** Claim order: priority rank descending, then `run_at`, then insertion order. */
@@ -545,6 +567,7 @@ export class PostgresTaskStore implements TaskStore {
         this.#channel,
         // In the application's transaction: heard only through the database, after commit.
         tx ? "" : this.#origin,
+        ...traceColumns(tasks),
       ] as never[],
       { prepare: true },
     );

@@ -199,6 +199,14 @@ export const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX schedule_slots_at ON schedule_slots (slot_at);
   `,
+  // Version 5 (attempt history) is appended by another branch; when both are merged, that step
+  // comes first and this one is version 6.
+  // Version 6: the W3C trace context of the span that enqueued a task (OpenTelemetry), NULL for
+  // a task enqueued without one. Adding nullable columns rewrites no row.
+  `
+  ALTER TABLE tasks ADD COLUMN traceparent TEXT;
+  ALTER TABLE tasks ADD COLUMN tracestate TEXT;
+  `,
 ];
 
 /** The newest schema version this code knows and writes. */
