@@ -19,7 +19,7 @@ import { resolveRetryConfig, type RetryConfig } from "./retry.ts";
 import { type FlowLimitOptions, parseFlowLimits } from "./flow_limits.ts";
 import { cronOf, parseSchedule, type ScheduleOptions } from "./schedule.ts";
 import { parseUnique, uniqueKey, type UniqueOptions, type UniqueSpec } from "./unique.ts";
-import { loadTracingApi, tracingLoaded } from "./tracing/_api.ts";
+import { readyForTracing } from "./tracing/_api.ts";
 import { type SendSpan, startSendSpan } from "./tracing/producer_span.ts";
 import { TracingAttributes } from "./tracing/conventions.ts";
 import {
@@ -532,14 +532,16 @@ export class TaskDispatcher {
 
 /**
  * The send span of an enqueue of `tasks` (stamping their `traceparent`), or null when tracing
- * is off; loads the optional OpenTelemetry API at the first enqueue.
+ * is off; loads the optional OpenTelemetry API at the first enqueue after a tracer provider is
+ * registered.
  */
 function openSendSpan(
   tasks: TaskRecord[],
   attributes?: Record<string, string>,
 ): SendSpan | null | Promise<SendSpan | null> {
-  if (tracingLoaded()) return startSendSpan(tasks, attributes);
-  return loadTracingApi().then(() => startSendSpan(tasks, attributes));
+  const loading = readyForTracing();
+  if (loading === undefined) return startSendSpan(tasks, attributes);
+  return loading.then(() => startSendSpan(tasks, attributes));
 }
 
 /** The store's insert, ending `send` (if any) when it settles. */

@@ -35,7 +35,7 @@ import { Heap } from "./store/_heap.ts";
 import { Completer, type Completion } from "./completer.ts";
 import { Deadlines } from "./deadlines.ts";
 import { positiveInteger } from "./options.ts";
-import { loadTracingApi } from "./tracing/_api.ts";
+import { readyForTracing } from "./tracing/_api.ts";
 import { type ProcessSpan, startProcessSpan } from "./tracing/consumer_span.ts";
 
 /** Default tasks in flight. */
@@ -357,8 +357,8 @@ export class TaskWorker {
 
   /** Stores limits and code schedules, then starts the scheduler and the pruner. */
   async #prepare(): Promise<void> {
-    // Once, before the first claim: attempts then know at once whether tracing is on.
-    await loadTracingApi();
+    // Before the first claim, if a tracer provider is registered: attempts then get their span.
+    await readyForTracing();
     const now = this.#clock.now();
     try {
       for (const [queue, limits] of this.#queueLimits) {
@@ -600,7 +600,8 @@ export class TaskWorker {
       controller: new AbortController(),
       logs: [],
       logFlush: undefined,
-      span: startProcessSpan(task, this.workerId),
+      // A provider registered after start: this attempt goes without while the API loads.
+      span: readyForTracing() === undefined ? startProcessSpan(task, this.workerId) : null,
     };
     this.#running.set(task.id, attempt);
     const now = this.#clock.now();

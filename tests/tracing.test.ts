@@ -20,11 +20,7 @@ import { WorkerPool } from "../src/pool/pool.ts";
 import { TaskRegistry } from "../src/registry.ts";
 import { InMemoryTaskStore } from "../src/store/memory.ts";
 import type { TaskRecord } from "../src/task.ts";
-import {
-  activeTracer,
-  loadTracingApi,
-  setTracingApiLoaderForTests,
-} from "../src/tracing/_api.ts";
+import { activeTracer, loadTracingApi, setTracingApiLoaderForTests } from "../src/tracing/_api.ts";
 import { AsyncLocalContextManager } from "../src/tracing/context_manager.ts";
 import { TracingAttributes as A } from "../src/tracing/conventions.ts";
 import { formatTraceparent, parseTraceparent } from "../src/tracing/traceparent.ts";
@@ -223,7 +219,9 @@ describe("tracing", () => {
     const send = only(all, "send");
     assert.equal(send.attributes[A.BATCH_COUNT], 3);
     assert.equal(send.attributes[A.MESSAGE_ID], undefined);
-    for (const task of tasks) assert.equal(task?.traceparent, formatTraceparent(send.spanContext()));
+    for (const task of tasks) {
+      assert.equal(task?.traceparent, formatTraceparent(send.spanContext()));
+    }
     assert.equal(all.filter((span) => span.name.startsWith("process ")).length, 3);
   });
 
@@ -255,6 +253,27 @@ describe("tracing", () => {
     assert.equal(stored?.traceparent, undefined);
     assert.equal(seen, null);
     assert.deepEqual(await spans(), []);
+  });
+
+  it("the API is loaded only once a provider is registered, which turns tracing on for running workers", async () => {
+    trace.disable();
+    let loads = 0;
+    setTracingApiLoaderForTests(() => {
+      loads++;
+      return import("@opentelemetry/api");
+    });
+    const { dispatcher, done } = harness((r) => r.register("later", () => "ok"));
+    await done(await dispatcher.enqueue("later"));
+    assert.equal(loads, 0, "no provider: the package is not even imported");
+    trace.setGlobalTracerProvider(provider);
+    const id = await dispatcher.enqueue("later");
+    await done(id);
+    assert.equal(loads, 1);
+    const all = await spans();
+    assert.equal(
+      only(all, "process later").links[0]?.context.spanId,
+      only(all, "send later").spanContext().spanId,
+    );
   });
 
   it("without the @opentelemetry/api package everything works and nothing is traced", async () => {

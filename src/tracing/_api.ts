@@ -1,8 +1,12 @@
 /**
- * The optional `@opentelemetry/api`, loaded once with a dynamic `import()` so aether-tasks works
- * (and the compiled binary builds and runs) without it. Tracing is on only while the package is
+ * The optional `@opentelemetry/api`, loaded with a dynamic `import()` so aether-tasks works (and
+ * the compiled binary builds and runs) without it. Tracing is on only while the package is
  * present AND the application registered a tracer provider; otherwise every hook returns at
  * once, with no trace context captured and no span object made.
+ *
+ * Loading the package costs 50 to 200 ms on a busy machine, so it is loaded only once a tracer
+ * provider is registered: registering one (with any copy of API 1.x) puts the API's global
+ * object on `globalThis`, which is all {@linkcode tracingRegistered} reads.
  * @module
  */
 
@@ -20,8 +24,11 @@ export const TRACER_NAME = "aether-tasks";
  * a build without the package succeeds, and an application's own copy is the one loaded.
  */
 const API_SPECIFIER = "@opentelemetry/api";
+/** Where every copy of `@opentelemetry/api` 1.x keeps its registered globals. */
+const API_GLOBALS = Symbol.for("opentelemetry.js.api.1");
 
-let loader: () => Promise<TracingApi> = () => import(API_SPECIFIER) as Promise<TracingApi>;
+const importApi = () => import(API_SPECIFIER) as Promise<TracingApi>;
+let loader: () => Promise<TracingApi> = importApi;
 let loading: Promise<TracingApi | null> | undefined;
 let api: TracingApi | null = null;
 let loaded = false;
@@ -32,9 +39,17 @@ let cached: { provider: OtelApi.TracerProvider; tracer: OtelApi.Tracer } | undef
 let noopProvider: OtelApi.TracerProvider | undefined;
 
 /**
+ * Whether some copy of `@opentelemetry/api` 1.x has a tracer provider registered (its global
+ * `trace` entry exists): one property read, without loading the package.
+ */
+export function tracingRegistered(): boolean {
+  const globals = (globalThis as Record<symbol, { trace?: unknown } | undefined>)[API_GLOBALS];
+  return globals?.trace !== undefined;
+}
+
+/**
  * Loads `@opentelemetry/api` once; resolves with null when it is not installed. Never rejects.
- * Callers await it once (the worker at start, the dispatcher at its first enqueue) and use
- * {@linkcode activeTracer} afterwards.
+ * Callers use {@linkcode readyForTracing} rather than calling this directly.
  */
 export function loadTracingApi(): Promise<TracingApi | null> {
   loading ??= loader().then(
@@ -52,22 +67,22 @@ export function loadTracingApi(): Promise<TracingApi | null> {
   return loading;
 }
 
-/** Whether {@linkcode loadTracingApi} has settled (so {@linkcode activeTracer} can answer). */
-export function tracingLoaded(): boolean {
-  return loaded;
-}
-
-/** The loaded API, or null before {@linkcode loadTracingApi} resolved or without the package. */
-export function tracingApi(): TracingApi | null {
-  return api;
+/**
+ * Undefined when {@linkcode activeTracer} can answer now: no provider is registered, or the API
+ * is loaded (or known to be absent). Otherwise the promise of loading it, which the caller
+ * awaits (an enqueue) or starts and does without (an attempt that begins meanwhile).
+ */
+export function readyForTracing(): Promise<unknown> | undefined {
+  if (loaded || !tracingRegistered()) return undefined;
+  return loadTracingApi();
 }
 
 /**
- * Our tracer when tracing is on: the API is loaded and a tracer provider is registered. Null
- * otherwise; the check is two property reads and a comparison.
+ * Our tracer when tracing is on: a tracer provider is registered and the API is loaded. Null
+ * otherwise; without a provider the check is one property read.
  */
 export function activeTracer(): OtelApi.Tracer | null {
-  if (api === null) return null;
+  if (api === null || !tracingRegistered()) return null;
   let provider: OtelApi.TracerProvider = api.trace.getTracerProvider();
   if (provider instanceof api.ProxyTracerProvider) provider = provider.getDelegate();
   if (provider === noopProvider) return null;
@@ -77,12 +92,17 @@ export function activeTracer(): OtelApi.Tracer | null {
   return cached.tracer;
 }
 
+/** The loaded API, or null before it is loaded or without the package. */
+export function tracingApi(): TracingApi | null {
+  return api;
+}
+
 /**
  * Replaces how the API is loaded and forgets what was loaded, for tests (a loader that rejects
  * stands for the package being absent); with no argument, restores the real `import()`.
  */
 export function setTracingApiLoaderForTests(load?: () => Promise<TracingApi>): void {
-  loader = load ?? (() => import(API_SPECIFIER) as Promise<TracingApi>);
+  loader = load ?? importApi;
   loading = undefined;
   loaded = false;
   api = null;
