@@ -255,8 +255,8 @@ export {
 } from "./src/tracing/conventions.ts";
 export {
   MAX_TRACESTATE_LENGTH,
-  parseTraceparent,
   type ParsedTraceparent,
+  parseTraceparent,
   TRACEPARENT_LENGTH,
 } from "./src/tracing/traceparent.ts";
 export {
