@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, afterEach, before, beforeEach, describe, it } from "node:test";
 import { context, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
@@ -19,13 +20,14 @@ import { TaskDispatcher } from "../src/dispatcher.ts";
 import { WorkerPool } from "../src/pool/pool.ts";
 import { TaskRegistry } from "../src/registry.ts";
 import { InMemoryTaskStore } from "../src/store/memory.ts";
+import { SqliteTaskStore } from "../src/store/sqlite/store.ts";
 import type { TaskRecord } from "../src/task.ts";
 import { activeTracer, loadTracingApi, setTracingApiLoaderForTests } from "../src/tracing/_api.ts";
 import { AsyncLocalContextManager } from "../src/tracing/context_manager.ts";
 import { TracingAttributes as A } from "../src/tracing/conventions.ts";
 import { formatTraceparent, parseTraceparent } from "../src/tracing/traceparent.ts";
 import { TaskWorker } from "../src/worker.ts";
-import { makeTask } from "./_helpers.ts";
+import { makeTask, tempDir } from "./_helpers.ts";
 
 const exporter = new InMemorySpanExporter();
 const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
@@ -296,6 +298,41 @@ describe("tracing", () => {
     assert.equal((await dispatcher.getTask(id))?.traceparent, undefined);
     assert.equal(seen, null);
     assert.deepEqual((await spans()).map((span) => span.name), ["request"]);
+  });
+});
+
+describe("tracing on SQLite", () => {
+  it("the traceparent an enqueue stored in the file links the attempt's span", async () => {
+    const dir = await tempDir("aether-tracing-");
+    const store = await SqliteTaskStore.open(join(dir.path, "tasks.db"));
+    await store.migrate();
+    const registry = new TaskRegistry();
+    registry.register("persisted", () => "ok");
+    const worker = new TaskWorker(store, { registry, pollInterval: 60_000, scheduler: false });
+    worker.start();
+    try {
+      const dispatcher = new TaskDispatcher(store, { registry });
+      const id = await appTracer().startActiveSpan("request", async (request) => {
+        try {
+          return await dispatcher.enqueue("persisted");
+        } finally {
+          request.end();
+        }
+      });
+      const done = await dispatcher.waitFor(id, { timeout: 10_000 });
+      assert.equal(done.status, "COMPLETED");
+      const all = await spans();
+      const send = only(all, "send persisted");
+      assert.equal(done.traceparent, formatTraceparent(send.spanContext()));
+      assert.equal(
+        only(all, "process persisted").links[0]?.context.spanId,
+        send.spanContext().spanId,
+      );
+    } finally {
+      await worker.stop({ graceMillis: 0 });
+      await store.close();
+      await dir.remove();
+    }
   });
 });
 
