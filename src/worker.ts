@@ -727,7 +727,8 @@ export class TaskWorker {
     } else if (result.kind === "released" || cause === "shutdown") {
       outcome = { kind: "released", id: task.id, token, now };
     } else {
-      const error = thrown = cause === "timeout" ? reason : result.error;
+      const error = cause === "timeout" ? reason : result.error;
+      thrown = error;
       outcome = failureOutcome(
         task,
         token,
