@@ -291,6 +291,19 @@ export {
   type TaskRecord,
   TaskStatus,
 } from "./src/task.ts";
+export { AsyncLocalContextManager } from "./src/tracing/context_manager.ts";
+export {
+  MESSAGING_SYSTEM,
+  RETRY_AT_ATTRIBUTE,
+  RETRY_EVENT,
+  TracingAttributes,
+} from "./src/tracing/conventions.ts";
+export {
+  MAX_TRACESTATE_LENGTH,
+  type ParsedTraceparent,
+  parseTraceparent,
+  TRACEPARENT_LENGTH,
+} from "./src/tracing/traceparent.ts";
 export {
   DEFAULT_CONCURRENCY,
   DEFAULT_GRACE_MILLIS,

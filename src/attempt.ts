@@ -24,6 +24,8 @@ export interface AttemptTask {
   maxAttempts: number;
   /** The schedule slot the task runs for, if any (`ctx.scheduledFor`). */
   scheduledFor?: number | null;
+  /** The `traceparent` of the attempt's span, if tracing is on (`ctx.traceparent`). */
+  traceparent?: string | null;
 }
 
 /** What the caller lends the handler. */
@@ -118,6 +120,7 @@ export async function runAttempt(
     maxAttempts: task.maxAttempts,
     signal: hooks.signal,
     scheduledFor: task.scheduledFor ?? null,
+    traceparent: task.traceparent ?? null,
     progress: (value) => {
       const problem = findNonJson(value, "progress");
       if (problem) return Promise.reject(new TypeError(`${problem}; progress must be plain JSON`));

@@ -32,6 +32,9 @@ import { type PublishedTaskTypes, publishedTaskTypes, type TaskTypeInfo } from "
 import { type FlowLimitOptions, parseFlowLimits } from "./flow_limits.ts";
 import { cronOf, parseSchedule, type ScheduleOptions } from "./schedule.ts";
 import { parseUnique, uniqueKey, type UniqueOptions, type UniqueSpec } from "./unique.ts";
+import { readyForTracing } from "./tracing/_api.ts";
+import { type SendSpan, startSendSpan } from "./tracing/producer_span.ts";
+import { TracingAttributes } from "./tracing/conventions.ts";
 import {
   type BulkRequest,
   CANCELLABLE_STATUSES,
@@ -286,7 +289,8 @@ export class TaskDispatcher {
     const published = await this.#publishedFor([{ name: taskName, options: taskOptions }], now);
     const built = this.#build(name, args, taskOptions, now, published);
     const task = await this.#withKey(built);
-    const [result] = await this.#store.insert([task], insertOptions);
+    const send = await openSendSpan([task]);
+    const [result] = await traced(send, this.#store.insert([task], insertOptions));
     const done: EnqueueResult = {
       id: result?.id ?? task.id,
       duplicate: result?.inserted === false,
@@ -354,7 +358,8 @@ export class TaskDispatcher {
     });
     if (!tasks.length) return [];
     const keyed = await Promise.all(tasks.map((task) => this.#withKey(task)));
-    const results = await this.#store.insert(keyed, splitTransaction(options)[1]);
+    const send = await openSendSpan(keyed);
+    const results = await traced(send, this.#store.insert(keyed, splitTransaction(options)[1]));
     return results.map((result, i) => {
       const warning = tasks[i]!.warning;
       return { id: result.id, duplicate: !result.inserted, ...(warning ? { warning } : {}) };
@@ -526,7 +531,16 @@ export class TaskDispatcher {
     if (schedule.queue !== null) options.queue = schedule.queue;
     if (schedule.priority !== null) options.priority = schedule.priority;
     const task = await this.#withKey(this.#build(schedule.task, schedule.args, options, now));
-    return await this.#store.recordSlot({ scheduleId: schedule.id, slotAt, task, now });
+    const send = await openSendSpan([task], { [TracingAttributes.SCHEDULE_ID]: schedule.id });
+    try {
+      const slot = await this.#store.recordSlot({ scheduleId: schedule.id, slotAt, task, now });
+      // A slot taken or skipped enqueued nothing; its span ends all the same.
+      send?.end(slot.taskId ? [{ id: slot.taskId, inserted: slot.taskId === task.id }] : []);
+      return slot;
+    } catch (error) {
+      send?.fail(error);
+      throw error;
+    }
   }
 
   /** Finished attempts per minute over the last `millis` (default an hour). */
@@ -794,6 +808,35 @@ function plainDefinition(name: string): TaskDefinition {
       throw new Error(`Task "${name}" is not defined in this process`);
     },
   };
+}
+
+/**
+ * The send span of an enqueue of `tasks` (stamping their `traceparent`), or null when tracing
+ * is off; loads the optional OpenTelemetry API at the first enqueue after a tracer provider is
+ * registered.
+ */
+function openSendSpan(
+  tasks: TaskRecord[],
+  attributes?: Record<string, string>,
+): SendSpan | null | Promise<SendSpan | null> {
+  const loading = readyForTracing();
+  if (loading === undefined) return startSendSpan(tasks, attributes);
+  return loading.then(() => startSendSpan(tasks, attributes));
+}
+
+/** The store's insert, ending `send` (if any) when it settles. */
+function traced<T extends readonly { id: string; inserted: boolean }[]>(
+  send: SendSpan | null,
+  insert: Promise<T>,
+): Promise<T> {
+  if (send === null) return insert;
+  return insert.then((results) => {
+    send.end(results);
+    return results;
+  }, (error) => {
+    send.fail(error);
+    throw error;
+  });
 }
 
 /** The next fire time of a schedule after `now` (or its last slot, if later). */

@@ -20,6 +20,8 @@ export interface AttemptControl {
    * `info` for `ctx.log`; a captured `console.*` call gives its own.
    */
   log(line: string, level?: HandlerLogLevel): void;
+  /** The `traceparent` of the attempt's span, when tracing is on (the handler's `ctx.traceparent`). */
+  traceparent?: string | null;
 }
 
 /** The level of a line of handler output: `ctx.log` is `info`; `console.warn` is `warning`. */
@@ -98,6 +100,7 @@ export class InProcessExecutor implements TaskExecutor {
         attempt: task.attempts,
         maxAttempts: task.maxAttempts,
         scheduledFor: task.scheduledFor ?? null,
+        traceparent: control.traceparent ?? null,
       },
       control,
       {

@@ -118,6 +118,13 @@ export interface TaskRecord {
    */
   scheduledFor?: number | null;
   /**
+   * The W3C `traceparent` of the span that enqueued the task (OpenTelemetry, when a tracer
+   * provider is registered); each attempt's span links to it. Stores leave it out when absent.
+   */
+  traceparent?: string | null;
+  /** The W3C `tracestate` that came with {@linkcode traceparent}, when there was one. */
+  tracestate?: string | null;
+  /**
    * The ended attempts, oldest first, at most {@linkcode MAX_ATTEMPT_HISTORY} (the oldest are
    * dropped). Stores write an entry in the same statement as the outcome that ends an attempt
    * (a stale outcome adds none), and leave the field out while no attempt has ended.

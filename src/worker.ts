@@ -41,6 +41,8 @@ import { libraryLogger, logErrorTo, logEvent } from "./log.ts";
 /** Where handler output is logged, besides being stored with its task. */
 const TASK_LOG = libraryLogger("task");
 import { describeTaskTypes } from "./task_types.ts";
+import { readyForTracing } from "./tracing/_api.ts";
+import { type ProcessSpan, startProcessSpan } from "./tracing/consumer_span.ts";
 
 /** Default tasks in flight. */
 export const DEFAULT_CONCURRENCY = 4;
@@ -142,6 +144,8 @@ interface Attempt {
   controller: AbortController;
   logs: string[];
   logFlush: Promise<void> | undefined;
+  /** The attempt's OpenTelemetry span, when tracing is on. */
+  span: ProcessSpan | null;
 }
 
 /** Prefetched tasks run in claim order: priority, then due time, then claim order. */
@@ -380,6 +384,8 @@ export class TaskWorker {
 
   /** Stores limits and code schedules, then starts the scheduler and the pruner. */
   async #prepare(): Promise<void> {
+    // Before the first claim, if a tracer provider is registered: attempts then get their span.
+    await readyForTracing();
     const now = this.#clock.now();
     try {
       for (const [queue, limits] of this.#queueLimits) {
@@ -648,6 +654,8 @@ export class TaskWorker {
       controller: new AbortController(),
       logs: [],
       logFlush: undefined,
+      // A provider registered after start: this attempt goes without while the API loads.
+      span: readyForTracing() === undefined ? startProcessSpan(task, this.workerId) : null,
     };
     this.#running.set(task.id, attempt);
     const now = this.#clock.now();
@@ -662,11 +670,15 @@ export class TaskWorker {
       );
     }
     if (this.signals.taskStarted.connected) this.signals.taskStarted.emit({ task });
-    this.#executor.execute(task, {
+    const control = {
       signal: attempt.controller.signal,
-      progress: (value) => this.#progress(attempt, value),
-      log: (line, level) => this.#log(attempt, line, level),
-    }).then(
+      progress: (value: unknown) => this.#progress(attempt, value),
+      log: (line: string, level?: HandlerLogLevel) => this.#log(attempt, line, level),
+      traceparent: attempt.span?.traceparent ?? null,
+    };
+    const execute = () => this.#executor.execute(task, control);
+    // The handler runs in the span's context, so its own spans are the attempt's children.
+    (attempt.span ? attempt.span.run(execute) : execute()).then(
       (result) => this.#settle(attempt, result),
       (error) => this.#settle(attempt, { kind: "failed", error }),
     );
@@ -741,6 +753,7 @@ export class TaskWorker {
     const cause = reason instanceof AttemptAborted ? reason.kind : undefined;
     this.#running.delete(task.id);
     if (cause === "leaseLost") {
+      attempt.span?.end(null);
       this.#completer.forget(task.id);
       this.#freed();
       this.signals.leaseLost.emit({
@@ -752,6 +765,7 @@ export class TaskWorker {
     }
     const now = this.#clock.now();
     let outcome: Outcome;
+    let thrown: unknown;
     if (result.kind === "completed") {
       const problem = result.checked ? null : findNonJson(result.result ?? null, "result");
       outcome = problem
@@ -777,6 +791,7 @@ export class TaskWorker {
       outcome = { kind: "released", id: task.id, token, now };
     } else {
       const error = cause === "timeout" ? reason : result.error;
+      thrown = error;
       outcome = failureOutcome(
         task,
         token,
@@ -787,6 +802,7 @@ export class TaskWorker {
         result.retryDelay,
       );
     }
+    attempt.span?.end(outcome, thrown);
     this.#completer.complete(outcome, attempt);
     this.#freed();
   }

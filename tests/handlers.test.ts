@@ -37,6 +37,7 @@ function context(overrides: Partial<TaskContext> = {}) {
     maxAttempts: 1,
     signal: new AbortController().signal,
     scheduledFor: null,
+    traceparent: null,
     progress: (value) => {
       progress.push(value);
       return Promise.resolve();

@@ -928,6 +928,41 @@ export function storeConformance(
       await assert.rejects(count({ excluding: [], limit: 0 }), RangeError);
     });
 
+    it("a task's trace context is stored, claimed and kept; a task without one has none", async () => {
+      const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+      const tracestate = "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7";
+      // Mixed in one batch: runs with and without a context go in different statements.
+      const both = makeTask({ traceparent, tracestate });
+      const parentOnly = makeTask({ traceparent });
+      const none = makeTask();
+      const alsoBoth = makeTask({ traceparent, tracestate });
+      await store.insert([both, parentOnly, none, alsoBoth]);
+      for (const task of [both, parentOnly, none, alsoBoth]) {
+        assert.deepEqual(await store.get(task.id), task);
+      }
+      const none2 = await store.get(none.id);
+      assert.equal(none2?.traceparent ?? null, null);
+      assert.equal(none2?.tracestate ?? null, null);
+      const claimed = new Map((await claim(10)).map((t) => [t.id, t]));
+      assert.equal(claimed.get(both.id)?.traceparent, traceparent);
+      assert.equal(claimed.get(both.id)?.tracestate, tracestate);
+      assert.equal(claimed.get(parentOnly.id)?.tracestate ?? null, null);
+      assert.equal(claimed.get(none.id)?.traceparent ?? null, null);
+      const [retried] = await store.finish([{
+        kind: "retry",
+        id: both.id,
+        token: claimed.get(both.id)!.attemptToken!,
+        now: T0,
+        error: { message: "again" },
+        runAt: T0,
+      }]);
+      assert.equal(retried?.traceparent, traceparent, "a retry keeps the producer's context");
+      if (options.contractV3 === false) return;
+      const unique = { ...makeTask({ traceparent, tracestate }), uniqueKey: "traced" };
+      await store.insert([unique]);
+      assert.equal((await store.get(unique.id))?.traceparent, traceparent);
+    });
+
     if (options.contractV3 === false) return;
 
     // Contract v3: unique tasks.

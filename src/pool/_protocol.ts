@@ -44,6 +44,8 @@ export interface RunCommand {
   maxAttempts: number;
   /** The schedule slot the task runs for, or null. */
   scheduledFor: number | null;
+  /** The `traceparent` of the attempt's span in the main thread, or null (tracing off). */
+  traceparent: string | null;
 }
 
 /** Main thread to Worker. */

@@ -605,6 +605,7 @@ export class WorkerPool implements TaskExecutor {
       attempt: task.attempts,
       maxAttempts: task.maxAttempts,
       scheduledFor: task.scheduledFor ?? null,
+      traceparent: job.control.traceparent ?? null,
     });
     if (++w.dispatched >= this.#recycleAfter && w.state !== "retiring") {
       w.state = "retiring";

@@ -173,6 +173,8 @@ export class InMemoryTaskStore implements TaskStore {
         version: 0,
       };
       if (row.task.scheduledFor == null) delete row.task.scheduledFor;
+      if (row.task.traceparent == null) delete row.task.traceparent;
+      if (row.task.tracestate == null) delete row.task.tracestate;
       this.#rows.set(task.id, row);
       if (key !== null) this.#unique.set(key, row);
       if (WAITING.has(task.status)) this.#index(row);

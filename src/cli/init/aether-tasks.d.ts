@@ -52,6 +52,11 @@ export interface TaskContext {
   signal: AbortSignal;
   /** For a task a schedule enqueued, the slot it runs for (epoch ms); null otherwise. */
   scheduledFor: number | null;
+  /**
+   * The W3C `traceparent` of this attempt's OpenTelemetry span, for a handler that continues the
+   * trace with its own tracer (in a Worker or another process); null when tracing is off.
+   */
+  traceparent: string | null;
   /** Stores a progress value on the task (the latest one is kept). */
   progress(value: unknown): Promise<void>;
   /** Appends a line to the task's log (the last 100 lines are kept). */

@@ -237,6 +237,12 @@ export const MIGRATIONS: readonly ((schema: string) => string)[] = [
   (s) => `
   ALTER TABLE ${s}.tasks ADD COLUMN attempt_history text;
   `,
+  // Version 4: the W3C trace context of the span that enqueued a task (OpenTelemetry), NULL for
+  // a task enqueued without one. Nullable columns without a default rewrite no row.
+  (s) => `
+  ALTER TABLE ${s}.tasks ADD COLUMN traceparent text;
+  ALTER TABLE ${s}.tasks ADD COLUMN tracestate text;
+  `,
 ];
 
 /** The newest schema version this code knows and writes. */

@@ -162,7 +162,8 @@ function finishCtes(s: string): string {
 
 /** The insert statement of `storeSql`: plain, or with unique keys and slots (see there). */
 function insertSql(s: string, unique: boolean): string {
-  // The unique variant has three more arrays ($26-$28); the scalar parameters follow them.
+  // The unique variant has three more arrays ($26-$28); the scalar parameters follow them, then
+  // the trace context arrays (plain $29-$30, unique $32-$33; empty arrays when no task has one).
   const p = (n: number) => `$${unique ? n + 3 : n}`;
   const extraColumns = unique ? ", unique_key, unique_states, scheduled_for" : "";
   const extraArrays = unique ? ", $26::text[], $27::smallint[], $28::bigint[]" : "";
@@ -177,23 +178,24 @@ function insertSql(s: string, unique: boolean): string {
         started_at, completed_at, attempts, max_attempts, backoff_base_millis,
         backoff_multiplier, backoff_max_millis, backoff_jitter, timeout_millis, last_error,
         result, progress, logs, lease_expires_at, worker_id, attempt_token,
-        cancel_requested${extraColumns})
+        cancel_requested, traceparent, tracestate${extraColumns})
       SELECT id, name, queue, args, status, priority,
         CASE WHEN ${p(26)}::boolean THEN ${DB_NOW} + (run_at - created_at) ELSE run_at END,
         CASE WHEN ${p(26)}::boolean THEN ${DB_NOW} ELSE created_at END,
         started_at, completed_at, attempts, max_attempts, backoff_base_millis,
         backoff_multiplier, backoff_max_millis, backoff_jitter <> 0, timeout_millis, last_error,
         result, progress, logs, lease_expires_at, worker_id, attempt_token,
-        cancel_requested <> 0${extraColumns}
+        cancel_requested <> 0, traceparent, tracestate${extraColumns}
       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::smallint[],
         $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::integer[], $12::integer[],
         $13::bigint[], $14::double precision[], $15::bigint[], $16::smallint[], $17::bigint[],
         $18::text[], $19::text[], $20::text[], $21::text[], $22::bigint[], $23::text[],
-        $24::text[], $25::smallint[]${extraArrays}) WITH ORDINALITY AS u(id, name, queue, args,
+        $24::text[], $25::smallint[], ${p(29)}::text[], ${p(30)}::text[]${extraArrays})
+        WITH ORDINALITY AS u(id, name, queue, args,
         status, priority, run_at, created_at, started_at, completed_at, attempts, max_attempts,
         backoff_base_millis, backoff_multiplier, backoff_max_millis, backoff_jitter,
         timeout_millis, last_error, result, progress, logs, lease_expires_at, worker_id,
-        attempt_token, cancel_requested${extraColumns}, ord)
+        attempt_token, cancel_requested, traceparent, tracestate${extraColumns}, ord)
       ORDER BY ord
       ${onConflict}
     ), earliest AS (
@@ -212,7 +214,8 @@ export function storeSql(s: string) {
      * client would send a boolean array as one boolean) and tells other processes
      * (one NOTIFY per queue, sent when the transaction commits).
      * In database-clock mode ($26) created_at is the database's now and run_at keeps its
-     * distance from created_at. Returns the earliest run_at per queue.
+     * distance from created_at. Returns the earliest run_at per queue. $29/$30 (traceparent,
+     * tracestate) are empty arrays when no task has a trace context: unnest pads them with NULLs.
      */
     insert: insertSql(s, false),
     /**

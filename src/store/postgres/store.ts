@@ -165,6 +165,8 @@ interface TaskRow {
   unique_key: string | null;
   unique_states: number | null;
   scheduled_for: number | string | null;
+  traceparent: string | null;
+  tracestate: string | null;
 }
 
 /** The priority of each rank, without a search per row. */
@@ -235,7 +237,28 @@ function rowToRecord(row: TaskRow): TaskRecord {
       ? {}
       : { attemptHistory: JSON.parse(row.attempt_history) as AttemptEntry[] }),
     ...(row.scheduled_for === null ? {} : { scheduledFor: num(row.scheduled_for) }),
+    ...(row.traceparent == null ? {} : traceFields(row)),
   };
+}
+
+/** The trace context a row holds, as record fields. */
+function traceFields(row: TaskRow): Pick<TaskRecord, "traceparent" | "tracestate"> {
+  return row.tracestate == null
+    ? { traceparent: row.traceparent }
+    : { traceparent: row.traceparent, tracestate: row.tracestate };
+}
+
+/**
+ * The traceparent and tracestate arrays of an insert (after its scalar parameters; see
+ * `insertSql`): empty when no task has a trace
+ * context, which the statement's unnest pads with NULLs.
+ */
+function traceColumns(tasks: readonly NewTask[]): [string, string] {
+  if (!tasks.some((t) => (t.traceparent ?? null) !== null)) return ["{}", "{}"];
+  return [
+    pgArray(tasks.map((t) => t.traceparent ?? null)),
+    pgArray(tasks.map((t) => t.tracestate ?? null)),
+  ];
 }
 
 /** Claim order: priority rank descending, then `run_at`, then insertion order. */
@@ -650,6 +673,7 @@ export class PostgresTaskStore implements TaskStore {
         this.#channel,
         // In the application's transaction: heard only through the database, after commit.
         tx ? "" : this.#origin,
+        ...traceColumns(tasks),
       ] as never[],
       { prepare: true },
     );
@@ -694,6 +718,7 @@ export class PostgresTaskStore implements TaskStore {
           !this.#callerClock,
           this.#channel,
           origin,
+          ...traceColumns(batch),
         ] as never[],
         { prepare: true },
       );

@@ -205,6 +205,12 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE tasks ADD COLUMN attempt_history TEXT;
   `,
+  // Version 6: the W3C trace context of the span that enqueued a task (OpenTelemetry), NULL for
+  // a task enqueued without one. Adding nullable columns rewrites no row.
+  `
+  ALTER TABLE tasks ADD COLUMN traceparent TEXT;
+  ALTER TABLE tasks ADD COLUMN tracestate TEXT;
+  `,
 ];
 
 /** The newest schema version this code knows and writes. */

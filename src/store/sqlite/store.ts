@@ -190,6 +190,8 @@ interface TaskRow {
   scheduled_for: number | null;
   /** Migration 5: the attempt history, a JSON array, or NULL before the first ended attempt. */
   attempt_history?: string | null;
+  traceparent: string | null;
+  tracestate: string | null;
 }
 
 /** Builds each SQL text once per key (a count of rows, queues, …) and reuses it afterwards. */
@@ -219,9 +221,20 @@ const insertSql = sqlByKey((rows: number) =>
   `INSERT INTO tasks (${INSERT_COLUMNS}) VALUES ${Array(rows).fill(INSERT_ROW).join(", ")}`
 );
 
+// Tasks with a trace context bind two more columns, in statements of their own, so inserts of
+// tasks without one bind exactly what they did before tracing existed.
+const TRACED_ROW = `(${placeholders(INSERT_COLUMNS.split(",").length + 2)})`;
+const insertTracedSql = sqlByKey((rows: number) =>
+  `INSERT INTO tasks (${INSERT_COLUMNS}, traceparent, tracestate) VALUES ${
+    Array(rows).fill(TRACED_ROW).join(", ")
+  }`
+);
+
 // A task with a unique key or a slot goes in alone, after a look for a duplicate.
 const INSERT_ONE_SQL = `INSERT INTO tasks (${INSERT_COLUMNS}, unique_key, unique_states,
-  scheduled_for) VALUES (${placeholders(INSERT_COLUMNS.split(",").length + 3)})`;
+  scheduled_for, traceparent, tracestate) VALUES (${
+  placeholders(INSERT_COLUMNS.split(",").length + 5)
+})`;
 // The same predicate text as the partial unique index, so the lookup uses it.
 const DUPLICATE_SQL = `SELECT id FROM tasks WHERE unique_key = ? AND unique_key IS NOT NULL
   AND ${UNIQUE_STATE_PREDICATE}`;
@@ -526,7 +539,15 @@ function rowToRecord(row: TaskRow): TaskRecord {
     ...(row.attempt_history == null
       ? {}
       : { attemptHistory: JSON.parse(row.attempt_history) as AttemptEntry[] }),
+    ...(row.traceparent === null ? {} : traceFields(row)),
   };
+}
+
+/** The trace context a row holds, as record fields. */
+function traceFields(row: TaskRow): Pick<TaskRecord, "traceparent" | "tracestate"> {
+  return row.tracestate === null
+    ? { traceparent: row.traceparent }
+    : { traceparent: row.traceparent, tracestate: row.tracestate };
 }
 
 /** Claim order: priority rank descending, then `run_at`, then insertion order. */
@@ -1408,7 +1429,7 @@ function insertRows(db: SqliteDriver, tasks: readonly NewTask[], tally: Tally): 
   const results: InsertResult[] = [];
   // Chunks of INSERT_CHUNK_ROWS rows, then halving chunks for the rest, so at most
   // log2(INSERT_CHUNK_ROWS) + 1 distinct statements are ever prepared.
-  const insertPlain = (from: number, to: number) => {
+  const insertRun = (from: number, to: number, traced: boolean) => {
     for (let start = from; start < to;) {
       let rows = INSERT_CHUNK_ROWS;
       while (rows > to - start) rows >>= 1;
@@ -1416,11 +1437,22 @@ function insertRows(db: SqliteDriver, tasks: readonly NewTask[], tally: Tally): 
       for (let i = start; i < start + rows; i++) {
         const task = tasks[i]!;
         pushInsertParams(params, task);
+        if (traced) params.push(task.traceparent ?? null, task.tracestate ?? null);
         tally.count(task.queue, task.status, 1);
         results.push({ id: task.id, inserted: true });
       }
-      db.run(insertSql(rows), params);
+      db.run(traced ? insertTracedSql(rows) : insertSql(rows), params);
       start += rows;
+    }
+  };
+  // Runs of tasks with and without a trace context (a batch enqueue has one or the other).
+  const insertPlain = (from: number, to: number) => {
+    for (let start = from; start < to;) {
+      const traced = (tasks[start]!.traceparent ?? null) !== null;
+      let end = start + 1;
+      while (end < to && ((tasks[end]!.traceparent ?? null) !== null) === traced) end++;
+      insertRun(start, end, traced);
+      start = end;
     }
   };
   let plainFrom = 0;
@@ -1443,6 +1475,8 @@ function insertRows(db: SqliteDriver, tasks: readonly NewTask[], tally: Tally): 
       uniqueKey,
       uniqueKey === null ? null : uniqueStateBits(task.uniqueStates ?? []),
       task.scheduledFor ?? null,
+      task.traceparent ?? null,
+      task.tracestate ?? null,
     );
     db.run(INSERT_ONE_SQL, params);
     tally.count(task.queue, task.status, 1);
