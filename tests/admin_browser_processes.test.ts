@@ -160,6 +160,15 @@ describe("admin dashboard: the whole store", () => {
           "both workers ran tasks",
         );
 
+        // A task no running worker defines waits, and the processes panel says so.
+        const ghost = await fetch(`${admin}/api/tasks`, {
+          method: "POST",
+          headers: { ...auth, "content-type": "application/json" },
+          body: JSON.stringify({ name: "ghost", args: {}, queue: "a", unregistered: true }),
+        });
+        assert.equal(ghost.status, 201);
+        assert.match((await ghost.json() as { warning: string }).warning, /ghost/);
+
         proxy = await startProxy(admin);
         page = await browser.newPage({ viewport: { width: 1280, height: 1200 } });
         page.setDefaultTimeout(30_000);
@@ -183,6 +192,8 @@ describe("admin dashboard: the whole store", () => {
           assert.equal(cells[4], worker === a ? "a" : "b");
         }
         assert.equal(await page.locator("#processes tbody tr").count(), 2);
+        await page.locator('#unrunnable [data-name="ghost"]').waitFor();
+        assert.match(await page.locator("#unrunnable").innerText(), /ghost \(1\)/);
 
         // The chart counts the tasks of both; the activity names both workers.
         const total = 2 * TASKS_PER_QUEUE;

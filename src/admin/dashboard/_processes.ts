@@ -34,8 +34,18 @@ const PROCESS_COLUMNS: readonly [string, string][] = [
   ["Last seen", "seen"],
 ];
 
+/** Waiting tasks of a name no live worker defines, as `GET /api/workers` lists them. */
+export interface Unrunnable {
+  name: string;
+  waiting: number;
+}
+
 /** Renders `GET /api/workers` as of `now` (the server's clock). */
-export function renderProcesses(body: { workers: WorkerInfo[] }, now: number): void {
+export function renderProcesses(
+  body: { workers: WorkerInfo[]; unrunnable?: Unrunnable[] },
+  now: number,
+): void {
+  renderUnrunnable(body.unrunnable ?? []);
   const head = el(
     "tr",
     {},
@@ -77,4 +87,18 @@ export function renderProcesses(body: { workers: WorkerInfo[] }, now: number): v
   const late = rows.filter((r) => r.dataset.late === "true").length;
   $("processes-caption").textContent = plural(body.workers.length, "process", "processes") +
     (late ? `, ${late} late` : "") + ", every host";
+}
+
+/** The line under the processes: task names that wait because no live worker defines them. */
+function renderUnrunnable(list: readonly Unrunnable[]): void {
+  const line = $("unrunnable");
+  line.hidden = list.length === 0;
+  line.replaceChildren(
+    "Waiting, but no live worker defines them: ",
+    ...list.flatMap((u, i) => [
+      i ? ", " : "",
+      el("span", { className: "mono", data: { name: u.name }, text: u.name }),
+      ` (${u.waiting})`,
+    ]),
+  );
 }

@@ -34,7 +34,7 @@ import type { ThroughputSeries, WaitTimes } from "../routes/charts.ts";
 import { renderChart, renderWaits } from "./_chart.ts";
 import { $, badge, confirmAction, el, emptyRow, type Timer, toast } from "./_dom.ts";
 import { ago, dateTime, duration, json, plural, runTime, shortId, time } from "./_format.ts";
-import { renderProcesses } from "./_processes.ts";
+import { renderProcesses, type Unrunnable } from "./_processes.ts";
 import type { Attempt, BulkAction, Filter, QueueRow, Schedule, Stats, Task } from "./_types.ts";
 
 const TOKEN_KEY = "aether-tasks:admin-token";
@@ -685,7 +685,7 @@ async function reload(): Promise<void> {
       $("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
       $("forget").hidden = !state.token;
     }),
-    api<{ workers: WorkerInfo[] }>("api/workers").then((body) =>
+    api<{ workers: WorkerInfo[]; unrunnable?: Unrunnable[] }>("api/workers").then((body) =>
       renderProcesses(body, serverNow())
     ),
     api<{ activity: ActivityEntry[] }>("api/activity").then(renderActivity),
