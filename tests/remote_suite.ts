@@ -16,7 +16,7 @@ import { TaskRegistry } from "../src/registry.ts";
 import { LeaseRescuer } from "../src/rescuer.ts";
 import { TaskSignals } from "../src/signals.ts";
 import type { TaskStore } from "../src/store/store.ts";
-import { FakeClock } from "./_helpers.ts";
+import { FakeClock, makeTask } from "./_helpers.ts";
 
 const TOKEN = "remote-test-token-0123456789";
 const BASE = "http://localhost:7070";
@@ -106,6 +106,8 @@ type Fetched = {
   token: string;
   attempt: number;
   leaseExpiresAt: number;
+  traceparent: string | null;
+  tracestate: string | null;
   args: unknown;
 };
 
@@ -153,6 +155,23 @@ export function remoteProtocolSuite(kind: string, open: StoreFactory): void {
       s.clock.advance(100);
       await s.post("/api/v1/worker/heartbeat", { workerId, tasks: [{ id, token: task.token }] });
       assert.equal((await s.store.get(id))?.startedAt, fetchedAt);
+    });
+
+    it("a fetched task carries the trace context it was enqueued with (null without one)", async () => {
+      const s = await setup();
+      const workerId = await s.register();
+      const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+      const [traced, plain] = [
+        makeTask({ name: "resize", queue: "images", traceparent, tracestate: "k=v" }),
+        makeTask({ name: "resize", queue: "images" }),
+      ];
+      await s.store.insert([traced, plain]);
+      const tasks = await fetchTasks(s, workerId, 2);
+      const byId = new Map(tasks.map((t) => [t.id, t]));
+      assert.equal(byId.get(traced.id)?.traceparent, traceparent);
+      assert.equal(byId.get(traced.id)?.tracestate, "k=v");
+      assert.equal(byId.get(plain.id)?.traceparent, null);
+      assert.equal(byId.get(plain.id)?.tracestate, null);
     });
 
     it("a completion with the attempt token completes; repeated, it is answered as done; another token gets 409", async () => {

@@ -197,6 +197,9 @@ class TaskContext:
         self.token = task["token"]
         self.timeout_millis = task.get("timeoutMillis")
         self.scheduled_for = task.get("scheduledFor")
+        #: The W3C trace context of the span that enqueued the task, or None (no tracing).
+        self.traceparent = task.get("traceparent")
+        self.tracestate = task.get("tracestate")
         #: Set when the task was cancelled, its lease was lost, or the worker is stopping.
         self.stopped = threading.Event()
         self.stop_reason = None

@@ -128,6 +128,12 @@ export interface RemoteTask {
   timeoutMillis: number | null;
   scheduledFor: number | null;
   createdAt: number;
+  /**
+   * The W3C trace context of the span that enqueued the task (OpenTelemetry), or null: a remote
+   * worker that traces continues the trace with it (a span linked to this context).
+   */
+  traceparent: string | null;
+  tracestate: string | null;
 }
 
 /** A task as the API shows it: the record without its attempt token. */
@@ -593,6 +599,8 @@ function remoteTask(task: TaskRecord): RemoteTask {
     timeoutMillis: task.timeoutMillis,
     scheduledFor: task.scheduledFor ?? null,
     createdAt: task.createdAt,
+    traceparent: task.traceparent ?? null,
+    tracestate: task.tracestate ?? null,
   };
 }
 
