@@ -99,6 +99,7 @@ import {
   upsertParams,
 } from "./schedules.ts";
 import { Tally } from "./tally.ts";
+import { HeldRows } from "./held_rows.ts";
 import { WalKeeper } from "./wal_keeper.ts";
 import { StorageFullError } from "../../errors.ts";
 
@@ -283,6 +284,14 @@ const FINISH_SQL = {
     attempts = attempts - 1, completed_at = iif(cancel_requested, ?, completed_at), ${END_ATTEMPT}
     ${FENCE}`,
 } as const;
+
+// A completed outcome of a task whose claimed row this store holds (see held_rows.ts): no
+// RETURNING (it costs more than the update), and only while no cancel was requested, the one
+// column another connection may have changed since the claim. params: result, now, startedAt,
+// seq, token
+const COMPLETE_HELD_SQL = `UPDATE tasks SET status = 'COMPLETED', result = ?, completed_at = ?,
+    ${END_ATTEMPT}
+  WHERE seq = ? AND attempt_token = ? AND status = 'PROCESSING' AND cancel_requested = 0`;
 
 const RENEW_SQL = `UPDATE tasks SET lease_expires_at = ?
   WHERE id = ? AND attempt_token = ? AND status = 'PROCESSING' RETURNING cancel_requested`;
@@ -571,6 +580,8 @@ export class SqliteTaskStore implements TaskStore {
   #storageFull: StorageFullError | undefined;
   /** The application's transaction while one is open: other work on the connection waits. */
   #transaction: { tx: SqliteTransaction; done: Promise<void>; events: StoreEvent[] } | undefined;
+  /** Rows of tasks this store claimed and has not finished: completions skip `RETURNING *`. */
+  readonly #held = new HeldRows<TaskRow>();
   readonly #inserts = new GroupCommit((groups: readonly (readonly NewTask[])[]) =>
     this.#insertGroups(groups)
   );
@@ -656,6 +667,8 @@ export class SqliteTaskStore implements TaskStore {
       await retryWhileBusy(db, () => db.run("BEGIN IMMEDIATE"));
       const result = await body(tx);
       db.run("COMMIT");
+      // The application may have written rows this store holds: forget them all.
+      this.#held.clear();
       tx.ended = true;
       this.#transaction = undefined;
       end();
@@ -714,6 +727,7 @@ export class SqliteTaskStore implements TaskStore {
       tally.apply(db);
       return claimed;
     });
+    this.#held.add(rows);
     return rows.sort(byClaimOrder).map(rowToRecord);
   }
 
@@ -722,13 +736,15 @@ export class SqliteTaskStore implements TaskStore {
     started: readonly StartMark[] = [],
   ): Promise<(TaskRecord | null)[]> {
     if (outcomes.length === 0 && started.length === 0) return [];
-    const rows = await this.#write((db) => {
-      markStarted(db, started);
+    const held = this.#held;
+    const [rows, marked] = await this.#write((db) => {
+      const marked = markStarted(db, started, held);
       const tally = new Tally();
-      const finished = outcomes.map((outcome) => finishOne(db, outcome, tally));
+      const finished = outcomes.map((outcome) => finishOne(db, outcome, tally, held, marked));
       tally.apply(db);
-      return finished;
+      return [finished, marked] as const;
     });
+    this.#marked(marked);
     return this.#finished(rows);
   }
 
@@ -737,20 +753,32 @@ export class SqliteTaskStore implements TaskStore {
     request: ClaimRequest,
     started: readonly StartMark[] = [],
   ): Promise<{ finished: (TaskRecord | null)[]; claimed: TaskRecord[] }> {
-    const [finishedRows, claimedRows] = await this.#write((db) => {
-      markStarted(db, started);
+    const held = this.#held;
+    const [finishedRows, claimedRows, marked] = await this.#write((db) => {
+      const marked = markStarted(db, started, held);
       const tally = new Tally();
       const done = [
-        outcomes.map((outcome) => finishOne(db, outcome, tally)),
+        outcomes.map((outcome) => finishOne(db, outcome, tally, held, marked)),
         claimRows(db, request, tally),
+        marked,
       ] as const;
       tally.apply(db);
       return done;
     });
+    this.#marked(marked);
+    this.#held.add(claimedRows);
     return {
       finished: this.#finished(finishedRows),
       claimed: claimedRows.sort(byClaimOrder).map(rowToRecord),
     };
+  }
+
+  /** Start marks that committed, into the held rows (see {@linkcode markStarted}). */
+  #marked(marked: ReadonlyMap<string, StartMark>): void {
+    for (const { id, token, at } of marked.values()) {
+      const row = this.#held.peek(id, token);
+      if (row) row.started_at = at;
+    }
   }
 
   /** Records of finished rows (null where the outcome was rejected); announces the applied ones. */
@@ -779,20 +807,27 @@ export class SqliteTaskStore implements TaskStore {
     return this.#read((db) => db.all<TaskRow>(EXPIRED_SQL, [now, limit]).map(rowToRecord));
   }
 
-  reportProgress(report: ProgressReport): Promise<boolean> {
+  async reportProgress(report: ProgressReport): Promise<boolean> {
     const { id, token, logs } = report;
-    return this.#write((db) => {
+    const changes: { progress?: string | null; logs?: string } = {};
+    const held = await this.#write((db) => {
       const row = db.get<{ seq: number; logs: string | null }>(PROGRESS_ROW_SQL, [id, token]);
       if (row === undefined) return false;
       if ("progress" in report) {
-        db.run(SET_PROGRESS_SQL, [jsonOrNull(report.progress ?? null), row.seq]);
+        changes.progress = jsonOrNull(report.progress ?? null);
+        db.run(SET_PROGRESS_SQL, [changes.progress, row.seq]);
       }
       if (logs !== undefined && logs.length > 0) {
         const kept = appendLogs(row.logs === null ? [] : JSON.parse(row.logs) as string[], logs);
-        db.run(SET_LOGS_SQL, [JSON.stringify(kept), row.seq]);
+        changes.logs = JSON.stringify(kept);
+        db.run(SET_LOGS_SQL, [changes.logs, row.seq]);
       }
       return true;
     });
+    // The held row follows what was committed.
+    const row = held ? this.#held.peek(id, token) : undefined;
+    if (row) Object.assign(row, changes);
+    return held;
   }
 
   async cancel(id: string, now: number): Promise<TaskRecord | null> {
@@ -1140,6 +1175,7 @@ export class SqliteTaskStore implements TaskStore {
   async close(): Promise<void> {
     if (this.#closed || this.#closing) return await this.#closing;
     void this.#walKeeper?.stop(); // synchronous: clears its timer
+    this.#held.clear();
     // The notifier first: it removes its wake-up row through this store.
     this.#closing = this.notifier.close().finally(() => {
       this.#closed = true;
@@ -1400,13 +1436,60 @@ function uniqueStateBits(statuses: readonly TaskStatus[]): number {
   return bits;
 }
 
-/** Records start marks inside a write's transaction (stale ones change nothing). */
-function markStarted(db: SqliteDriver, started: readonly StartMark[]): void {
-  for (const { id, token, at } of started) db.run(MARK_STARTED_SQL, [at, id, token]);
+/**
+ * Records start marks inside a write's transaction (stale ones change nothing). Returns, by id,
+ * the marks that applied to a held row whose `started_at` was null, so it is now their `at`
+ * (applied to the held rows once the transaction commits); a held row whose `started_at` was
+ * set (a rate-limited claim, where the mark may keep it) is dropped from the held rows.
+ */
+function markStarted(
+  db: SqliteDriver,
+  started: readonly StartMark[],
+  held: HeldRows<TaskRow>,
+): Map<string, StartMark> {
+  const marked = new Map<string, StartMark>();
+  for (const mark of started) {
+    const { id, token, at } = mark;
+    if (db.run(MARK_STARTED_SQL, [at, id, token]).changes === 0) continue;
+    const row = held.peek(id, token);
+    if (row?.started_at === null) marked.set(id, mark);
+    else if (row) held.drop(id);
+  }
+  return marked;
 }
 
-/** Applies one outcome inside `finish`'s transaction; the updated row, or undefined if stale. */
-function finishOne(db: SqliteDriver, outcome: Outcome, tally: Tally): TaskRow | undefined {
+/**
+ * Applies one outcome inside `finish`'s transaction; the updated row, or undefined if stale. A
+ * completion of a held row (`marked`: the marks this transaction applied) is one plain update,
+ * its row built from the held one; anything else, or a fast update that did not apply (a cancel
+ * was requested, or the token is stale), takes the `RETURNING *` statement of its kind.
+ */
+function finishOne(
+  db: SqliteDriver,
+  outcome: Outcome,
+  tally: Tally,
+  held: HeldRows<TaskRow>,
+  marked: ReadonlyMap<string, StartMark>,
+): TaskRow | undefined {
+  const before = held.take(outcome.id, outcome.token);
+  if (before !== undefined && outcome.kind === "completed") {
+    const result = jsonOrNull(outcome.result);
+    const startedAt = before.started_at ?? marked.get(outcome.id)?.at ?? outcome.startedAt ?? null;
+    const params = [result, outcome.now, startedAt, before.seq, outcome.token];
+    if (db.run(COMPLETE_HELD_SQL, params).changes === 1) {
+      tally.move(before.queue, "PROCESSING", "COMPLETED");
+      tally.ended("COMPLETED", outcome.now);
+      return {
+        ...before,
+        status: "COMPLETED",
+        result,
+        completed_at: outcome.now,
+        started_at: startedAt,
+        attempt_token: null,
+        lease_expires_at: null,
+      };
+    }
+  }
   const row = applyOutcome(db, outcome);
   if (row) {
     tally.move(row.queue, "PROCESSING", row.status);
