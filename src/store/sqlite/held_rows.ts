@@ -19,8 +19,12 @@ export interface HeldRow {
   logs: string | null;
 }
 
-/** The most rows kept; beyond it the oldest are forgotten (they then take the slow path). */
-export const MAX_HELD_ROWS = 65_536;
+/**
+ * The most rows kept (a worker holds its concurrency plus at most 256 prefetched tasks); beyond
+ * it the oldest are forgotten and take the slow path. Bounds the memory of rows whose outcome
+ * never comes (a lease lost to a rescue).
+ */
+export const MAX_HELD_ROWS = 4096;
 
 /** Claimed rows by task id (see the module notes). */
 export class HeldRows<R extends HeldRow> {

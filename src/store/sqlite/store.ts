@@ -795,7 +795,10 @@ export class SqliteTaskStore implements TaskStore {
       const renewal: LeaseRenewal = { lost: [], cancelRequested: [] };
       for (const { id, token } of leases) {
         const row = db.get<{ cancel_requested: number }>(RENEW_SQL, [until, id, token]);
-        if (row === undefined) renewal.lost.push(id);
+        if (row === undefined) {
+          renewal.lost.push(id);
+          this.#held.drop(id);
+        }
         else if (row.cancel_requested !== 0) renewal.cancelRequested.push(id);
       }
       return renewal;
