@@ -201,8 +201,12 @@ function placeholders(n: number): string {
   return Array.from({ length: n }, () => "?").join(", ");
 }
 
-/** The most rows one INSERT statement writes; fewer, larger statements insert faster. */
-const INSERT_CHUNK_ROWS = 32;
+/**
+ * The most rows one INSERT statement writes; fewer, larger statements insert faster (128: ~10%
+ * less CPU per bulk-inserted task than 32; 512 was no better). 25 parameters a row stay far
+ * below SQLite's 32,766.
+ */
+const INSERT_CHUNK_ROWS = 128;
 /** Columns an insert binds, in the order {@linkcode pushInsertParams} pushes them. */
 const INSERT_COLUMNS = `id, name, queue, args, status, priority, run_at, created_at, started_at,
   completed_at, attempts, max_attempts, backoff_base_millis, backoff_multiplier,
