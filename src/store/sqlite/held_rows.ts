@@ -32,10 +32,7 @@ export class HeldRows<R extends HeldRow> {
 
   /** Remembers the rows a claim returned. */
   add(rows: readonly R[]): void {
-    for (const row of rows) {
-      this.#rows.delete(row.id);
-      this.#rows.set(row.id, row);
-    }
+    for (const row of rows) this.#rows.set(row.id, row);
     if (this.#rows.size > MAX_HELD_ROWS) {
       let excess = this.#rows.size - MAX_HELD_ROWS;
       for (const id of this.#rows.keys()) {
