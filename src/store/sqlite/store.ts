@@ -140,6 +140,9 @@ export interface SqliteStoreOptions {
    * process committed (`PRAGMA data_version`), in ms; a change wakes listeners with a `changed`
    * event, so a task enqueued by another process starts within about this long instead of the
    * worker's poll interval. 0 turns it off. Default {@linkcode DEFAULT_SQLITE_WATCH_INTERVAL_MILLIS} (10).
+   * While the UDP wake-up channel listens (processes on this host wake each other by datagram),
+   * polls that find no change slow down to `DATA_VERSION_IDLE_INTERVAL_MILLIS` (250 ms; see
+   * `notifier.ts`), and the first change seen brings the poll back to this interval.
    */
   watchIntervalMillis?: number;
 }
@@ -806,8 +809,7 @@ export class SqliteTaskStore implements TaskStore {
         if (row === undefined) {
           renewal.lost.push(id);
           this.#held.drop(id);
-        }
-        else if (row.cancel_requested !== 0) renewal.cancelRequested.push(id);
+        } else if (row.cancel_requested !== 0) renewal.cancelRequested.push(id);
       }
       return renewal;
     });
