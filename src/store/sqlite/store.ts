@@ -748,14 +748,13 @@ export class SqliteTaskStore implements TaskStore {
   ): Promise<(TaskRecord | null)[]> {
     if (outcomes.length === 0 && started.length === 0) return [];
     const held = this.#held;
-    const [rows, marked] = await this.#write((db) => {
-      const marked = markStarted(db, started, held);
+    const rows = await this.#write((db) => {
+      markStarted(db, started, held);
       const tally = new Tally();
-      const finished = outcomes.map((outcome) => finishOne(db, outcome, tally, held, marked));
+      const finished = outcomes.map((outcome) => finishOne(db, outcome, tally, held));
       tally.apply(db);
-      return [finished, marked] as const;
+      return finished;
     });
-    this.#marked(marked);
     return this.#finished(rows);
   }
 
@@ -765,31 +764,21 @@ export class SqliteTaskStore implements TaskStore {
     started: readonly StartMark[] = [],
   ): Promise<{ finished: (TaskRecord | null)[]; claimed: TaskRecord[] }> {
     const held = this.#held;
-    const [finishedRows, claimedRows, marked] = await this.#write((db) => {
-      const marked = markStarted(db, started, held);
+    const [finishedRows, claimedRows] = await this.#write((db) => {
+      markStarted(db, started, held);
       const tally = new Tally();
       const done = [
-        outcomes.map((outcome) => finishOne(db, outcome, tally, held, marked)),
+        outcomes.map((outcome) => finishOne(db, outcome, tally, held)),
         claimRows(db, request, tally),
-        marked,
       ] as const;
       tally.apply(db);
       return done;
     });
-    this.#marked(marked);
     this.#held.add(claimedRows);
     return {
       finished: this.#finished(finishedRows),
       claimed: claimedRows.sort(byClaimOrder).map(rowToRecord),
     };
-  }
-
-  /** Start marks that committed, into the held rows (see {@linkcode markStarted}). */
-  #marked(marked: ReadonlyMap<string, StartMark>): void {
-    for (const { id, token, at } of marked.values()) {
-      const row = this.#held.peek(id, token);
-      if (row) row.started_at = at;
-    }
   }
 
   /** Records of finished rows (null where the outcome was rejected); announces the applied ones. */
@@ -1450,44 +1439,43 @@ function uniqueStateBits(statuses: readonly TaskStatus[]): number {
 }
 
 /**
- * Records start marks inside a write's transaction (stale ones change nothing). Returns, by id,
- * the marks that applied to a held row whose `started_at` was null, so it is now their `at`
- * (applied to the held rows once the transaction commits); a held row whose `started_at` was
- * set (a rate-limited claim, where the mark may keep it) is dropped from the held rows.
+ * Records start marks inside a write's transaction (stale ones change nothing). A held row whose
+ * `started_at` was null takes the mark's time at once: should the transaction roll back, the
+ * completion still writes that time (it passes the held `started_at` to `coalesce`), so row and
+ * record agree either way. A held row whose `started_at` was set (a rate-limited claim, where the
+ * mark may keep it) is dropped from the held rows.
  */
 function markStarted(
   db: SqliteDriver,
   started: readonly StartMark[],
   held: HeldRows<TaskRow>,
-): Map<string, StartMark> {
-  const marked = new Map<string, StartMark>();
-  for (const mark of started) {
-    const { id, token, at } = mark;
+): void {
+  for (const { id, token, at } of started) {
     if (db.run(MARK_STARTED_SQL, [at, id, token]).changes === 0) continue;
     const row = held.peek(id, token);
-    if (row?.started_at === null) marked.set(id, mark);
+    if (row?.started_at === null) row.started_at = at;
     else if (row) held.drop(id);
   }
-  return marked;
 }
 
 /**
  * Applies one outcome inside `finish`'s transaction; the updated row, or undefined if stale. A
- * completion of a held row (`marked`: the marks this transaction applied) is one plain update,
- * its row built from the held one; anything else, or a fast update that did not apply (a cancel
- * was requested, or the token is stale), takes the `RETURNING *` statement of its kind.
+ * completion of a held row is one plain update, its row built from the held one; anything else,
+ * or a fast update that did not apply (a cancel was requested, or the token is stale), takes the
+ * `RETURNING *` statement of its kind.
  */
 function finishOne(
   db: SqliteDriver,
   outcome: Outcome,
   tally: Tally,
   held: HeldRows<TaskRow>,
-  marked: ReadonlyMap<string, StartMark>,
 ): TaskRow | undefined {
   const before = held.take(outcome.id, outcome.token);
   if (before !== undefined && outcome.kind === "completed") {
     const result = jsonOrNull(outcome.result);
-    const startedAt = before.started_at ?? marked.get(outcome.id)?.at ?? outcome.startedAt ?? null;
+    // The held start (a mark's, or a rate-limited claim's) is what the row holds, or what the
+    // coalesce below writes.
+    const startedAt = before.started_at ?? outcome.startedAt ?? null;
     const params = [result, outcome.now, startedAt, before.seq, outcome.token];
     if (db.run(COMPLETE_HELD_SQL, params).changes === 1) {
       tally.move(before.queue, "PROCESSING", "COMPLETED");
