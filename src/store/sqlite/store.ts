@@ -1480,15 +1480,15 @@ function finishOne(
     if (db.run(COMPLETE_HELD_SQL, params).changes === 1) {
       tally.move(before.queue, "PROCESSING", "COMPLETED");
       tally.ended("COMPLETED", outcome.now);
-      return {
-        ...before,
-        status: "COMPLETED",
-        result,
-        completed_at: outcome.now,
-        started_at: startedAt,
-        attempt_token: null,
-        lease_expires_at: null,
-      };
+      // The held row is ours alone now (taken out, and the claim's record was a copy): update it
+      // in place to what the row holds.
+      before.status = "COMPLETED";
+      before.result = result;
+      before.completed_at = outcome.now;
+      before.started_at = startedAt;
+      before.attempt_token = null;
+      before.lease_expires_at = null;
+      return before;
     }
   }
   const row = applyOutcome(db, outcome);
