@@ -94,11 +94,14 @@ export async function runAttempt(
     const error = new Error(`No handler for task "${task.name}" is ${options.missing}`);
     return { kind: "failed", error, permanent: false };
   }
-  let args: unknown;
-  try {
-    args = parseArgs(definition, task.args);
-  } catch (error) {
-    return { kind: "failed", error, permanent: true };
+  let args: unknown = task.args;
+  // Args come parsed from stored JSON, so they are plain JSON: only a schema has more to check.
+  if (definition.schema) {
+    try {
+      args = parseArgs(definition, task.args);
+    } catch (error) {
+      return { kind: "failed", error, permanent: true };
+    }
   }
   /** What `ctx.fail` or `ctx.snooze` decided, first call wins. */
   let decided: AttemptOutcome | undefined;
@@ -144,20 +147,21 @@ export async function runAttempt(
     const running = Promise.resolve().then(() => call(() => definition.run(args, ctx)));
     let result: unknown;
     if (options.settleOnAbort) {
-      const aborted = new Promise<never>((_, reject) => {
-        const onAbort = () => reject(hooks.signal.reason);
-        if (hooks.signal.aborted) onAbort();
-        hooks.signal.addEventListener("abort", onAbort, { once: true });
-        stopWaiting = () => hooks.signal.removeEventListener("abort", onAbort);
+      // One promise that settles with the handler or at the abort, whichever comes first.
+      result = await new Promise((resolve, reject) => {
+        const { signal } = hooks;
+        if (signal.aborted) return reject(signal.reason);
+        const onAbort = () => reject(signal.reason);
+        signal.addEventListener("abort", onAbort, { once: true });
+        stopWaiting = () => signal.removeEventListener("abort", onAbort);
+        running.then(resolve, reject);
       });
-      aborted.catch(() => {});
-      result = await Promise.race([running, aborted]);
     } else {
       result = await running;
     }
     if (decided) return decided;
     result ??= null;
-    const problem = findNonJson(result, "result");
+    const problem = isJsonScalar(result) ? null : findNonJson(result, "result");
     if (problem) {
       return failed(new TypeError(`${problem}; a task's result must be plain JSON`), false);
     }
@@ -167,6 +171,12 @@ export async function runAttempt(
   } finally {
     stopWaiting();
   }
+}
+
+/** Null, a boolean or a finite number: plain JSON without a walk (strings may be too large). */
+function isJsonScalar(value: unknown): boolean {
+  return value === null || typeof value === "boolean" ||
+    (typeof value === "number" && Number.isFinite(value));
 }
 
 /** Formats one `ctx.log` argument: strings as they are, errors by stack, the rest as JSON. */

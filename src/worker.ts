@@ -811,7 +811,10 @@ export class TaskWorker {
   #freed(): void {
     this.#startLocal();
     for (const notify of this.#settled) notify();
-    if (this.#running.size < this.#concurrency) this.#resolveIdle?.();
+    // Only when the loop would claim: waking it for nothing re-arms its poll timer every task.
+    if (this.#resolveIdle && this.#running.size < this.#concurrency && this.#loopWants() > 0) {
+      this.#resolveIdle();
+    }
   }
 
   // ---- Completer callbacks ----

@@ -58,12 +58,19 @@ export class WakeChannel {
     this.#onError = onError;
   }
 
+  /** True while the socket is bound and its port recorded: other processes' commits wake us. */
+  get listening(): boolean {
+    return this.#listening;
+  }
+  #listening = false;
+
   /** Starts receiving (binds the socket, records the port). Idempotent. */
   open(): Promise<void> {
     this.#opening ??= this.#bind().catch((error) => {
       // A read-only database or no loopback: other processes' commits still arrive by polling.
       this.#socket?.close();
       this.#socket = undefined;
+      this.#listening = false;
       this.#onError(error);
     });
     return this.#opening;
@@ -75,6 +82,7 @@ export class WakeChannel {
     this.#opening = undefined;
     const socket = this.#socket;
     this.#socket = undefined;
+    this.#listening = false;
     if (!socket) return;
     socket.close();
     await this.#table.unregister(this.#port).catch(() => {});
@@ -120,6 +128,7 @@ export class WakeChannel {
     socket.unref?.();
     this.#port = socket.address().port;
     await this.#table.register({ port: this.#port, host: this.#host, pid: process.pid });
+    this.#listening = this.#socket === socket;
     await this.#pruneDead();
   }
 
