@@ -85,7 +85,7 @@ describe("the worker registry over HTTP and the CLI", () => {
     try {
       const response = await handler(new Request("http://localhost/api/workers"));
       assert.equal(response.status, 200);
-      assert.deepEqual(await response.json(), { workers: [WORKER] });
+      assert.deepEqual(await response.json(), { workers: [WORKER], unrunnable: [] });
       const post = await handler(
         new Request("http://localhost/api/workers", {
           method: "POST",
