@@ -1341,6 +1341,7 @@ export class PostgresTaskStore implements TaskStore {
         request.leaseMillis,
         request.workerId,
         request.minPriority ?? 0,
+        request.names === undefined ? null : pgArray(request.names),
       ] as never[], { prepare: true });
       return rows.filter((row) => row.seq !== null).sort(byClaimOrder);
     }
