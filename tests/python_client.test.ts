@@ -118,14 +118,16 @@ async function taskUntil(
   }
 }
 
-function pythonWorker(concurrency = 1): Proc {
+/** A Python worker; `hangs` overrides when `py.resize` hangs (default: on attempt 1 only). */
+function pythonWorker(concurrency = 1, hangs?: boolean): Proc {
+  const env = hangs === undefined ? PY_ENV : { ...PY_ENV, PY_WORKER_HANGS: hangs ? "1" : "0" };
   const proc = new Proc([
     PYTHON,
     join(ROOT, "tests/fixtures/python_worker.py"),
     url,
     TOKEN,
     String(concurrency),
-  ], PY_ENV);
+  ], env);
   started.push(proc);
   return proc;
 }
@@ -241,19 +243,21 @@ describe("Python client", { skip: HAS_PYTHON ? false : "python3 is not installed
     "a Python worker killed with SIGKILL mid-task: the task runs again in another worker",
     TEST_TIMEOUT,
     async () => {
-      const first = pythonWorker(1);
+      // The first worker hangs on whichever attempt it starts; the second one never does.
+      const first = pythonWorker(1, true);
       await first.waitFor(/registered/);
       const id = await enqueue("py.resize", { n: 7, hang: 60 });
-      await first.waitFor(new RegExp(`started ${id} 1`));
+      // Attempt 1, unless a starved machine let its heartbeat timeout pass before the start.
+      const started = Number((await first.waitFor(new RegExp(`started ${id} (\\d+)`)))[1]);
       first.signal("SIGKILL");
       await first.exited();
-      const second = pythonWorker(1);
-      await second.waitFor(new RegExp(`started ${id} [2-9]`));
+      const second = pythonWorker(1, false);
+      await second.waitFor(new RegExp(`started ${id} \\d+`));
       const task = await taskUntil(id, (t) => t.status === "COMPLETED", "COMPLETED");
       const result = task.result as { n: number; attempt: number; pid: number };
       assert.equal(result.n, 14);
-      // Attempt 2, unless the loaded machine starved a worker past the heartbeat timeout too.
-      assert.ok(result.attempt >= 2, `ran again: attempt ${result.attempt}`);
+      // The next attempt, unless the loaded machine starved a worker past its heartbeat timeout.
+      assert.ok(result.attempt > started, `ran again: attempt ${result.attempt} after ${started}`);
       assert.equal(task.attempts, result.attempt);
       assert.notEqual(result.pid, first.child.pid);
       // Taken back when its heartbeats stopped ("is gone"); on a starved machine the retry's own
@@ -281,15 +285,17 @@ describe("Python client", { skip: HAS_PYTHON ? false : "python3 is not installed
     "a Python worker stalled past its heartbeat timeout: its late completion is refused",
     TEST_TIMEOUT,
     async () => {
-      const stalled = pythonWorker(1);
+      // The stalled worker hangs on whichever attempt it starts; the other one never does.
+      const stalled = pythonWorker(1, true);
       await stalled.waitFor(/registered/);
       const id = await enqueue("py.resize", { n: 3, hang: 1 });
-      await stalled.waitFor(new RegExp(`started ${id} 1`));
+      // Attempt 1, unless a starved machine let its heartbeat timeout pass before the start.
+      const started = Number((await stalled.waitFor(new RegExp(`started ${id} (\\d+)`)))[1]);
       stalled.signal("SIGSTOP");
-      const other = pythonWorker(1);
+      const other = pythonWorker(1, false);
       const done = await taskUntil(id, (t) => t.status === "COMPLETED", "COMPLETED");
       const result = done.result as { attempt: number; pid: number };
-      assert.ok(result.attempt >= 2, `ran again: attempt ${result.attempt}`);
+      assert.ok(result.attempt > started, `ran again: attempt ${result.attempt} after ${started}`);
       assert.notEqual(result.pid, stalled.child.pid);
       stalled.signal("SIGCONT");
       await stalled.waitFor(new RegExp(`outcome of ${id} refused \\(COMPLETED\\)`));

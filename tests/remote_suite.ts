@@ -298,6 +298,25 @@ export function remoteProtocolSuite(kind: string, open: StoreFactory): void {
       assert.deepEqual(tasks.map((t) => t.id), [id]);
     });
 
+    it("a long poll of a worker that stopped beating ends as unknown-worker and hands out nothing", async () => {
+      const s = await setup();
+      const workerId = await s.register();
+      s.clock.time = Date.now(); // the deadline is on the injected clock; keep it near real time
+      const fetching = s.post("/api/v1/worker/fetch", { workerId, limit: 5, waitMillis: 30_000 });
+      // The fetch's own beat (its first claim finds nothing: no task is due)...
+      while ((await s.store.listWorkers())[0]?.lastBeatAt !== s.clock.now()) {
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      // ...then silence past the heartbeat timeout while the poll waits (a stopped process).
+      s.clock.advance(10_001);
+      const { status, body } = await fetching;
+      assert.equal(status, 404, JSON.stringify(body));
+      assert.equal((body.details as { reason: string }).reason, "unknown-worker");
+      // What comes due now is not held by the silent worker.
+      const id = await s.dispatcher.enqueue("resize", { url: "a", width: 1 });
+      assert.equal((await s.store.get(id))?.status, "PENDING");
+    });
+
     it("a paused queue is not fetched from, and the fetch limit is capped at the worker's concurrency", async () => {
       const s = await setup();
       const workerId = await s.register({ concurrency: 2 });

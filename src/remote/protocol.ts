@@ -291,8 +291,14 @@ export class RemoteWorkerProtocol {
     this.#polls.set(input.workerId, polls.add(ended));
     const signals = [signal, this.#signal, ended.signal].filter((s) => s !== undefined);
     try {
-      for (;;) {
+      for (let round = 0;; round++) {
         wake.arm();
+        // A worker that stopped beating while its poll waited (stopped, hung, cut off) is gone:
+        // what comes back from it must not be handed to the same silent poll.
+        if (round > 0 && !(await this.#beating(input.workerId))) {
+          this.#workers.delete(input.workerId);
+          throw new UnknownWorkerError(input.workerId);
+        }
         const { tasks, foreignOnly } = await this.#claim(input.workerId, held, limit);
         const claimedAt = performance.now();
         const left = deadline - this.#clock.now();
@@ -312,6 +318,12 @@ export class RemoteWorkerProtocol {
       polls.delete(ended);
       if (!polls.size) this.#polls.delete(input.workerId);
     }
+  }
+
+  /** Whether the worker is registered and beat within its heartbeat timeout (read only). */
+  async #beating(workerId: string): Promise<boolean> {
+    const row = (await this.#store.listWorkers()).find((w) => w.id === workerId);
+    return row !== undefined && this.#clock.now() - row.lastBeatAt <= this.heartbeatTimeoutMillis;
   }
 
   /** Extends the leases of held tasks; answers which were lost and which were cancelled. */
