@@ -6,7 +6,6 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
-import { fileURLToPath } from "node:url";
 import { describe, it } from "node:test";
 import { chromium, type Page } from "playwright-core";
 import { AdminServer } from "../src/admin/server.ts";
@@ -16,20 +15,9 @@ import { TaskSignals } from "../src/signals.ts";
 import { InMemoryTaskStore } from "../src/store/memory.ts";
 import { TaskWorker } from "../src/worker.ts";
 import { nextEvent } from "./_helpers.ts";
+import { ARTIFACTS, CHROMIUM, CHROMIUM_ARGS } from "./_browser.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 const TOKEN = "browser-test-token-0123456789";
-const ARTIFACTS = fileURLToPath(new URL("../.test-artifacts/", import.meta.url));
 const runtime = "Bun" in globalThis ? "Bun" : "Deno";
 
 describe("admin dashboard in headless Chromium", () => {

@@ -8,7 +8,6 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
-import { fileURLToPath } from "node:url";
 import { describe, it } from "node:test";
 import { chromium, type Page } from "playwright-core";
 import { AdminServer } from "../src/admin/server.ts";
@@ -17,20 +16,9 @@ import { TaskRegistry } from "../src/registry.ts";
 import { InMemoryTaskStore } from "../src/store/memory.ts";
 import type { TaskRecord } from "../src/task.ts";
 import { makeTask } from "./_helpers.ts";
+import { ARTIFACTS, CHROMIUM, CHROMIUM_ARGS } from "./_browser.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 const TOKEN = "browser-ops-token-0123456789";
-const ARTIFACTS = fileURLToPath(new URL("../.test-artifacts/", import.meta.url));
 const runtime = "Bun" in globalThis ? "Bun" : "Deno";
 
 /** The sizes of an element the phone check reads. */

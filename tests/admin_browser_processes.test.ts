@@ -15,25 +15,13 @@ import { join } from "node:path";
 import process from "node:process";
 import { createServer, request as httpRequest, type Server } from "node:http";
 import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 import { describe, it } from "node:test";
 import { chromium, type Page } from "playwright-core";
 import { tempDir } from "./_helpers.ts";
 import { childEnv, CLI_FROM_SOURCE, ROOT } from "./_process.ts";
+import { ARTIFACTS, CHROMIUM, CHROMIUM_ARGS } from "./_browser.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 const TOKEN = "processes-test-token-0123456789";
-const ARTIFACTS = fileURLToPath(new URL("../.test-artifacts/", import.meta.url));
 const runtime = "Bun" in globalThis ? "bun" : "deno";
 const TASKS_PER_QUEUE = 3;
 

@@ -7,8 +7,7 @@
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { after, before, describe, it } from "node:test";
@@ -19,33 +18,9 @@ import { TaskRegistry } from "../src/registry.ts";
 import { SqliteTaskStore } from "../src/store/sqlite/store.ts";
 import { TaskWorker } from "../src/worker.ts";
 import { CLI_FROM_SOURCE, ROOT, run } from "./_process.ts";
+import { fillDisk, mountTmpfs } from "./_tmpfs.ts";
 
-/** Mounts a tmpfs of `size` at a new folder; undefined when mounting is not permitted. */
-function mountTmpfs(size: string): string | undefined {
-  const dir = mkdtempSync(join(tmpdir(), "aether-full-"));
-  try {
-    execFileSync("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", dir], { stdio: "ignore" });
-    return dir;
-  } catch {
-    rmSync(dir, { recursive: true, force: true });
-    return undefined;
-  }
-}
-
-/** Writes zeros to `path` until the disk is full. */
-function fillDisk(path: string): void {
-  const fd = openSync(path, "w");
-  const chunk = new Uint8Array(64 * 1024);
-  try {
-    for (;;) writeSync(fd, chunk);
-  } catch (error) {
-    if ((error as { code?: string }).code !== "ENOSPC") throw error;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-const mounted = mountTmpfs("2m");
+const mounted = mountTmpfs("aether-full-", "2m");
 
 describe("disk full", { skip: mounted === undefined ? "cannot mount a tmpfs here" : false }, () => {
   const dir = mounted!;

@@ -9,8 +9,7 @@
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import postgres from "postgres";
@@ -21,6 +20,7 @@ import { TaskRegistry } from "../src/registry.ts";
 import { storageFullError } from "../src/store/postgres/storage_full.ts";
 import { PostgresTaskStore } from "../src/store/postgres/store.ts";
 import { dropSchema, freshSchema, requirePgUrl } from "./_postgres.ts";
+import { fillDisk, mountTmpfs } from "./_tmpfs.ts";
 
 const url = requirePgUrl();
 
@@ -57,41 +57,18 @@ describe("PostgreSQL disk-full errors", () => {
   });
 });
 
-/** Mounts a tmpfs of `size` owned by the `postgres` user; undefined when that is not possible. */
-function mountTmpfs(size: string): string | undefined {
-  const dir = mkdtempSync(join(tmpdir(), "aether-pg-full-"));
+/** A tmpfs of `size` owned by the `postgres` user; undefined when that is not possible. */
+function mountPostgresTmpfs(size: string): string | undefined {
   try {
     const uid = execFileSync("id", ["-u", "postgres"]).toString().trim();
     const gid = execFileSync("id", ["-g", "postgres"]).toString().trim();
-    execFileSync("mount", [
-      "-t",
-      "tmpfs",
-      "-o",
-      `size=${size},mode=0700,uid=${uid},gid=${gid}`,
-      "tmpfs",
-      dir,
-    ], { stdio: "ignore" });
-    return dir;
+    return mountTmpfs("aether-pg-full-", size, `mode=0700,uid=${uid},gid=${gid}`);
   } catch {
-    rmSync(dir, { recursive: true, force: true });
     return undefined;
   }
 }
 
-/** Writes zeros to `path` until the disk is full. */
-function fillDisk(path: string): void {
-  const fd = openSync(path, "w");
-  const chunk = new Uint8Array(64 * 1024);
-  try {
-    for (;;) writeSync(fd, chunk);
-  } catch (error) {
-    if ((error as { code?: string }).code !== "ENOSPC") throw error;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-const mounted = url === undefined ? undefined : mountTmpfs("4m");
+const mounted = url === undefined ? undefined : mountPostgresTmpfs("4m");
 
 describe("PostgreSQL on a full disk", {
   skip: mounted === undefined ? "cannot mount a tmpfs here" : false,
