@@ -57,21 +57,20 @@ describe("published task types", () => {
     );
   });
 
-  it("the union over live workers' published types, the newest beat winning", () => {
+  it("live workers' published types stand over this process's own, by name", () => {
     const local = registryTaskTypes(makeRegistry());
-    const type = (queue: string) => ({ ...local[0]!, name: "shared", queue });
-    const worker = (id: string, at: number, queue: string) => ({
-      id,
-      host: "h",
-      pid: 1,
-      startedAt: 0,
-      lastBeatAt: at,
-      queues: [],
-      concurrency: 1,
-      meta: JSON.parse(JSON.stringify({ taskTypes: [type(queue)] })),
-    });
-    const types = mergeTaskTypes([worker("a", 20, "new"), worker("b", 10, "old")], local);
+    const shared = (queue: string) => ({ ...local[0]!, name: "shared", queue });
+    const mine = { ...local[0]!, queue: "mine" };
+    const types = mergeTaskTypes(
+      {
+        types: new Map([["shared", shared("new")], [mine.name, mine]]),
+        anyName: false,
+        workers: 2,
+      },
+      [...local, shared("old")],
+    );
     assert.equal(types.find((t) => t.name === "shared")?.queue, "new");
+    assert.equal(types.find((t) => t.name === mine.name)?.queue, "mine");
     assert.deepEqual(types.map((t) => t.name), ["email", "resize", "shared", "transformed"]);
   });
 });

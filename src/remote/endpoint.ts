@@ -56,7 +56,7 @@ export function createRemoteEndpoint(
       : { heartbeatTimeoutMillis: options.heartbeatTimeoutMillis }),
     ...(options.pollMillis === undefined ? {} : { pollMillis: options.pollMillis }),
   });
-  const app = remoteRoutes({ protocol, store, registry, readBody });
+  const app = remoteRoutes({ protocol, store, clock, registry, readBody });
   return {
     app,
     protocol,

@@ -27,11 +27,15 @@ import {
 import { openApiDocument } from "./openapi.ts";
 import { type OutcomeResult, type RemoteWorkerProtocol, UnknownWorkerError } from "./protocol.ts";
 import { mergeTaskTypes, registryTaskTypes } from "./task_types.ts";
+import { publishedTaskTypes } from "../task_types.ts";
+import type { Clock } from "../clock.ts";
 
 /** What {@linkcode remoteRoutes} needs. */
 export interface RemoteRoutesDeps {
   protocol: RemoteWorkerProtocol;
   store: TaskStore;
+  /** Tells which workers are live (their last beat within the heartbeat timeout). */
+  clock: Clock;
   /** This process's task definitions, published beside the workers' own. Default: none. */
   registry?: TaskRegistry | undefined;
   /** Reads a request body as JSON within the endpoint's size and time limits. */
@@ -145,7 +149,12 @@ export function remoteRoutes(deps: RemoteRoutesDeps): Hono<{ Bindings: RemoteBin
 
   app.get("/api/v1/task-types", async () => {
     const local = deps.registry ? registryTaskTypes(deps.registry) : [];
-    return jsonResponse({ taskTypes: mergeTaskTypes(await store.listWorkers(), local) });
+    const published = await publishedTaskTypes(
+      store,
+      deps.clock.now(),
+      protocol.heartbeatTimeoutMillis,
+    );
+    return jsonResponse({ taskTypes: mergeTaskTypes(published, local) });
   });
 
   app.get("/api/openapi.json", () => jsonResponse(openApiDocument()));

@@ -7,8 +7,7 @@
  */
 
 import type { TaskRegistry } from "../registry.ts";
-import type { WorkerInfo } from "../store/store.ts";
-import { describeTaskTypes, type TaskTypeInfo, taskTypesOf } from "../task_types.ts";
+import { describeTaskTypes, type PublishedTaskTypes, type TaskTypeInfo } from "../task_types.ts";
 
 /** One published task type (the shape workers publish). */
 export type TaskType = TaskTypeInfo;
@@ -19,25 +18,14 @@ export function registryTaskTypes(registry: TaskRegistry): TaskType[] {
 }
 
 /**
- * The union of the task types `workers` publish and `local` (this process's own), by name; of
- * two workers defining a name, the one that beat last wins, and a worker's entry wins over
- * `local`. Sorted by name.
+ * The task types for clients: this process's own (`local`) with what live workers publish (see
+ * {@linkcode publishedTaskTypes}: the newest beat wins) over them, sorted by name.
  */
 export function mergeTaskTypes(
-  workers: readonly WorkerInfo[],
+  published: PublishedTaskTypes,
   local: readonly TaskType[] = [],
 ): TaskType[] {
-  const byName = new Map<string, { type: TaskType; at: number }>();
-  for (const type of local) byName.set(type.name, { type, at: -Infinity });
-  for (const worker of workers) {
-    for (const type of taskTypesOf(worker) ?? []) {
-      const seen = byName.get(type.name);
-      if (!seen || seen.at <= worker.lastBeatAt) {
-        byName.set(type.name, { type, at: worker.lastBeatAt });
-      }
-    }
-  }
-  return [...byName.values()].map((entry) => entry.type).sort((a, b) =>
-    a.name < b.name ? -1 : a.name > b.name ? 1 : 0
-  );
+  const byName = new Map(local.map((type) => [type.name, type]));
+  for (const [name, type] of published.types) byName.set(name, type);
+  return [...byName.values()].sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 }
